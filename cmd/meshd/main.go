@@ -1,0 +1,41 @@
+// Command meshd is an xDS control plane for Istio-configured meshes: it reads
+// Kubernetes and Istio config and serves Envoy sidecars, gateways and
+// proxyless gRPC clients over ADS.
+//
+// Usage:
+//
+//	meshd serve --config-dir DIR [flags]
+//	meshd serve --help
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+		os.Exit(2)
+	}
+	switch os.Args[1] {
+	case "serve":
+		if err := serve(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "meshd:", err)
+			os.Exit(1)
+		}
+	case "help", "-h", "--help":
+		usage()
+	default:
+		fmt.Fprintf(os.Stderr, "meshd: unknown command %q\n", os.Args[1])
+		usage()
+		os.Exit(2)
+	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, `usage: meshd <command> [flags]
+
+commands:
+  serve   serve xDS (ADS) and the admin endpoints; see 'meshd serve --help'`)
+}

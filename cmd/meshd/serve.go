@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/meshd/meshd/discovery/file"
+	"github.com/meshd/meshd/internal/admin"
+	"github.com/meshd/meshd/internal/metrics"
+	"github.com/meshd/meshd/internal/model"
+	"github.com/meshd/meshd/internal/push"
+	"github.com/meshd/meshd/xds"
+)
+
+// serve wires provider → store → debounce → xDS server, plus admin, and runs
+// until SIGTERM or SIGINT.
+func serve(args []string) error {
+	s, err := parseSettings(args)
+	if err != nil {
+		return err
+	}
+	log, err := s.logger()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	store := model.NewStore()
+	prov := &file.Provider{Dir: s.configDir, Store: store, Domain: s.domain, Interval: s.pollInterval, Logger: log}
+	if err := prov.Load(); err != nil {
+		return fmt.Errorf("loading %s: %w", s.configDir, err)
+	}
+	m := metrics.New()
+	srv := xds.New(xds.Options{Domain: s.domain, Logger: log, Metrics: m})
+	srv.PushSnapshot(store.Current())
+	deb := push.NewDebouncer(s.debounce, srv.Push)
+	store.Subscribe(deb.Enqueue)
+
+	xdsLis, err := net.Listen("tcp", s.xdsAddr)
+	if err != nil {
+		return fmt.Errorf("listening for ADS on %s: %w", s.xdsAddr, err)
+	}
+	adminLis, err := net.Listen("tcp", s.adminAddr)
+	if err != nil {
+		return fmt.Errorf("listening for admin on %s: %w", s.adminAddr, err)
+	}
+	g := grpc.NewServer(
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 15 * time.Second, PermitWithoutStream: true}),
+	)
+	srv.Register(ctx, g)
+	web := &http.Server{Handler: admin.New(srv, store, m.Registry), ReadHeaderTimeout: 10 * time.Second}
+
+	errc := make(chan error, 4)
+	go func() { deb.Run(ctx); errc <- nil }()
+	go func() { errc <- prov.Run(ctx) }()
+	go func() { errc <- g.Serve(xdsLis) }()
+	go func() {
+		if err := web.Serve(adminLis); !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+	}()
+	log.Info("meshd serving", "ads", xdsLis.Addr().String(), "admin", adminLis.Addr().String(), "config-dir", s.configDir)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	log.Info("shutting down")
+	stop()
+	shutdown(g, web)
+	return runErr
+}
+
+// shutdown stops the servers, waiting a bounded time for streams to end.
+func shutdown(g *grpc.Server, web *http.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = web.Shutdown(ctx)
+	done := make(chan struct{})
+	go func() { g.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		g.Stop()
+	}
+}

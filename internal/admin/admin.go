@@ -1,0 +1,116 @@
+package admin
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/pprof"
+	"sort"
+
+	adminv3 "github.com/envoyproxy/go-control-plane/envoy/admin/v3"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/meshd/meshd/internal/model"
+	"github.com/meshd/meshd/xds"
+)
+
+// XDS is the view of the ADS server the handlers read.
+type XDS interface {
+	Ready() bool
+	Proxies() []xds.ProxyStatus
+	ConfigDump(proxyID string) (*adminv3.ConfigDump, error)
+	ConfigErrors() []model.ObjectError
+	LastPush() xds.PushStatus
+}
+
+// Handler serves the admin endpoints.
+type Handler struct {
+	mux   *http.ServeMux
+	xds   XDS
+	store *model.Store
+	paths []string
+}
+
+// New returns the admin handler over the ADS server, the Store and the
+// Prometheus registry.
+func New(x XDS, store *model.Store, reg *prometheus.Registry) *Handler {
+	h := &Handler{mux: http.NewServeMux(), xds: x, store: store}
+	h.handle("/ready", h.ready)
+	h.mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	h.paths = append(h.paths, "/metrics")
+	h.handle("/debug/syncz", h.syncz)
+	h.handle("/debug/adsz", h.adsz)
+	h.handle("/debug/config_dump", h.configDump)
+	h.handle("/debug/registryz", h.registryz)
+	h.handle("/debug/endpointz", h.endpointz)
+	h.handle("/debug/configz", h.configz)
+	h.handle("/debug/push_status", h.pushStatus)
+	h.handle("/debug/list", h.list)
+	h.mux.HandleFunc("/debug/pprof/", pprof.Index)
+	h.mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	h.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	h.mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	h.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	h.paths = append(h.paths, "/debug/pprof/")
+	sort.Strings(h.paths)
+	return h
+}
+
+func (h *Handler) handle(path string, fn http.HandlerFunc) {
+	h.mux.HandleFunc(path, fn)
+	h.paths = append(h.paths, path)
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]string{"error": msg})
+}
+
+func (h *Handler) ready(w http.ResponseWriter, _ *http.Request) {
+	if !h.xds.Ready() {
+		http.Error(w, "not ready: no config built yet", http.StatusServiceUnavailable)
+		return
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+func (h *Handler) list(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, h.paths) }
+
+func (h *Handler) pushStatus(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, h.xds.LastPush())
+}
+
+func (h *Handler) adsz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"totalClients": len(h.xds.Proxies()), "clients": h.xds.Proxies()})
+}
+
+func (h *Handler) configDump(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("proxyID")
+	if id == "" {
+		writeError(w, http.StatusBadRequest, "missing proxyID query parameter (node ID or pod.namespace)")
+		return
+	}
+	dump, err := h.xds.ConfigDump(id)
+	if err != nil {
+		writeError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(dump)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(b)
+}

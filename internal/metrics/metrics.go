@@ -1,0 +1,77 @@
+// Package metrics defines meshd's Prometheus metrics. Names and labels follow
+// istiod's (pilot_*) so existing dashboards and alerts keep working; metrics
+// istiod lacks are prefixed meshd_.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics holds every collector meshd exports, registered on its own registry.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	// XDSClients is pilot_xds: connected xDS streams, by version (always "meshd").
+	XDSClients *prometheus.GaugeVec
+	// Pushes is pilot_xds_pushes{type}: responses sent, by xDS type (cds, eds, lds, rds).
+	Pushes *prometheus.CounterVec
+	// Rejects is pilot_total_xds_rejects{type}: NACKs received, by xDS type.
+	Rejects *prometheus.CounterVec
+	// ConvergenceTime is pilot_proxy_convergence_time: push start to send.
+	ConvergenceTime prometheus.Histogram
+	// DebounceTime is pilot_debounce_time: first event to push start.
+	DebounceTime prometheus.Histogram
+	// PushTriggers is pilot_push_triggers{type}: pushes by trigger kind.
+	PushTriggers *prometheus.CounterVec
+	// Services is pilot_services: services known to the registry.
+	Services prometheus.Gauge
+	// ConfigErrors is meshd_config_errors{kind}: user objects currently rejected.
+	ConfigErrors *prometheus.GaugeVec
+	// SnapshotRejects is meshd_snapshot_rejects_total: scope snapshots that failed
+	// validation or the integrity check and were not served.
+	SnapshotRejects prometheus.Counter
+}
+
+// New creates and registers meshd's metrics on a fresh registry, with the Go
+// runtime and process collectors.
+func New() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		XDSClients: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "pilot_xds", Help: "Number of endpoints connected to this pilot using XDS.",
+		}, []string{"version"}),
+		Pushes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pilot_xds_pushes", Help: "Pilot build and send errors for lds, rds, cds and eds.",
+		}, []string{"type"}),
+		Rejects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pilot_total_xds_rejects", Help: "Total number of XDS responses from pilot rejected by proxy.",
+		}, []string{"type"}),
+		ConvergenceTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "pilot_proxy_convergence_time", Help: "Delay in seconds between config change and a proxy receiving all required configuration.",
+			Buckets: []float64{.001, .005, .01, .05, .1, .5, 1, 3, 5, 10, 20, 30},
+		}),
+		DebounceTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "pilot_debounce_time", Help: "Delay in seconds between the first config enters debouncing and the merged push request is pushed into the push queue.",
+			Buckets: []float64{.01, .1, 1, 3, 5, 10, 20, 30},
+		}),
+		PushTriggers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pilot_push_triggers", Help: "Total number of times a push was triggered, labeled by reason for the push.",
+		}, []string{"type"}),
+		Services: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "pilot_services", Help: "Total services known to pilot.",
+		}),
+		ConfigErrors: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "meshd_config_errors", Help: "User config objects currently rejected, by kind.",
+		}, []string{"kind"}),
+		SnapshotRejects: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meshd_snapshot_rejects_total", Help: "Scope snapshots that failed validation or the referential-integrity check and were not served.",
+		}),
+	}
+	m.Registry.MustRegister(
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.XDSClients, m.Pushes, m.Rejects, m.ConvergenceTime, m.DebounceTime, m.PushTriggers,
+		m.Services, m.ConfigErrors, m.SnapshotRejects,
+	)
+	return m
+}

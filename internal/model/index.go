@@ -1,0 +1,168 @@
+package model
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// index holds the derived, sorted views of a Snapshot.
+type index struct {
+	services   []*Service
+	byHost     map[string][]*Service
+	endpoints  map[string][]Endpoint // hostname/namespace → endpoints
+	configs    map[Kind][]*Config
+	namespaces []*Namespace
+	workloads  []*Workload
+}
+
+func (s *Snapshot) index() *index {
+	s.once.Do(func() { s.idx = buildIndex(s) })
+	return s.idx
+}
+
+func buildIndex(s *Snapshot) *index {
+	idx := &index{byHost: map[string][]*Service{}, endpoints: map[string][]Endpoint{}, configs: map[Kind][]*Config{}}
+	for _, k := range ConfigKinds {
+		idx.configs[k] = sortedConfigs(s.objects[k])
+	}
+	for _, o := range s.objects[KindNamespace] {
+		idx.namespaces = append(idx.namespaces, o.(*Namespace))
+	}
+	sort.Slice(idx.namespaces, func(i, j int) bool { return idx.namespaces[i].Name < idx.namespaces[j].Name })
+	podsByName := map[string]*Workload{}
+	podsByIP := map[string]*Workload{}
+	for key, o := range s.objects[KindPod] {
+		w := o.(*Workload)
+		idx.workloads = append(idx.workloads, w)
+		podsByName[key] = w
+		if w.IP != "" {
+			podsByIP[w.IP] = w
+		}
+	}
+	sort.Slice(idx.workloads, func(i, j int) bool {
+		a, b := idx.workloads[i], idx.workloads[j]
+		return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
+	})
+	// Kubernetes services and their EndpointSlices.
+	slicesBySvc := map[string][]*EndpointSet{}
+	for _, o := range s.objects[KindEndpointSlice] {
+		es := o.(*EndpointSet)
+		k := es.Namespace + "/" + es.ServiceName
+		slicesBySvc[k] = append(slicesBySvc[k], es)
+	}
+	for key, o := range s.objects[KindService] {
+		svc := o.(*Service)
+		idx.add(svc, mergeSlices(slicesBySvc[key], podsByName, podsByIP))
+	}
+	for _, cfg := range idx.configs[KindServiceEntry] {
+		for _, se := range ServicesFromServiceEntry(cfg) {
+			idx.add(se.Service, se.Endpoints)
+		}
+	}
+	sort.Slice(idx.services, func(i, j int) bool {
+		a, b := idx.services[i], idx.services[j]
+		if a.Hostname != b.Hostname {
+			return a.Hostname < b.Hostname
+		}
+		return a.Namespace < b.Namespace
+	})
+	for _, list := range idx.byHost {
+		sort.SliceStable(list, func(i, j int) bool { return olderService(list[i], list[j]) })
+	}
+	return idx
+}
+
+func (idx *index) add(svc *Service, eps []Endpoint) {
+	idx.services = append(idx.services, svc)
+	idx.byHost[svc.Hostname] = append(idx.byHost[svc.Hostname], svc)
+	idx.endpoints[svc.Hostname+"/"+svc.Namespace] = eps
+}
+
+func olderService(a, b *Service) bool {
+	if !a.CreatedAt.Equal(b.CreatedAt) {
+		return a.CreatedAt.Before(b.CreatedAt)
+	}
+	return a.Namespace < b.Namespace
+}
+
+// mergeSlices joins a service's EndpointSlices, fills labels from workloads and
+// sorts by address. An endpoint (address and ports) present in several slices
+// is kept once; the same address with other ports is another endpoint.
+func mergeSlices(sets []*EndpointSet, byName, byIP map[string]*Workload) []Endpoint {
+	sort.Slice(sets, func(i, j int) bool { return sets[i].Name < sets[j].Name })
+	seen := map[string]bool{}
+	var out []Endpoint
+	for _, es := range sets {
+		for _, ep := range es.Endpoints {
+			key := endpointKey(&ep)
+			if seen[key] {
+				continue
+			}
+			seen[key] = true
+			w := byName[es.Namespace+"/"+ep.WorkloadName]
+			if w == nil {
+				w = byIP[ep.Address]
+			}
+			if w != nil {
+				if len(ep.Labels) == 0 {
+					ep.Labels = w.Labels
+				}
+				if ep.ServiceAccount == "" {
+					ep.ServiceAccount = w.ServiceAccount
+				}
+				if ep.Locality == "" {
+					ep.Locality = w.Locality
+				}
+			}
+			out = append(out, ep)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Address < out[j].Address })
+	return out
+}
+
+// endpointKey identifies an endpoint by address and port map.
+func endpointKey(ep *Endpoint) string {
+	names := make([]string, 0, len(ep.Ports))
+	for n := range ep.Ports {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	b.WriteString(ep.Address)
+	for _, n := range names {
+		fmt.Fprintf(&b, "|%s=%d", n, ep.Ports[n])
+	}
+	return b.String()
+}
+
+func sortedConfigs(m map[string]any) []*Config {
+	out := make([]*Config, 0, len(m))
+	for _, o := range m {
+		out = append(out, o.(*Config))
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if !a.CreatedAt.Equal(b.CreatedAt) {
+			return a.CreatedAt.Before(b.CreatedAt)
+		}
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		return a.Name < b.Name
+	})
+	return out
+}
+
+// HostMatches reports whether host matches pattern, where pattern may be a
+// wildcard like "*.example.com" or "*".
+func HostMatches(pattern, host string) bool {
+	if pattern == "*" || pattern == host {
+		return true
+	}
+	if strings.HasPrefix(pattern, "*") {
+		return strings.HasSuffix(host, pattern[1:])
+	}
+	return false
+}

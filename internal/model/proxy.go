@@ -1,0 +1,112 @@
+package model
+
+import (
+	"fmt"
+	"net"
+	"strings"
+)
+
+// NodeType is the role of a proxy, the first field of an istiod node ID.
+type NodeType string
+
+// Node types istiod knows.
+const (
+	SidecarProxy NodeType = "sidecar"
+	Router       NodeType = "router"
+)
+
+// GeneratorGRPC is the GENERATOR metadata value of proxyless gRPC clients.
+const GeneratorGRPC = "grpc"
+
+// Proxy is one xDS client, described by its istiod-style node ID and metadata.
+type Proxy struct {
+	// NodeID is the full node ID, e.g. "sidecar~10.1.2.3~pod.ns~ns.svc.cluster.local".
+	NodeID    string
+	Type      NodeType
+	IPs       []string
+	ID        string // "pod.ns"
+	DNSDomain string // "ns.svc.cluster.local"
+	Namespace string
+	Labels    map[string]string
+	// Generator is "grpc" for proxyless gRPC clients, "" for Envoy.
+	Generator string
+}
+
+// ParseProxy parses an istiod node ID "type~ip~id~domain" plus node metadata
+// (NAMESPACE, LABELS, GENERATOR; other keys are ignored).
+func ParseProxy(nodeID string, metadata map[string]any) (*Proxy, error) {
+	parts := strings.Split(nodeID, "~")
+	if len(parts) != 4 {
+		return nil, fmt.Errorf("node ID %q: want 4 fields separated by '~' (type~ip~id~domain), got %d", nodeID, len(parts))
+	}
+	p := &Proxy{NodeID: nodeID, Type: NodeType(parts[0]), ID: parts[2], DNSDomain: parts[3]}
+	if p.Type != SidecarProxy && p.Type != Router {
+		return nil, fmt.Errorf("node ID %q: unknown proxy type %q (want sidecar or router)", nodeID, parts[0])
+	}
+	for _, ip := range strings.Split(parts[1], ",") {
+		if net.ParseIP(ip) == nil {
+			return nil, fmt.Errorf("node ID %q: %q is not an IP address", nodeID, ip)
+		}
+		p.IPs = append(p.IPs, ip)
+	}
+	if p.ID == "" {
+		return nil, fmt.Errorf("node ID %q: empty proxy id", nodeID)
+	}
+	if ns, ok := metadata["NAMESPACE"].(string); ok && ns != "" {
+		p.Namespace = ns
+	} else if i := strings.LastIndexByte(p.ID, '.'); i >= 0 && i < len(p.ID)-1 {
+		p.Namespace = p.ID[i+1:]
+	} else if i := strings.IndexByte(p.DNSDomain, '.'); i > 0 {
+		p.Namespace = p.DNSDomain[:i]
+	}
+	if p.Namespace == "" {
+		return nil, fmt.Errorf("node ID %q: cannot tell the proxy's namespace (set NAMESPACE metadata)", nodeID)
+	}
+	if g, ok := metadata["GENERATOR"].(string); ok {
+		p.Generator = g
+	}
+	if labels, ok := metadata["LABELS"].(map[string]any); ok {
+		p.Labels = make(map[string]string, len(labels))
+		for k, v := range labels {
+			if s, ok := v.(string); ok {
+				p.Labels[k] = s
+			}
+		}
+	}
+	return p, nil
+}
+
+// Scope is what a proxy's config depends on. Proxies with equal Scopes receive
+// identical config, so it is built and serialised once per Scope.
+type Scope struct {
+	Type      NodeType
+	Generator string
+	Namespace string
+}
+
+// Scope returns the proxy's scope.
+func (p *Proxy) Scope() Scope {
+	return Scope{Type: p.Type, Generator: p.Generator, Namespace: p.Namespace}
+}
+
+// Key returns a stable string form, used as the cache key of the scope.
+func (s Scope) Key() string {
+	g := s.Generator
+	if g == "" {
+		g = "envoy"
+	}
+	return string(s.Type) + "|" + g + "|" + s.Namespace
+}
+
+// ParseScopeKey is the inverse of Scope.Key.
+func ParseScopeKey(key string) (Scope, error) {
+	parts := strings.Split(key, "|")
+	if len(parts) != 3 {
+		return Scope{}, fmt.Errorf("scope key %q: want type|generator|namespace", key)
+	}
+	s := Scope{Type: NodeType(parts[0]), Generator: parts[1], Namespace: parts[2]}
+	if s.Generator == "envoy" {
+		s.Generator = ""
+	}
+	return s, nil
+}

@@ -1,0 +1,141 @@
+package model
+
+import (
+	"strings"
+	"time"
+)
+
+// Protocol is the application protocol of a service port, chosen the way istiod
+// chooses it (port name prefix or appProtocol).
+type Protocol string
+
+// Protocols meshd distinguishes.
+const (
+	ProtocolHTTP    Protocol = "HTTP"
+	ProtocolHTTP2   Protocol = "HTTP2"
+	ProtocolGRPC    Protocol = "GRPC"
+	ProtocolGRPCWeb Protocol = "GRPC-Web"
+	ProtocolHTTPS   Protocol = "HTTPS"
+	ProtocolTLS     Protocol = "TLS"
+	ProtocolTCP     Protocol = "TCP"
+	ProtocolMongo   Protocol = "Mongo"
+	ProtocolRedis   Protocol = "Redis"
+	ProtocolMySQL   Protocol = "MySQL"
+	// ProtocolUnsupported marks a port whose protocol could not be determined;
+	// istiod treats such ports as TCP (with sniffing); meshd treats them as TCP.
+	ProtocolUnsupported Protocol = "UnsupportedProtocol"
+)
+
+var protocolByName = map[string]Protocol{
+	"http": ProtocolHTTP, "http2": ProtocolHTTP2, "grpc": ProtocolGRPC,
+	"grpc-web": ProtocolGRPCWeb, "https": ProtocolHTTPS, "tls": ProtocolTLS,
+	"tcp": ProtocolTCP, "mongo": ProtocolMongo, "redis": ProtocolRedis,
+	"mysql": ProtocolMySQL, "h2c": ProtocolHTTP2, "kubernetes.io/h2c": ProtocolHTTP2,
+}
+
+// ParseProtocol maps an Istio/Kubernetes protocol or appProtocol name
+// (case-insensitive) to a Protocol; unknown names give ProtocolUnsupported.
+func ParseProtocol(s string) Protocol {
+	if p, ok := protocolByName[strings.ToLower(s)]; ok {
+		return p
+	}
+	return ProtocolUnsupported
+}
+
+// ProtocolFromPortName applies istiod's port naming convention: the name is
+// "<protocol>" or "<protocol>-<suffix>".
+func ProtocolFromPortName(name string) Protocol {
+	lower := strings.ToLower(name)
+	if p, ok := protocolByName[lower]; ok {
+		return p
+	}
+	// grpc-web contains a dash itself, so try the longest prefix first.
+	if strings.HasPrefix(lower, "grpc-web-") {
+		return ProtocolGRPCWeb
+	}
+	if i := strings.IndexByte(lower, '-'); i > 0 {
+		return ParseProtocol(lower[:i])
+	}
+	return ProtocolUnsupported
+}
+
+// IsHTTP reports whether traffic on the port is routed by an HTTP connection
+// manager (HTTP/1.1, HTTP/2, gRPC, gRPC-Web).
+func (p Protocol) IsHTTP() bool {
+	switch p {
+	case ProtocolHTTP, ProtocolHTTP2, ProtocolGRPC, ProtocolGRPCWeb:
+		return true
+	}
+	return false
+}
+
+// Port is one port of a service.
+type Port struct {
+	Name     string
+	Port     uint32
+	Protocol Protocol
+}
+
+// Resolution says how a service's endpoints are found.
+type Resolution int
+
+// Resolutions.
+const (
+	// ResolutionEDS: endpoints come from the registry and are served over EDS.
+	ResolutionEDS Resolution = iota
+	// ResolutionDNS: the proxy resolves the endpoint hostnames (STRICT_DNS).
+	ResolutionDNS
+	// ResolutionDNSRoundRobin: LOGICAL_DNS.
+	ResolutionDNSRoundRobin
+	// ResolutionPassthrough: original destination, no endpoints known.
+	ResolutionPassthrough
+)
+
+// Service is a named, addressable set of ports backed by endpoints: a
+// Kubernetes Service or one host of a ServiceEntry.
+type Service struct {
+	// Hostname is the fully qualified name, e.g. "reviews.bookinfo.svc.cluster.local".
+	Hostname  string
+	Name      string
+	Namespace string
+	Ports     []Port // sorted by Port
+	VIPs      []string
+	Labels    map[string]string
+	// Selector picks the workloads (pods) backing the service, if any.
+	Selector map[string]string
+	// ExportTo lists the namespaces that may see the service ("*" all, "." own);
+	// empty means the mesh default (all).
+	ExportTo     []string
+	MeshExternal bool
+	Resolution   Resolution
+	CreatedAt    time.Time
+	// Origin is the kind of object the service came from (Service or ServiceEntry).
+	Origin Kind
+}
+
+// PortByNumber returns the service port with the given number.
+func (s *Service) PortByNumber(n uint32) (Port, bool) {
+	for _, p := range s.Ports {
+		if p.Port == n {
+			return p, true
+		}
+	}
+	return Port{}, false
+}
+
+// Namespace is a Kubernetes namespace as the mesh sees it.
+type Namespace struct {
+	Name   string
+	Labels map[string]string
+}
+
+// Workload is a pod (or other workload instance) whose labels and service
+// account endpoints inherit.
+type Workload struct {
+	Name           string
+	Namespace      string
+	IP             string
+	Labels         map[string]string
+	ServiceAccount string
+	Locality       string
+}

@@ -1,0 +1,149 @@
+package translate
+
+import (
+	"sort"
+
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+
+	"github.com/meshd/meshd/internal/model"
+)
+
+// builder holds the state of one scope's translation.
+type builder struct {
+	x     *Index
+	scope model.Scope
+	grpc  bool
+}
+
+// Build translates the mesh for one scope. Proxies of equal scope receive
+// identical Output. Every list is sorted by name.
+func Build(x *Index, scope model.Scope) *Output {
+	b := &builder{x: x, scope: scope, grpc: scope.Generator == model.GeneratorGRPC}
+	var out *Output
+	switch {
+	case b.grpc:
+		out = b.grpcOutput()
+	case scope.Type == model.Router:
+		out = b.routerOutput()
+	default:
+		out = b.sidecarOutput()
+	}
+	out.sort()
+	return out
+}
+
+// visible reports whether svc is exported to the scope's namespace.
+func (b *builder) visible(svc *model.Service) bool {
+	return exportedTo(svc.ExportTo, svc.Namespace, b.scope.Namespace)
+}
+
+// visibleConfig reports whether a config object is exported to the scope's namespace.
+func (b *builder) visibleConfig(cfg *model.Config, exportTo []string) bool {
+	return exportedTo(exportTo, cfg.Namespace, b.scope.Namespace)
+}
+
+// exportedTo applies Istio exportTo semantics: empty or "*" is everywhere,
+// "." the owner's namespace, "~" nowhere, otherwise the listed namespaces.
+func exportedTo(exportTo []string, owner, ns string) bool {
+	if len(exportTo) == 0 {
+		return true
+	}
+	for _, e := range exportTo {
+		switch e {
+		case "*":
+			return true
+		case ".":
+			if owner == ns {
+				return true
+			}
+		case ns:
+			return true
+		}
+	}
+	return false
+}
+
+// visibleServices returns the services the scope sees, sorted by hostname.
+func (b *builder) visibleServices() []*model.Service {
+	var out []*model.Service
+	for _, svc := range b.x.services {
+		if b.visible(svc) {
+			out = append(out, svc)
+		}
+	}
+	return out
+}
+
+func (b *builder) sidecarOutput() *Output {
+	services := b.visibleServices()
+	httpPorts := map[uint32][]*model.Service{}
+	for _, svc := range services {
+		for _, p := range svc.Ports {
+			if p.Protocol.IsHTTP() {
+				httpPorts[p.Port] = append(httpPorts[p.Port], svc)
+			}
+		}
+	}
+	ports := sortedPorts(httpPorts)
+	out := &Output{
+		Listeners: b.sidecarListeners(ports, services),
+		Routes:    b.sidecarRoutes(ports, httpPorts),
+	}
+	out.Clusters = append(b.serviceClusters(services, out.Routes), blackHoleCluster(), passthroughCluster())
+	out.Endpoints = b.endpointsFor(out.Clusters)
+	return out
+}
+
+// routerOutput serves gateways every visible cluster; their listeners come
+// from Gateway resources (not yet translated).
+func (b *builder) routerOutput() *Output {
+	out := &Output{Clusters: append(b.serviceClusters(b.visibleServices(), nil), blackHoleCluster())}
+	out.Endpoints = b.endpointsFor(out.Clusters)
+	return out
+}
+
+// endpointsFor returns the ClusterLoadAssignments of the EDS clusters in cs.
+func (b *builder) endpointsFor(cs []*cluster.Cluster) []*endpoint.ClusterLoadAssignment {
+	var out []*endpoint.ClusterLoadAssignment
+	for _, c := range cs {
+		if c.GetType() != cluster.Cluster_EDS {
+			continue
+		}
+		if cla, ok := b.x.clas[c.Name]; ok {
+			out = append(out, cla)
+		} else {
+			out = append(out, &endpoint.ClusterLoadAssignment{ClusterName: c.Name})
+		}
+	}
+	return out
+}
+
+// referencedClusters lists every cluster the route configurations name.
+func referencedClusters(routes []*route.RouteConfiguration) []string {
+	var out []string
+	for _, rc := range routes {
+		for _, vh := range rc.GetVirtualHosts() {
+			for _, r := range vh.GetRoutes() {
+				ra := r.GetRoute()
+				if c := ra.GetCluster(); c != "" {
+					out = append(out, c)
+				}
+				for _, wc := range ra.GetWeightedClusters().GetClusters() {
+					out = append(out, wc.GetName())
+				}
+			}
+		}
+	}
+	return out
+}
+
+func sortedPorts(m map[uint32][]*model.Service) []uint32 {
+	out := make([]uint32, 0, len(m))
+	for p := range m {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}

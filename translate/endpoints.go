@@ -1,0 +1,114 @@
+package translate
+
+import (
+	"sort"
+	"strings"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+	networking "istio.io/api/networking/v1"
+
+	"github.com/meshd/meshd/internal/model"
+)
+
+// buildEndpoints computes the ClusterLoadAssignment of every cluster of every
+// service port and subset, once for the whole mesh: EDS output is shared by
+// all scopes.
+func (x *Index) buildEndpoints() {
+	for _, svc := range x.services {
+		if svc.Resolution == model.ResolutionPassthrough {
+			continue
+		}
+		eps := x.snap.Endpoints(svc.Hostname, svc.Namespace)
+		for _, p := range svc.Ports {
+			name := ClusterName(p.Port, "", svc.Hostname)
+			x.clas[name] = loadAssignment(name, eps, p, nil)
+			for _, s := range x.subsets[svc.Hostname] {
+				name := ClusterName(p.Port, s.GetName(), svc.Hostname)
+				x.clas[name] = loadAssignment(name, eps, p, s)
+			}
+		}
+	}
+}
+
+// loadAssignment selects the routable endpoints serving port (and matching
+// the subset's labels), grouped by locality, sorted. Terminating and
+// not-ready endpoints are left out so clients stop calling them at once.
+func loadAssignment(name string, eps []model.Endpoint, p model.Port, subset *networking.Subset) *endpoint.ClusterLoadAssignment {
+	byLocality := map[string][]*endpoint.LbEndpoint{}
+	for i := range eps {
+		ep := &eps[i]
+		if !ep.Routable() || (subset != nil && !labelsMatch(subset.GetLabels(), ep.Labels)) {
+			continue
+		}
+		port, ok := endpointPort(ep, p)
+		if !ok {
+			continue
+		}
+		byLocality[ep.Locality] = append(byLocality[ep.Locality], &endpoint.LbEndpoint{
+			HostIdentifier: &endpoint.LbEndpoint_Endpoint{Endpoint: &endpoint.Endpoint{
+				Address: socketAddress(ep.Address, port),
+			}},
+			HealthStatus:        core.HealthStatus_HEALTHY,
+			LoadBalancingWeight: wrapperspb.UInt32(1),
+		})
+	}
+	cla := &endpoint.ClusterLoadAssignment{ClusterName: name}
+	for _, loc := range sortedKeys(byLocality) {
+		lbs := byLocality[loc]
+		sort.Slice(lbs, func(i, j int) bool {
+			return lbs[i].GetEndpoint().GetAddress().GetSocketAddress().GetAddress() <
+				lbs[j].GetEndpoint().GetAddress().GetSocketAddress().GetAddress()
+		})
+		cla.Endpoints = append(cla.Endpoints, &endpoint.LocalityLbEndpoints{
+			Locality:    parseLocality(loc),
+			LbEndpoints: lbs,
+			// gRPC clients ignore localities without a weight.
+			LoadBalancingWeight: wrapperspb.UInt32(uint32(len(lbs))),
+		})
+	}
+	return cla
+}
+
+// endpointPort finds the endpoint's port for a service port, by port name;
+// a single unnamed endpoint port serves a single-port service.
+func endpointPort(ep *model.Endpoint, p model.Port) (uint32, bool) {
+	if n, ok := ep.Ports[p.Name]; ok {
+		return n, true
+	}
+	if len(ep.Ports) == 1 {
+		if n, ok := ep.Ports[""]; ok {
+			return n, true
+		}
+	}
+	return 0, false
+}
+
+func labelsMatch(selector, labels map[string]string) bool {
+	for k, v := range selector {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// parseLocality splits "region/zone/subzone".
+func parseLocality(s string) *core.Locality {
+	parts := strings.SplitN(s, "/", 3)
+	l := &core.Locality{Region: parts[0]}
+	if len(parts) > 1 {
+		l.Zone = parts[1]
+	}
+	if len(parts) > 2 {
+		l.SubZone = parts[2]
+	}
+	return l
+}
+
+func socketAddress(addr string, port uint32) *core.Address {
+	return &core.Address{Address: &core.Address_SocketAddress{SocketAddress: &core.SocketAddress{
+		Address: addr, PortSpecifier: &core.SocketAddress_PortValue{PortValue: port},
+	}}}
+}

@@ -1,0 +1,136 @@
+package translate_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"sigs.k8s.io/yaml"
+
+	"github.com/meshd/meshd/discovery/file"
+	"github.com/meshd/meshd/internal/model"
+	"github.com/meshd/meshd/translate"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata")
+
+// goldenTypes are the files every case directory holds besides in.yaml.
+var goldenTypes = []string{"listeners.yaml", "routes.yaml", "clusters.yaml", "endpoints.yaml"}
+
+// TestGolden translates testdata/<case>/in.yaml for the scope named on its
+// first line ("# scope: sidecar|envoy|shop") and compares every xDS type with
+// its golden file. errors.yaml holds the translator's and providers' config
+// errors when there are any. Unknown files in a case directory fail the test.
+func TestGolden(t *testing.T) {
+	cases, err := os.ReadDir("testdata")
+	require.NoError(t, err)
+	for _, required := range []string{"grpc-client", "multi-port", "plain-service", "weighted-subsets"} {
+		require.DirExists(t, filepath.Join("testdata", required))
+	}
+	for _, c := range cases {
+		if !c.IsDir() {
+			t.Errorf("testdata/%s: not a case directory", c.Name())
+			continue
+		}
+		dir := filepath.Join("testdata", c.Name())
+		t.Run(c.Name(), func(t *testing.T) { runGolden(t, dir) })
+	}
+}
+
+func runGolden(t *testing.T, dir string) {
+	in := filepath.Join(dir, "in.yaml")
+	scope := readScope(t, in)
+	snap := loadSnapshot(t, in)
+	x := translate.NewIndex(snap, translate.Options{})
+	out := translate.Build(x, scope)
+	require.NoError(t, translate.Validate(out), "generated config must pass ValidateAll and the integrity check")
+
+	got := map[string][]byte{
+		"listeners.yaml": render(t, out.Listeners),
+		"routes.yaml":    render(t, out.Routes),
+		"clusters.yaml":  render(t, out.Clusters),
+		"endpoints.yaml": render(t, out.Endpoints),
+	}
+	errs := append(snap.Errors(), x.Errors()...)
+	if len(errs) > 0 {
+		b, err := yaml.Marshal(errs)
+		require.NoError(t, err)
+		got["errors.yaml"] = b
+	}
+	checkFiles(t, dir, got)
+	for name, b := range got {
+		path := filepath.Join(dir, name)
+		if *update {
+			require.NoError(t, os.WriteFile(path, b, 0o644))
+			continue
+		}
+		want, err := os.ReadFile(path)
+		require.NoError(t, err, "missing golden file; run make golden-update")
+		require.Equal(t, string(want), string(b), "%s differs; run make golden-update and review the diff", path)
+	}
+}
+
+// checkFiles fails on files in dir that are neither in.yaml nor a golden of
+// this run (orphaned goldens), unless -update, which deletes them.
+func checkFiles(t *testing.T, dir string, got map[string][]byte) {
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	for _, e := range entries {
+		if e.Name() == "in.yaml" || got[e.Name()] != nil {
+			continue
+		}
+		if *update {
+			require.NoError(t, os.Remove(filepath.Join(dir, e.Name())))
+			continue
+		}
+		t.Errorf("%s: orphaned golden file (not produced by this case)", filepath.Join(dir, e.Name()))
+	}
+}
+
+func readScope(t *testing.T, path string) model.Scope {
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	require.True(t, sc.Scan(), "%s is empty", path)
+	line := strings.TrimSpace(sc.Text())
+	require.True(t, strings.HasPrefix(line, "# scope:"), "%s: first line must be '# scope: type|generator|namespace'", path)
+	scope, err := model.ParseScopeKey(strings.TrimSpace(strings.TrimPrefix(line, "# scope:")))
+	require.NoError(t, err)
+	return scope
+}
+
+// loadSnapshot reads in.yaml through the real file provider.
+func loadSnapshot(t *testing.T, in string) *model.Snapshot {
+	b, err := os.ReadFile(in)
+	require.NoError(t, err)
+	tmp := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(tmp, "in.yaml"), b, 0o644))
+	store := model.NewStore()
+	p := &file.Provider{Dir: tmp, Store: store}
+	require.NoError(t, p.Load())
+	return store.Current()
+}
+
+// render turns resources into stable YAML: protojson, then re-encoded so
+// that key order and whitespace are canonical.
+func render[M proto.Message](t *testing.T, items []M) []byte {
+	list := make([]json.RawMessage, 0, len(items))
+	for _, m := range items {
+		b, err := protojson.Marshal(m)
+		require.NoError(t, err)
+		list = append(list, b)
+	}
+	j, err := json.Marshal(list)
+	require.NoError(t, err)
+	y, err := yaml.JSONToYAML(j)
+	require.NoError(t, err)
+	return y
+}

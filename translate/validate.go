@@ -1,0 +1,167 @@
+package translate
+
+import (
+	"errors"
+	"fmt"
+
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tcp "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+type validator interface{ ValidateAll() error }
+
+// validateMessage runs protoc-gen-validate's ValidateAll on m. It does not
+// look inside Any fields; Validate unpacks the ones meshd emits.
+func validateMessage(m proto.Message) error {
+	v, ok := m.(validator)
+	if !ok {
+		return fmt.Errorf("%s has no ValidateAll", m.ProtoReflect().Descriptor().FullName())
+	}
+	return v.ValidateAll()
+}
+
+func validateAny(a *anypb.Any) (proto.Message, error) {
+	m, err := a.UnmarshalNew()
+	if err != nil {
+		return nil, fmt.Errorf("unpacking %s: %w", a.GetTypeUrl(), err)
+	}
+	return m, validateMessage(m)
+}
+
+// Validate checks every resource of out with ValidateAll (including the
+// typed configs of listener filters, HTTP filters and cluster protocol
+// options) and then checks referential integrity. It returns every problem
+// found, each naming the resource.
+func Validate(out *Output) error {
+	var errs []error
+	fail := func(kind, name string, err error) {
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: %w", kind, name, err))
+		}
+	}
+	for _, l := range out.Listeners {
+		fail("listener", l.Name, validateMessage(l))
+		fail("listener", l.Name, validateListenerConfigs(l))
+	}
+	for _, r := range out.Routes {
+		fail("route", r.Name, validateMessage(r))
+	}
+	for _, c := range out.Clusters {
+		fail("cluster", c.Name, validateMessage(c))
+		for _, a := range c.GetTypedExtensionProtocolOptions() {
+			_, err := validateAny(a)
+			fail("cluster", c.Name, err)
+		}
+	}
+	for _, e := range out.Endpoints {
+		fail("endpoints", e.ClusterName, validateMessage(e))
+	}
+	errs = append(errs, CheckReferences(out)...)
+	return errors.Join(errs...)
+}
+
+// listenerConfigs returns the typed configs of a listener's filters (and of
+// its API listener).
+func listenerConfigs(l *listener.Listener) []*anypb.Any {
+	var anys []*anypb.Any
+	if a := l.GetApiListener().GetApiListener(); a != nil {
+		anys = append(anys, a)
+	}
+	for _, fc := range l.GetFilterChains() {
+		for _, f := range fc.GetFilters() {
+			anys = append(anys, f.GetTypedConfig())
+		}
+	}
+	return anys
+}
+
+func validateListenerConfigs(l *listener.Listener) error {
+	for _, a := range listenerConfigs(l) {
+		m, err := validateAny(a)
+		if err != nil {
+			return err
+		}
+		if h, ok := m.(*hcm.HttpConnectionManager); ok {
+			for _, hf := range h.GetHttpFilters() {
+				if _, err := validateAny(hf.GetTypedConfig()); err != nil {
+					return fmt.Errorf("http filter %s: %w", hf.GetName(), err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// CheckReferences verifies that every route a listener names, every cluster a
+// listener or route names, and every EDS cluster's endpoints are present in
+// out. meshd never serves a snapshot that fails this check.
+func CheckReferences(out *Output) []error {
+	routes := map[string]bool{}
+	for _, r := range out.Routes {
+		routes[r.Name] = true
+	}
+	clusters := map[string]bool{}
+	for _, c := range out.Clusters {
+		clusters[c.Name] = true
+	}
+	cla := map[string]bool{}
+	for _, e := range out.Endpoints {
+		cla[e.ClusterName] = true
+	}
+	var errs []error
+	for _, l := range out.Listeners {
+		for _, ref := range listenerRefs(l) {
+			if ref.route != "" && !routes[ref.route] {
+				errs = append(errs, fmt.Errorf("listener %q references missing route %q", l.Name, ref.route))
+			}
+			if ref.cluster != "" && !clusters[ref.cluster] {
+				errs = append(errs, fmt.Errorf("listener %q references missing cluster %q", l.Name, ref.cluster))
+			}
+		}
+	}
+	for _, r := range out.Routes {
+		for _, c := range referencedClusters([]*route.RouteConfiguration{r}) {
+			if !clusters[c] {
+				errs = append(errs, fmt.Errorf("route %q references missing cluster %q", r.Name, c))
+			}
+		}
+	}
+	for _, c := range out.Clusters {
+		if c.GetType() == cluster.Cluster_EDS && !cla[edsName(c)] {
+			errs = append(errs, fmt.Errorf("EDS cluster %q has no ClusterLoadAssignment", c.Name))
+		}
+	}
+	return errs
+}
+
+func edsName(c *cluster.Cluster) string {
+	if n := c.GetEdsClusterConfig().GetServiceName(); n != "" {
+		return n
+	}
+	return c.Name
+}
+
+type ref struct{ route, cluster string }
+
+// listenerRefs lists the routes and clusters a listener's filters name.
+func listenerRefs(l *listener.Listener) []ref {
+	var out []ref
+	for _, a := range listenerConfigs(l) {
+		m, err := a.UnmarshalNew()
+		if err != nil {
+			continue
+		}
+		switch f := m.(type) {
+		case *hcm.HttpConnectionManager:
+			out = append(out, ref{route: f.GetRds().GetRouteConfigName()})
+		case *tcp.TcpProxy:
+			out = append(out, ref{cluster: f.GetCluster()})
+		}
+	}
+	return out
+}

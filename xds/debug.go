@@ -1,0 +1,81 @@
+package xds
+
+import (
+	"fmt"
+
+	adminv3 "github.com/envoyproxy/go-control-plane/envoy/admin/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/meshd/meshd/internal/model"
+)
+
+// Proxies returns the status of every connected stream, sorted by node ID.
+func (s *Server) Proxies() []ProxyStatus { return s.tracker.snapshot() }
+
+// LastPush returns what the last push did.
+func (s *Server) LastPush() PushStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastPush
+}
+
+// ConfigErrors returns every user-config problem known at the last push:
+// objects the providers could not convert, and objects the translator
+// rejected (unknown hosts, conflicts).
+func (s *Server) ConfigErrors() []model.ObjectError {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.index == nil {
+		return nil
+	}
+	return configErrors(s.index)
+}
+
+// ConfigDump returns, in Envoy's admin ConfigDump shape, the config served to
+// the proxy whose node ID (or "pod.namespace" ID) is proxyID, with the
+// version the proxy last received of each type.
+func (s *Server) ConfigDump(proxyID string) (*adminv3.ConfigDump, error) {
+	var ps *ProxyStatus
+	for _, p := range s.Proxies() {
+		if p.NodeID == proxyID || p.ID == proxyID {
+			p := p
+			ps = &p
+			break
+		}
+	}
+	if ps == nil {
+		return nil, fmt.Errorf("proxy %q is not connected", proxyID)
+	}
+	s.mu.Lock()
+	ss := s.scopes[ps.Scope]
+	s.mu.Unlock()
+	if ss == nil || ss.out == nil {
+		return nil, fmt.Errorf("proxy %q: scope %s has no config yet", proxyID, ps.Scope)
+	}
+	out := ss.out
+	ver := func(typeURL string) string { return ps.Types[ShortType(typeURL)].SentVersion }
+	ld := &adminv3.ListenersConfigDump{}
+	for _, l := range out.Listeners {
+		ld.DynamicListeners = append(ld.DynamicListeners, &adminv3.ListenersConfigDump_DynamicListener{
+			Name: l.Name, ActiveState: &adminv3.ListenersConfigDump_DynamicListenerState{
+				VersionInfo: ver(resourcev3.ListenerType), Listener: mustAny(l)},
+		})
+	}
+	rd := &adminv3.RoutesConfigDump{}
+	for _, r := range out.Routes {
+		rd.DynamicRouteConfigs = append(rd.DynamicRouteConfigs, &adminv3.RoutesConfigDump_DynamicRouteConfig{
+			VersionInfo: ver(resourcev3.RouteType), RouteConfig: mustAny(r)})
+	}
+	cd := &adminv3.ClustersConfigDump{VersionInfo: ver(resourcev3.ClusterType)}
+	for _, c := range out.Clusters {
+		cd.DynamicActiveClusters = append(cd.DynamicActiveClusters, &adminv3.ClustersConfigDump_DynamicCluster{
+			VersionInfo: ver(resourcev3.ClusterType), Cluster: mustAny(c)})
+	}
+	ed := &adminv3.EndpointsConfigDump{}
+	for _, e := range out.Endpoints {
+		ed.DynamicEndpointConfigs = append(ed.DynamicEndpointConfigs, &adminv3.EndpointsConfigDump_DynamicEndpointConfig{
+			VersionInfo: ver(resourcev3.EndpointType), EndpointConfig: mustAny(e)})
+	}
+	return &adminv3.ConfigDump{Configs: []*anypb.Any{mustAny(ld), mustAny(rd), mustAny(cd), mustAny(ed)}}, nil
+}

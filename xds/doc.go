@@ -1,0 +1,15 @@
+// Package xds serves meshd's config over ADS (state of the world and delta)
+// on go-control-plane's server.
+//
+// Proxies are grouped by scope (model.Scope): the go-control-plane snapshot
+// cache is keyed by scope, not by node, so proxies that see the same config
+// share one translation, one validated snapshot and one set of versions.
+// Versions are content hashes, so restarts and replicas agree and a
+// reconnecting proxy receives nothing new. Every scope snapshot passes
+// translate.Validate (ValidateAll and referential integrity) before it is
+// served; a failing one is logged and counted, and the last good one stays.
+//
+// The stream tracker (callbacks.go) records what each proxy was sent and
+// acknowledged, detects NACKs, and stops go-control-plane from resending a
+// rejected version in a loop.
+package xds

@@ -1,0 +1,216 @@
+package xds
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/meshd/meshd/internal/model"
+)
+
+func testStore(t *testing.T) *model.Store {
+	t.Helper()
+	st := model.NewStore()
+	st.Apply([]model.Change{
+		{Kind: model.KindService, Namespace: "shop", Name: "frontend", Object: &model.Service{
+			Hostname: "frontend.shop.svc.cluster.local", Name: "frontend", Namespace: "shop", Origin: model.KindService,
+			Ports: []model.Port{{Name: "http", Port: 8080, Protocol: model.ProtocolHTTP}}, VIPs: []string{"10.96.0.1"},
+		}},
+		{Kind: model.KindEndpointSlice, Namespace: "shop", Name: "frontend-1", Object: &model.EndpointSet{
+			Name: "frontend-1", Namespace: "shop", ServiceName: "frontend",
+			Endpoints: []model.Endpoint{{Address: "10.1.0.1", Ports: map[string]uint32{"http": 8080}, Ready: true, Serving: true}},
+		}},
+	})
+	return st
+}
+
+// startServer serves ADS for store's current snapshot on a loopback port.
+func startServer(t *testing.T, store *model.Store) (*Server, *grpc.ClientConn) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := New(Options{})
+	s.PushSnapshot(store.Current())
+	g := grpc.NewServer()
+	s.Register(ctx, g)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go func() { _ = g.Serve(lis) }()
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close(); cancel(); g.Stop() })
+	return s, conn
+}
+
+func node(t *testing.T, id, ns string) *core.Node {
+	md, err := structpb.NewStruct(map[string]any{"NAMESPACE": ns})
+	require.NoError(t, err)
+	return &core.Node{Id: id, Metadata: md}
+}
+
+// receiver reads the stream on one goroutine and hands responses over a channel.
+func receiver(stream discovery.AggregatedDiscoveryService_StreamAggregatedResourcesClient) <-chan *discovery.DiscoveryResponse {
+	ch := make(chan *discovery.DiscoveryResponse, 16)
+	go func() {
+		defer close(ch)
+		for {
+			r, err := stream.Recv()
+			if err != nil {
+				return
+			}
+			ch <- r
+		}
+	}()
+	return ch
+}
+
+func recvWithin(t *testing.T, ch <-chan *discovery.DiscoveryResponse, d time.Duration) (*discovery.DiscoveryResponse, bool) {
+	t.Helper()
+	select {
+	case r, ok := <-ch:
+		require.True(t, ok, "stream closed")
+		return r, true
+	case <-time.After(d):
+		return nil, false
+	}
+}
+
+func TestSotWServesACKsAndDoesNotResendAfterNACK(t *testing.T) {
+	s, conn := startServer(t, testStore(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stream, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
+	require.NoError(t, err)
+	n := node(t, "sidecar~10.1.0.9~client.shop~shop.svc.cluster.local", "shop")
+	rx := receiver(stream)
+	require.NoError(t, stream.Send(&discovery.DiscoveryRequest{Node: n, TypeUrl: resourcev3.ClusterType}))
+	resp, ok := recvWithin(t, rx, 5*time.Second)
+	require.True(t, ok, "no CDS response")
+	require.NotEmpty(t, resp.VersionInfo)
+	require.Len(t, resp.Resources, 3, "frontend + BlackHole + Passthrough")
+
+	// NACK it: the server must not resend the same version.
+	require.NoError(t, stream.Send(&discovery.DiscoveryRequest{
+		TypeUrl: resourcev3.ClusterType, ResponseNonce: resp.Nonce,
+		ErrorDetail: &rpcstatus.Status{Code: 3, Message: "cluster rejected for test"},
+	}))
+	_, again := recvWithin(t, rx, 500*time.Millisecond)
+	assert.False(t, again, "a NACKed version must not be resent in a loop")
+	assert.Equal(t, 1.0, testutil.ToFloat64(s.m.Rejects.WithLabelValues("cds")))
+	ps := s.Proxies()
+	require.Len(t, ps, 1)
+	assert.Equal(t, "cluster rejected for test", ps[0].Types["cds"].LastNack)
+	assert.False(t, ps[0].Types["cds"].Synced())
+
+	// EDS: subscribe, receive, ACK; the status shows it synced.
+	require.NoError(t, stream.Send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.EndpointType,
+		ResourceNames: []string{"outbound|8080||frontend.shop.svc.cluster.local"}}))
+	eds, ok := recvWithin(t, rx, 5*time.Second)
+	require.True(t, ok, "no EDS response")
+	require.NoError(t, stream.Send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.EndpointType,
+		VersionInfo: eds.VersionInfo, ResponseNonce: eds.Nonce,
+		ResourceNames: []string{"outbound|8080||frontend.shop.svc.cluster.local"}}))
+	require.Eventually(t, func() bool { return s.Proxies()[0].Types["eds"].Synced() }, 5*time.Second, 10*time.Millisecond)
+	assert.Equal(t, eds.VersionInfo, s.Proxies()[0].Types["eds"].AckedVersion)
+}
+
+func TestProxiesOfOneScopeShareASnapshotAndVersionsAreContentHashes(t *testing.T) {
+	store := testStore(t)
+	s, conn := startServer(t, store)
+	versions := map[string]string{}
+	for _, id := range []string{"a.shop", "b.shop", "c.other"} {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		stream, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
+		require.NoError(t, err)
+		ns := id[2:]
+		require.NoError(t, stream.Send(&discovery.DiscoveryRequest{
+			Node: node(t, "sidecar~10.1.0.9~"+id+"~"+ns+".svc.cluster.local", ns), TypeUrl: resourcev3.ListenerType}))
+		resp, ok := recvWithin(t, receiver(stream), 5*time.Second)
+		require.True(t, ok)
+		versions[id] = resp.VersionInfo
+	}
+	assert.Equal(t, versions["a.shop"], versions["b.shop"])
+	s.mu.Lock()
+	assert.Len(t, s.scopes, 2, "two namespaces, two scopes")
+	s.mu.Unlock()
+
+	// A second server built from the same snapshot agrees on every version.
+	other := New(Options{})
+	other.PushSnapshot(store.Current())
+	sc := model.Scope{Type: model.SidecarProxy, Namespace: "shop"}
+	other.acquireScope(sc)
+	s.mu.Lock()
+	mine := s.scopes[sc.Key()].snap
+	s.mu.Unlock()
+	other.mu.Lock()
+	theirs := other.scopes[sc.Key()].snap
+	other.mu.Unlock()
+	for _, typ := range typeURLs {
+		assert.Equal(t, mine.GetVersion(typ), theirs.GetVersion(typ), typ)
+	}
+}
+
+func TestInvalidNodeIsRefused(t *testing.T) {
+	_, conn := startServer(t, testStore(t))
+	stream, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(context.Background())
+	require.NoError(t, err)
+	require.NoError(t, stream.Send(&discovery.DiscoveryRequest{Node: &core.Node{Id: "not-an-istio-node"}, TypeUrl: resourcev3.ClusterType}))
+	_, err = stream.Recv()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "want 4 fields")
+}
+
+func TestDeltaServesAndTracksACK(t *testing.T) {
+	s, conn := startServer(t, testStore(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stream, err := discovery.NewAggregatedDiscoveryServiceClient(conn).DeltaAggregatedResources(ctx)
+	require.NoError(t, err)
+	require.NoError(t, stream.Send(&discovery.DeltaDiscoveryRequest{
+		Node: node(t, "sidecar~10.1.0.9~d.shop~shop.svc.cluster.local", "shop"), TypeUrl: resourcev3.ClusterType,
+		ResourceNamesSubscribe: []string{"*"},
+	}))
+	resp, err := stream.Recv()
+	require.NoError(t, err)
+	names := []string{}
+	for _, r := range resp.Resources {
+		names = append(names, r.Name)
+		assert.NotEmpty(t, r.Version, "delta resources carry per-resource versions")
+	}
+	assert.ElementsMatch(t, []string{"BlackHoleCluster", "PassthroughCluster", "outbound|8080||frontend.shop.svc.cluster.local"}, names)
+	require.NoError(t, stream.Send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.ClusterType, ResponseNonce: resp.Nonce}))
+	require.Eventually(t, func() bool {
+		ps := s.Proxies()
+		return len(ps) == 1 && ps[0].Delta && ps[0].Types["cds"].Synced()
+	}, 5*time.Second, 10*time.Millisecond)
+}
+
+func TestEndpointChangeBumpsOnlyEDSVersion(t *testing.T) {
+	store := testStore(t)
+	s, _ := startServer(t, store)
+	sc := model.Scope{Type: model.SidecarProxy, Namespace: "shop"}
+	s.acquireScope(sc)
+	before := s.scopes[sc.Key()].snap
+	next := store.Apply([]model.Change{{Kind: model.KindEndpointSlice, Namespace: "shop", Name: "frontend-1", Object: &model.EndpointSet{
+		Name: "frontend-1", Namespace: "shop", ServiceName: "frontend",
+		Endpoints: []model.Endpoint{{Address: "10.1.0.2", Ports: map[string]uint32{"http": 8080}, Ready: true}},
+	}}})
+	s.PushSnapshot(next)
+	after := s.scopes[sc.Key()].snap
+	assert.NotEqual(t, before.GetVersion(resourcev3.EndpointType), after.GetVersion(resourcev3.EndpointType))
+	for _, typ := range []string{resourcev3.ClusterType, resourcev3.ListenerType, resourcev3.RouteType} {
+		assert.Equal(t, before.GetVersion(typ), after.GetVersion(typ), typ)
+	}
+}

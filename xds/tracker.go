@@ -1,0 +1,239 @@
+package xds
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"time"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/meshd/meshd/internal/model"
+)
+
+// TypeStatus is what one proxy was sent and acknowledged for one xDS type.
+type TypeStatus struct {
+	SentVersion   string    `json:"sentVersion,omitempty"`
+	SentNonce     string    `json:"sentNonce,omitempty"`
+	SentAt        time.Time `json:"sentAt,omitempty"`
+	SentResources int       `json:"sentResources"`
+	AckedVersion  string    `json:"ackedVersion,omitempty"`
+	AckedNonce    string    `json:"ackedNonce,omitempty"`
+	AckedAt       time.Time `json:"ackedAt,omitempty"`
+	Nacks         int       `json:"nacks,omitempty"`
+	LastNack      string    `json:"lastNack,omitempty"`
+}
+
+// Synced reports whether the last response sent was acknowledged.
+func (t TypeStatus) Synced() bool { return t.SentNonce != "" && t.SentNonce == t.AckedNonce }
+
+// ProxyStatus describes one connected xDS stream.
+type ProxyStatus struct {
+	NodeID      string                `json:"proxy"`
+	ID          string                `json:"id"`
+	Namespace   string                `json:"namespace"`
+	Scope       string                `json:"scope"`
+	Delta       bool                  `json:"delta"`
+	ConnectedAt time.Time             `json:"connectedAt"`
+	Types       map[string]TypeStatus `json:"types"` // by short type: cds, eds, lds, rds
+}
+
+type streamKey struct {
+	delta bool
+	id    int64
+}
+
+type streamState struct {
+	proxy     *model.Proxy
+	connected time.Time
+	types     map[string]*TypeStatus // by type URL
+}
+
+// tracker implements go-control-plane's server callbacks: it binds each
+// stream to its proxy and scope, records sends and ACKs, and handles NACKs.
+type tracker struct {
+	s       *Server
+	mu      sync.Mutex
+	streams map[streamKey]*streamState
+}
+
+func newTracker(s *Server) *tracker { return &tracker{s: s, streams: map[streamKey]*streamState{}} }
+
+// scopeHash keys go-control-plane's snapshot cache by proxy scope, so that
+// every proxy of a scope shares one snapshot.
+type scopeHash struct{}
+
+// ID returns the scope key of the node ("invalid" for unparsable nodes, which
+// the tracker refuses before any watch is created).
+func (scopeHash) ID(node *core.Node) string {
+	p, err := parseNode(node)
+	if err != nil {
+		return "invalid"
+	}
+	return p.Scope().Key()
+}
+
+func parseNode(node *core.Node) (*model.Proxy, error) {
+	return model.ParseProxy(node.GetId(), node.GetMetadata().AsMap())
+}
+
+// open registers the stream's proxy on its first request.
+func (t *tracker) open(key streamKey, node *core.Node) error {
+	t.mu.Lock()
+	_, ok := t.streams[key]
+	t.mu.Unlock()
+	if ok {
+		return nil
+	}
+	p, err := parseNode(node)
+	if err != nil {
+		t.s.log.Warn("refusing xDS stream", "node", node.GetId(), "error", err)
+		return status.Errorf(codes.InvalidArgument, "meshd: %v", err)
+	}
+	t.s.acquireScope(p.Scope())
+	t.mu.Lock()
+	t.streams[key] = &streamState{proxy: p, connected: time.Now(), types: map[string]*TypeStatus{}}
+	t.mu.Unlock()
+	t.s.m.XDSClients.WithLabelValues("meshd").Inc()
+	t.s.log.Info("proxy connected", "proxy", p.NodeID, "scope", p.Scope().Key(), "delta", key.delta)
+	return nil
+}
+
+func (t *tracker) closed(key streamKey) {
+	t.mu.Lock()
+	st, ok := t.streams[key]
+	delete(t.streams, key)
+	t.mu.Unlock()
+	if !ok {
+		return
+	}
+	t.s.releaseScope(st.proxy.Scope())
+	t.s.m.XDSClients.WithLabelValues("meshd").Dec()
+	t.s.log.Info("proxy disconnected", "proxy", st.proxy.NodeID)
+}
+
+// request records an ACK or NACK of the previous response of the type. It
+// returns the version the proxy was sent when the request is a NACK of it.
+func (t *tracker) request(key streamKey, typeURL, nonce, version string, errDetail *status.Status) (nacked string, isNack bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st, ok := t.streams[key]
+	if !ok || nonce == "" {
+		return "", false
+	}
+	ts := st.types[typeURL]
+	if ts == nil || ts.SentNonce != nonce {
+		return "", false
+	}
+	if errDetail != nil {
+		ts.Nacks++
+		ts.LastNack = errDetail.Message()
+		t.s.m.Rejects.WithLabelValues(ShortType(typeURL)).Inc()
+		t.s.log.Warn("proxy rejected config (NACK)", "proxy", st.proxy.NodeID, "type", ShortType(typeURL),
+			"version", ts.SentVersion, "nonce", nonce, "error", errDetail.Message())
+		return ts.SentVersion, true
+	}
+	ts.AckedVersion, ts.AckedNonce, ts.AckedAt = version, nonce, time.Now()
+	if ts.AckedVersion == "" {
+		ts.AckedVersion = ts.SentVersion
+	}
+	return "", false
+}
+
+func (t *tracker) response(key streamKey, typeURL, version, nonce string, n int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st, ok := t.streams[key]
+	if !ok {
+		return
+	}
+	ts := st.types[typeURL]
+	if ts == nil {
+		ts = &TypeStatus{}
+		st.types[typeURL] = ts
+	}
+	ts.SentVersion, ts.SentNonce, ts.SentAt, ts.SentResources = version, nonce, time.Now(), n
+	t.s.m.Pushes.WithLabelValues(ShortType(typeURL)).Inc()
+}
+
+// snapshot returns the status of every stream, sorted by node ID.
+func (t *tracker) snapshot() []ProxyStatus {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]ProxyStatus, 0, len(t.streams))
+	for key, st := range t.streams {
+		ps := ProxyStatus{
+			NodeID: st.proxy.NodeID, ID: st.proxy.ID, Namespace: st.proxy.Namespace,
+			Scope: st.proxy.Scope().Key(), Delta: key.delta, ConnectedAt: st.connected,
+			Types: map[string]TypeStatus{},
+		}
+		for typeURL, ts := range st.types {
+			ps.Types[ShortType(typeURL)] = *ts
+		}
+		out = append(out, ps)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].NodeID != out[j].NodeID {
+			return out[i].NodeID < out[j].NodeID
+		}
+		return out[i].ConnectedAt.Before(out[j].ConnectedAt)
+	})
+	return out
+}
+
+// OnStreamOpen implements the server callbacks; nothing to do until the first request.
+func (t *tracker) OnStreamOpen(context.Context, int64, string) error { return nil }
+
+// OnStreamClosed forgets the stream.
+func (t *tracker) OnStreamClosed(id int64, _ *core.Node) { t.closed(streamKey{id: id}) }
+
+// OnStreamRequest binds the stream to its scope and records ACKs and NACKs.
+// A NACK's version_info is rewritten to the rejected version, so the cache
+// waits for new config instead of resending the rejected one in a loop.
+func (t *tracker) OnStreamRequest(id int64, req *discovery.DiscoveryRequest) error {
+	key := streamKey{id: id}
+	if err := t.open(key, req.GetNode()); err != nil {
+		return err
+	}
+	if v, nack := t.request(key, req.GetTypeUrl(), req.GetResponseNonce(), req.GetVersionInfo(), errStatus(req.GetErrorDetail())); nack {
+		req.VersionInfo = v
+	}
+	return nil
+}
+
+// OnStreamResponse records what was sent.
+func (t *tracker) OnStreamResponse(_ context.Context, id int64, _ *discovery.DiscoveryRequest, resp *discovery.DiscoveryResponse) {
+	t.response(streamKey{id: id}, resp.GetTypeUrl(), resp.GetVersionInfo(), resp.GetNonce(), len(resp.GetResources()))
+}
+
+// OnDeltaStreamOpen implements the server callbacks.
+func (t *tracker) OnDeltaStreamOpen(context.Context, int64, string) error { return nil }
+
+// OnDeltaStreamClosed forgets the stream.
+func (t *tracker) OnDeltaStreamClosed(id int64, _ *core.Node) { t.closed(streamKey{delta: true, id: id}) }
+
+// OnStreamDeltaRequest binds the stream to its scope and records ACKs and NACKs.
+func (t *tracker) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscoveryRequest) error {
+	key := streamKey{delta: true, id: id}
+	if err := t.open(key, req.GetNode()); err != nil {
+		return err
+	}
+	t.request(key, req.GetTypeUrl(), req.GetResponseNonce(), "", errStatus(req.GetErrorDetail()))
+	return nil
+}
+
+// OnStreamDeltaResponse records what was sent.
+func (t *tracker) OnStreamDeltaResponse(id int64, _ *discovery.DeltaDiscoveryRequest, resp *discovery.DeltaDiscoveryResponse) {
+	t.response(streamKey{delta: true, id: id}, resp.GetTypeUrl(), resp.GetSystemVersionInfo(), resp.GetNonce(), len(resp.GetResources()))
+}
+
+// OnFetchRequest refuses REST fetches: meshd serves ADS only.
+func (t *tracker) OnFetchRequest(context.Context, *discovery.DiscoveryRequest) error {
+	return status.Error(codes.Unimplemented, "meshd serves ADS only")
+}
+
+// OnFetchResponse implements the server callbacks.
+func (t *tracker) OnFetchResponse(*discovery.DiscoveryRequest, *discovery.DiscoveryResponse) {}

@@ -1,0 +1,24 @@
+package xds
+
+import (
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+)
+
+// typeURLs lists the xDS types meshd serves, in push order (CDS, EDS, LDS, RDS).
+var typeURLs = []string{resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.ListenerType, resourcev3.RouteType}
+
+// ShortType returns istiod's short name of an xDS type URL (cds, eds, lds,
+// rds), used as the "type" metric label.
+func ShortType(typeURL string) string {
+	switch typeURL {
+	case resourcev3.ClusterType:
+		return "cds"
+	case resourcev3.EndpointType:
+		return "eds"
+	case resourcev3.ListenerType:
+		return "lds"
+	case resourcev3.RouteType:
+		return "rds"
+	}
+	return "other"
+}
