@@ -71,9 +71,9 @@ func (p Protocol) IsHTTP() bool {
 
 // Port is one port of a service.
 type Port struct {
-	Name     string
-	Port     uint32
-	Protocol Protocol
+	Name     string   `json:"name,omitempty"`
+	Port     uint32   `json:"port,omitempty"`
+	Protocol Protocol `json:"protocol,omitempty"`
 }
 
 // Resolution says how a service's endpoints are found.
@@ -95,22 +95,22 @@ const (
 // Kubernetes Service or one host of a ServiceEntry.
 type Service struct {
 	// Hostname is the fully qualified name, e.g. "reviews.bookinfo.svc.cluster.local".
-	Hostname  string
-	Name      string
-	Namespace string
-	Ports     []Port // sorted by Port
-	VIPs      []string
-	Labels    map[string]string
+	Hostname  string            `json:"hostname,omitempty"`
+	Name      string            `json:"name,omitempty"`
+	Namespace string            `json:"namespace,omitempty"`
+	Ports     []Port            // sorted by Port `json:"ports,omitempty"`
+	VIPs      []string          `json:"vips,omitempty"`
+	Labels    map[string]string `json:"labels,omitempty"`
 	// Selector picks the workloads (pods) backing the service, if any.
-	Selector map[string]string
+	Selector map[string]string `json:"selector,omitempty"`
 	// ExportTo lists the namespaces that may see the service ("*" all, "." own);
 	// empty means the mesh default (all).
-	ExportTo     []string
-	MeshExternal bool
-	Resolution   Resolution
-	CreatedAt    time.Time
+	ExportTo     []string   `json:"exportTo,omitempty"`
+	MeshExternal bool       `json:"meshExternal,omitempty"`
+	Resolution   Resolution `json:"resolution,omitempty"`
+	CreatedAt    time.Time  `json:"createdAt,omitempty"`
 	// Origin is the kind of object the service came from (Service or ServiceEntry).
-	Origin Kind
+	Origin Kind `json:"origin,omitempty"`
 }
 
 // PortByNumber returns the service port with the given number.
@@ -125,17 +125,17 @@ func (s *Service) PortByNumber(n uint32) (Port, bool) {
 
 // Namespace is a Kubernetes namespace as the mesh sees it.
 type Namespace struct {
-	Name   string
-	Labels map[string]string
+	Name   string            `json:"name,omitempty"`
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // Workload is a pod (or other workload instance) whose labels and service
 // account endpoints inherit.
 type Workload struct {
-	Name           string
-	Namespace      string
-	IP             string
-	Labels         map[string]string
-	ServiceAccount string
-	Locality       string
+	Name           string            `json:"name,omitempty"`
+	Namespace      string            `json:"namespace,omitempty"`
+	IP             string            `json:"ip,omitempty"`
+	Labels         map[string]string `json:"labels,omitempty"`
+	ServiceAccount string            `json:"serviceAccount,omitempty"`
+	Locality       string            `json:"locality,omitempty"`
 }

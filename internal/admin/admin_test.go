@@ -1,0 +1,87 @@
+package admin
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	adminv3 "github.com/envoyproxy/go-control-plane/envoy/admin/v3"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	networking "istio.io/api/networking/v1"
+
+	"github.com/meshd/meshd/internal/model"
+	"github.com/meshd/meshd/xds"
+)
+
+type fakeXDS struct {
+	ready   bool
+	proxies []xds.ProxyStatus
+	errs    []model.ObjectError
+}
+
+func (f *fakeXDS) Ready() bool                       { return f.ready }
+func (f *fakeXDS) Proxies() []xds.ProxyStatus        { return f.proxies }
+func (f *fakeXDS) ConfigErrors() []model.ObjectError { return f.errs }
+func (f *fakeXDS) LastPush() xds.PushStatus          { return xds.PushStatus{Seq: 7} }
+func (f *fakeXDS) ConfigDump(id string) (*adminv3.ConfigDump, error) {
+	if id != "p.ns" {
+		return nil, errors.New("proxy \"" + id + "\" is not connected")
+	}
+	return &adminv3.ConfigDump{}, nil
+}
+
+func get(t *testing.T, h http.Handler, path string) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	return rec
+}
+
+func TestAdminEndpoints(t *testing.T) {
+	store := model.NewStore()
+	store.Apply([]model.Change{
+		{Kind: model.KindService, Namespace: "ns", Name: "a", Object: &model.Service{Hostname: "a.ns.svc.cluster.local", Name: "a", Namespace: "ns"}},
+		{Kind: model.KindVirtualService, Namespace: "ns", Name: "vs", Object: &model.Config{
+			Kind: model.KindVirtualService, Namespace: "ns", Name: "vs", Spec: &networking.VirtualService{Hosts: []string{"a"}}}},
+	})
+	fx := &fakeXDS{
+		proxies: []xds.ProxyStatus{{NodeID: "sidecar~1.2.3.4~p.ns~ns.svc.cluster.local", ID: "p.ns",
+			Types: map[string]xds.TypeStatus{"cds": {SentNonce: "2", AckedNonce: "1", SentVersion: "v2"}}}},
+		errs: []model.ObjectError{{Kind: model.KindVirtualService, Namespace: "ns", Name: "vs", Field: "spec.http", Message: "bad"}},
+	}
+	h := New(fx, store, prometheus.NewRegistry())
+
+	assert.Equal(t, http.StatusServiceUnavailable, get(t, h, "/ready").Code, "not ready before the first push")
+	fx.ready = true
+	assert.Equal(t, http.StatusOK, get(t, h, "/ready").Code)
+
+	var reg []model.Service
+	require.NoError(t, json.Unmarshal(get(t, h, "/debug/registryz").Body.Bytes(), &reg))
+	require.Len(t, reg, 1)
+	assert.Equal(t, "a.ns.svc.cluster.local", reg[0].Hostname)
+
+	var sync []syncStatus
+	require.NoError(t, json.Unmarshal(get(t, h, "/debug/syncz").Body.Bytes(), &sync))
+	require.Len(t, sync, 1)
+	assert.Equal(t, "sidecar", sync[0].ProxyType)
+	assert.Equal(t, "2", sync[0].ClusterSent)
+	assert.Equal(t, "1", sync[0].ClusterAcked)
+
+	var cz struct {
+		Configs []configView        `json:"configs"`
+		Errors  []model.ObjectError `json:"errors"`
+	}
+	require.NoError(t, json.Unmarshal(get(t, h, "/debug/configz").Body.Bytes(), &cz))
+	require.Len(t, cz.Configs, 1)
+	assert.Equal(t, "spec.http", cz.Configs[0].Errors[0].Field, "errors are attached to their object")
+	assert.Len(t, cz.Errors, 1)
+
+	assert.Equal(t, http.StatusBadRequest, get(t, h, "/debug/config_dump").Code)
+	assert.Equal(t, http.StatusNotFound, get(t, h, "/debug/config_dump?proxyID=nope").Code)
+	assert.Equal(t, http.StatusOK, get(t, h, "/debug/config_dump?proxyID=p.ns").Code)
+	assert.Equal(t, http.StatusOK, get(t, h, "/metrics").Code)
+	assert.Contains(t, get(t, h, "/debug/list").Body.String(), "/debug/syncz")
+}
