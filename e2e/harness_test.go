@@ -13,9 +13,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
 	healthgrpc "google.golang.org/grpc/health/grpc_health_v1"
@@ -81,14 +83,17 @@ func startMeshd(t *testing.T, dir string, env ...string) *meshd {
 	cmd.Stdout, cmd.Stderr = m, m
 	require.NoError(t, cmd.Start())
 	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-done:
+			assert.NoError(t, waitErr, "meshd must exit cleanly on SIGTERM")
 		case <-time.After(10 * time.Second):
 			_ = cmd.Process.Kill()
 			<-done
+			t.Error("meshd did not stop within 10s of SIGTERM")
 		}
 		if t.Failed() {
 			t.Logf("meshd logs:\n%s", m.Logs())

@@ -8,8 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	discoverygrpc "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
 
@@ -83,8 +83,12 @@ func (s *Server) Ready() bool { return s.ready.Load() }
 func (s *Server) Push(req push.Request) {
 	var trigger []string
 	for k := range req.Kinds {
-		trigger = append(trigger, string(k))
-		s.m.PushTriggers.WithLabelValues(string(k)).Inc()
+		name := string(k)
+		if name == "" {
+			name = "ConfigError" // a document that failed to parse, reported by its source
+		}
+		trigger = append(trigger, name)
+		s.m.PushTriggers.WithLabelValues(name).Inc()
 	}
 	sort.Strings(trigger)
 	debounce := time.Duration(0)

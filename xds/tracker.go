@@ -213,7 +213,9 @@ func (t *tracker) OnStreamResponse(_ context.Context, id int64, _ *discovery.Dis
 func (t *tracker) OnDeltaStreamOpen(context.Context, int64, string) error { return nil }
 
 // OnDeltaStreamClosed forgets the stream.
-func (t *tracker) OnDeltaStreamClosed(id int64, _ *core.Node) { t.closed(streamKey{delta: true, id: id}) }
+func (t *tracker) OnDeltaStreamClosed(id int64, _ *core.Node) {
+	t.closed(streamKey{delta: true, id: id})
+}
 
 // OnStreamDeltaRequest binds the stream to its scope and records ACKs and NACKs.
 func (t *tracker) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscoveryRequest) error {

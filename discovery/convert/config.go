@@ -1,0 +1,65 @@
+package convert
+
+import (
+	"google.golang.org/protobuf/proto"
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/meshd/meshd/internal/model"
+)
+
+// VirtualService validates and converts a VirtualService.
+func VirtualService(vs *networkingv1.VirtualService) (*model.Config, error) {
+	if vs == nil {
+		return nil, nilObject(model.KindVirtualService)
+	}
+	return newConfig(model.KindVirtualService, &vs.ObjectMeta, &vs.Spec, validateVirtualService(&vs.Spec))
+}
+
+// DestinationRule validates and converts a DestinationRule.
+func DestinationRule(dr *networkingv1.DestinationRule) (*model.Config, error) {
+	if dr == nil {
+		return nil, nilObject(model.KindDestinationRule)
+	}
+	return newConfig(model.KindDestinationRule, &dr.ObjectMeta, &dr.Spec, validateDestinationRule(&dr.Spec))
+}
+
+// Gateway validates and converts a Gateway.
+func Gateway(gw *networkingv1.Gateway) (*model.Config, error) {
+	if gw == nil {
+		return nil, nilObject(model.KindGateway)
+	}
+	return newConfig(model.KindGateway, &gw.ObjectMeta, &gw.Spec, validateGateway(&gw.Spec))
+}
+
+// ServiceEntry validates and converts a ServiceEntry.
+func ServiceEntry(se *networkingv1.ServiceEntry) (*model.Config, error) {
+	if se == nil {
+		return nil, nilObject(model.KindServiceEntry)
+	}
+	return newConfig(model.KindServiceEntry, &se.ObjectMeta, &se.Spec, validateServiceEntry(&se.Spec))
+}
+
+// Sidecar validates and converts a Sidecar.
+func Sidecar(sc *networkingv1.Sidecar) (*model.Config, error) {
+	if sc == nil {
+		return nil, nilObject(model.KindSidecar)
+	}
+	return newConfig(model.KindSidecar, &sc.ObjectMeta, &sc.Spec, validateSidecar(&sc.Spec))
+}
+
+// newConfig checks the metadata, then reports specErr (the result of the
+// kind's spec validation) or builds the Config.
+func newConfig(kind model.Kind, meta *metav1.ObjectMeta, spec proto.Message, specErr *fieldError) (*model.Config, error) {
+	if fe := checkMeta(meta, true); fe != nil {
+		return nil, objectError(kind, meta, fe)
+	}
+	if specErr != nil {
+		return nil, objectError(kind, meta, specErr)
+	}
+	return &model.Config{
+		Kind: kind, Name: meta.Name, Namespace: meta.Namespace,
+		Labels: meta.Labels, Annotations: meta.Annotations,
+		CreatedAt: meta.CreationTimestamp.Time, Spec: spec,
+	}, nil
+}
