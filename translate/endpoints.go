@@ -1,6 +1,8 @@
 package translate
 
 import (
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -55,7 +57,7 @@ func loadAssignment(name string, eps []model.Endpoint, p model.Port, subset *net
 		})
 	}
 	cla := &endpoint.ClusterLoadAssignment{ClusterName: name}
-	for _, loc := range sortedKeys(byLocality) {
+	for _, loc := range slices.Sorted(maps.Keys(byLocality)) {
 		lbs := byLocality[loc]
 		sort.Slice(lbs, func(i, j int) bool {
 			return lbs[i].GetEndpoint().GetAddress().GetSocketAddress().GetAddress() <

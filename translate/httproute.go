@@ -2,7 +2,8 @@ package translate
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	matcher "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
@@ -111,10 +112,10 @@ func translateMatch(m *networking.HTTPMatchRequest, rc routeCtx) (*route.RouteMa
 	if m.GetIgnoreUriCase() {
 		rm.CaseSensitive = wrapperspb.Bool(false)
 	}
-	for _, name := range sortedKeys(m.GetHeaders()) {
+	for _, name := range slices.Sorted(maps.Keys(m.GetHeaders())) {
 		rm.Headers = append(rm.Headers, headerMatcher(name, m.GetHeaders()[name], false))
 	}
-	for _, name := range sortedKeys(m.GetWithoutHeaders()) {
+	for _, name := range slices.Sorted(maps.Keys(m.GetWithoutHeaders())) {
 		rm.Headers = append(rm.Headers, headerMatcher(name, m.GetWithoutHeaders()[name], true))
 	}
 	pseudo := []struct {
@@ -126,7 +127,7 @@ func translateMatch(m *networking.HTTPMatchRequest, rc routeCtx) (*route.RouteMa
 			rm.Headers = append(rm.Headers, headerMatcher(p.name, p.sm, false))
 		}
 	}
-	for _, name := range sortedKeys(m.GetQueryParams()) {
+	for _, name := range slices.Sorted(maps.Keys(m.GetQueryParams())) {
 		if sm := stringMatcher(m.GetQueryParams()[name]); sm != nil {
 			rm.QueryParameters = append(rm.QueryParameters, &route.QueryParameterMatcher{
 				Name: name, QueryParameterMatchSpecifier: &route.QueryParameterMatcher_StringMatch{StringMatch: sm},
@@ -161,13 +162,4 @@ func stringMatcher(sm *networking.StringMatch) *matcher.StringMatcher {
 
 func regexMatcher(re string) *matcher.RegexMatcher {
 	return &matcher.RegexMatcher{Regex: re}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -3,6 +3,8 @@ package xds
 import (
 	"context"
 	"log/slog"
+	"maps"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -112,7 +114,7 @@ func (s *Server) push(snap *model.Snapshot, trigger []string, events int, deboun
 	s.index = x
 	s.recordConfigErrors(x)
 	st := PushStatus{Seq: snap.Seq, Trigger: trigger, Events: events, Started: start, DebounceDelay: debounce}
-	for _, key := range sortedKeys(s.scopes) {
+	for _, key := range slices.Sorted(maps.Keys(s.scopes)) {
 		st.ScopesBuilt++
 		if !s.rebuildLocked(s.scopes[key]) {
 			st.ScopesFailed++
@@ -205,13 +207,4 @@ func (s *Server) recordConfigErrors(x *translate.Index) {
 // translator's (unknown hosts, conflicts).
 func configErrors(x *translate.Index) []model.ObjectError {
 	return append(x.Snapshot().Errors(), x.Errors()...)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

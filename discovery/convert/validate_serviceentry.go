@@ -1,7 +1,9 @@
 package convert
 
 import (
+	"maps"
 	"net"
+	"slices"
 	"strings"
 
 	networking "istio.io/api/networking/v1"
@@ -74,7 +76,7 @@ func validateServiceEntryEndpoints(se *networking.ServiceEntry) *fieldError {
 		case res == networking.ServiceEntry_STATIC && net.ParseIP(addr) == nil && !strings.HasPrefix(addr, "unix://"):
 			return errf(p+".address", "address %q must be an IP address (or unix:// socket) with resolution STATIC", addr)
 		}
-		for _, name := range sortedKeys(ep.GetPorts()) {
+		for _, name := range slices.Sorted(maps.Keys(ep.GetPorts())) {
 			if n := ep.GetPorts()[name]; n < 1 || n > 65535 {
 				return errf(key(p+".ports", name), "port %d is out of range 1-65535", n)
 			}

@@ -1,8 +1,9 @@
 package convert
 
 import (
+	"maps"
 	"regexp"
-	"sort"
+	"slices"
 
 	networking "istio.io/api/networking/v1"
 )
@@ -131,7 +132,7 @@ func validateHTTPMatch(m *networking.HTTPMatchRequest, p string) *fieldError {
 		name string
 		m    map[string]*networking.StringMatch
 	}{{"headers", m.GetHeaders()}, {"queryParams", m.GetQueryParams()}, {"withoutHeaders", m.GetWithoutHeaders()}} {
-		for _, k := range sortedKeys(f.m) {
+		for _, k := range slices.Sorted(maps.Keys(f.m)) {
 			if fe := validateStringMatch(f.m[k], key(p+"."+f.name, k)); fe != nil {
 				return fe
 			}
@@ -192,13 +193,4 @@ func validateDestination(d *networking.Destination, p string) *fieldError {
 		return errf(p+".port.number", "port %d is out of range 1-65535", n)
 	}
 	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sort"
 	"time"
 
@@ -70,7 +72,7 @@ func desiredState(files []*fileEntry) map[string]*entry {
 // their prev counterparts so object pointers stay stable across scans.
 func diff(prev, next map[string]*entry, seen time.Time, log *slog.Logger) []model.Change {
 	var changes []model.Change
-	for _, key := range sortedKeys(next) {
+	for _, key := range slices.Sorted(maps.Keys(next)) {
 		n, o := next[key], prev[key]
 		if o != nil && o.sum == n.sum && sameError(o.err, n.err) {
 			next[key] = o
@@ -86,7 +88,7 @@ func diff(prev, next map[string]*entry, seen time.Time, log *slog.Logger) []mode
 			logCleared(log, o.err, "fixed")
 		}
 	}
-	for _, key := range sortedKeys(prev) {
+	for _, key := range slices.Sorted(maps.Keys(prev)) {
 		if _, ok := next[key]; ok {
 			continue
 		}

@@ -4,9 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -103,7 +104,7 @@ func unknownFields(md protoreflect.MessageDescriptor, v any, path string) error 
 	if !ok {
 		return &decodeError{field: path, msg: fmt.Sprintf("must be a mapping, not %s", jsonText(v))}
 	}
-	for _, k := range sortedKeys(obj) {
+	for _, k := range slices.Sorted(maps.Keys(obj)) {
 		p := path + "." + k
 		fd := md.Fields().ByJSONName(k)
 		if fd == nil {
@@ -139,7 +140,7 @@ func checkValue(fd protoreflect.FieldDescriptor, v any, p string) error {
 		if !ok {
 			return &decodeError{field: p, msg: fmt.Sprintf("must be a mapping, not %s", jsonText(v))}
 		}
-		for _, k := range sortedKeys(m) {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
 			if err := checkSingle(fd.MapValue(), m[k], p+"["+k+"]"); err != nil {
 				return err
 			}
@@ -232,13 +233,4 @@ func jsonText(v any) string {
 		return string(b[:37]) + "..."
 	}
 	return string(b)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
