@@ -16,9 +16,10 @@ func TestParseProxy(t *testing.T) {
 		err      string
 	}{
 		{"sidecar with metadata", "sidecar~10.1.2.3~pod.ns~ns.svc.cluster.local",
-			map[string]any{"NAMESPACE": "shop", "GENERATOR": "grpc"}, Scope{SidecarProxy, "grpc", "shop"}, ""},
+			map[string]any{"NAMESPACE": "shop", "GENERATOR": "grpc", "LABELS": map[string]any{"version": "v1", "app": "a", "pod-template-hash": "x"}},
+			Scope{SidecarProxy, "grpc", "shop", "app=a,version=v1"}, ""},
 		{"namespace from id", "router~10.1.2.3~gw-1.istio-system~istio-system.svc.cluster.local",
-			nil, Scope{Router, "", "istio-system"}, ""},
+			nil, Scope{Router, "", "istio-system", ""}, ""},
 		{"too few fields", "sidecar~10.1.2.3", nil, Scope{}, "want 4 fields"},
 		{"bad type", "waypoint~10.1.2.3~p.ns~ns.svc.cluster.local", nil, Scope{}, "unknown proxy type"},
 		{"bad ip", "sidecar~not-ip~p.ns~ns.svc.cluster.local", nil, Scope{}, "not an IP"},
@@ -35,6 +36,7 @@ func TestParseProxy(t *testing.T) {
 			back, err := ParseScopeKey(p.Scope().Key())
 			require.NoError(t, err)
 			assert.Equal(t, c.want, back)
+			assert.Equal(t, len(p.Labels) > 0, len(back.LabelMap()) > 0)
 		})
 	}
 }

@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"net"
+	"sort"
 	"strings"
 )
 
@@ -77,16 +78,54 @@ func ParseProxy(nodeID string, metadata map[string]any) (*Proxy, error) {
 }
 
 // Scope is what a proxy's config depends on. Proxies with equal Scopes receive
-// identical config, so it is built and serialised once per Scope.
+// identical config, so it is built and serialised once per Scope. Pods of one
+// ReplicaSet share labels, hence a scope.
 type Scope struct {
 	Type      NodeType
 	Generator string
 	Namespace string
+	// Labels is the proxy's workload labels in canonical form (CanonicalLabels),
+	// for inbound listeners, sourceLabels matches and workload selectors.
+	Labels string
 }
 
 // Scope returns the proxy's scope.
 func (p *Proxy) Scope() Scope {
-	return Scope{Type: p.Type, Generator: p.Generator, Namespace: p.Namespace}
+	return Scope{Type: p.Type, Generator: p.Generator, Namespace: p.Namespace, Labels: CanonicalLabels(p.Labels)}
+}
+
+// LabelMap returns the scope's labels as a map (nil when there are none).
+func (s Scope) LabelMap() map[string]string {
+	if s.Labels == "" {
+		return nil
+	}
+	out := map[string]string{}
+	for _, kv := range strings.Split(s.Labels, ",") {
+		k, v, _ := strings.Cut(kv, "=")
+		out[k] = v
+	}
+	return out
+}
+
+// CanonicalLabels renders labels as sorted "k=v" pairs joined by ",".
+// pod-template-hash is left out so that pods of successive ReplicaSets of a
+// Deployment share a scope.
+func CanonicalLabels(labels map[string]string) string {
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
+		if k != "pod-template-hash" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(k + "=" + labels[k])
+	}
+	return b.String()
 }
 
 // Key returns a stable string form, used as the cache key of the scope.
@@ -95,16 +134,19 @@ func (s Scope) Key() string {
 	if g == "" {
 		g = "envoy"
 	}
-	return string(s.Type) + "|" + g + "|" + s.Namespace
+	return string(s.Type) + "|" + g + "|" + s.Namespace + "|" + s.Labels
 }
 
-// ParseScopeKey is the inverse of Scope.Key.
+// ParseScopeKey is the inverse of Scope.Key; the labels part is optional.
 func ParseScopeKey(key string) (Scope, error) {
 	parts := strings.Split(key, "|")
-	if len(parts) != 3 {
-		return Scope{}, fmt.Errorf("scope key %q: want type|generator|namespace", key)
+	if len(parts) != 3 && len(parts) != 4 {
+		return Scope{}, fmt.Errorf("scope key %q: want type|generator|namespace[|labels]", key)
 	}
 	s := Scope{Type: NodeType(parts[0]), Generator: parts[1], Namespace: parts[2]}
+	if len(parts) == 4 {
+		s.Labels = parts[3]
+	}
 	if s.Generator == "envoy" {
 		s.Generator = ""
 	}
