@@ -13,14 +13,18 @@ import (
 
 // settings are meshd serve's flags and environment.
 type settings struct {
-	configDir    string
-	xdsAddr      string
-	adminAddr    string
-	domain       string
-	logLevel     string
-	logFormat    string
-	pollInterval time.Duration
-	debounce     push.Options
+	configDir      string
+	kubeconfig     string
+	meshConfigFile string
+	istioNamespace string
+	meshConfigMap  string
+	xdsAddr        string
+	adminAddr      string
+	domain         string
+	logLevel       string
+	logFormat      string
+	pollInterval   time.Duration
+	debounce       push.Options
 }
 
 // envDoc documents the istiod environment variables meshd honours.
@@ -34,7 +38,11 @@ Environment (istiod's names, so existing tuning carries over):
 func parseSettings(args []string) (*settings, error) {
 	s := &settings{debounce: push.DefaultOptions()}
 	fs := flag.NewFlagSet("meshd serve", flag.ContinueOnError)
-	fs.StringVar(&s.configDir, "config-dir", "", "directory of Kubernetes/Istio YAML manifests to serve (file provider); required")
+	fs.StringVar(&s.configDir, "config-dir", "", "serve a directory of Kubernetes/Istio YAML manifests (file provider) instead of a cluster")
+	fs.StringVar(&s.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the cluster to watch (default $KUBECONFIG; in a pod, the in-cluster config)")
+	fs.StringVar(&s.meshConfigFile, "mesh-config", "", "MeshConfig YAML file (istiod's mesh config); replaces the istio ConfigMap in either provider mode")
+	fs.StringVar(&s.istioNamespace, "istio-namespace", envOr("POD_NAMESPACE", "istio-system"), "namespace of the istio ConfigMap (istiod: its own namespace, $POD_NAMESPACE)")
+	fs.StringVar(&s.meshConfigMap, "mesh-configmap", "istio", "name of the ConfigMap whose key \"mesh\" holds MeshConfig (istiod: istio)")
 	fs.StringVar(&s.xdsAddr, "xds-address", ":15010", "plaintext ADS listen address (istiod: 15010)")
 	fs.StringVar(&s.adminAddr, "admin-address", ":15014", "monitoring and debug HTTP listen address (istiod: 15014)")
 	fs.StringVar(&s.domain, "domain", "cluster.local", "cluster DNS domain")
@@ -42,15 +50,22 @@ func parseSettings(args []string) (*settings, error) {
 	fs.StringVar(&s.logFormat, "log-format", "text", "log format: text or json")
 	fs.DurationVar(&s.pollInterval, "poll-interval", 250*time.Millisecond, "how often the file provider checks --config-dir for changes")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: meshd serve --config-dir DIR [flags]\n\nFlags:")
+		fmt.Fprintln(fs.Output(), "usage: meshd serve [--kubeconfig FILE | --config-dir DIR] [flags]\n\n"+
+			"Without --config-dir meshd watches a Kubernetes cluster: --kubeconfig, else\n"+
+			"$KUBECONFIG, else the in-cluster service account.\n\nFlags:")
 		fs.PrintDefaults()
 		fmt.Fprint(fs.Output(), envDoc)
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	if s.configDir == "" {
-		return nil, fmt.Errorf("--config-dir is required")
+	explicit := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
+	if s.configDir != "" && explicit["kubeconfig"] {
+		return nil, fmt.Errorf("--config-dir and --kubeconfig are exclusive: pick the file provider or a cluster")
+	}
+	if s.configDir != "" {
+		s.kubeconfig = "" // $KUBECONFIG does not matter to the file provider
 	}
 	var err error
 	if s.debounce.DebounceAfter, err = envDuration("PILOT_DEBOUNCE_AFTER", s.debounce.DebounceAfter); err != nil {
@@ -63,6 +78,13 @@ func parseSettings(args []string) (*settings, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }
 
 func envDuration(name string, def time.Duration) (time.Duration, error) {
@@ -102,4 +124,15 @@ func (s *settings) logger() (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: want text or json", s.logFormat)
+}
+
+// source describes where config comes from, for the start-up log line.
+func (s *settings) source() string {
+	switch {
+	case s.configDir != "":
+		return "dir:" + s.configDir
+	case s.kubeconfig != "":
+		return "kubeconfig:" + s.kubeconfig
+	}
+	return "in-cluster"
 }

@@ -13,7 +13,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 
-	"github.com/meshd/meshd/discovery/file"
 	"github.com/meshd/meshd/internal/admin"
 	"github.com/meshd/meshd/internal/metrics"
 	"github.com/meshd/meshd/internal/model"
@@ -36,14 +35,22 @@ func serve(args []string) error {
 	defer stop()
 
 	store := model.NewStore()
-	prov := &file.Provider{Dir: s.configDir, Store: store, Domain: s.domain, Interval: s.pollInterval, Logger: log}
-	if err := prov.Load(); err != nil {
-		return fmt.Errorf("loading %s: %w", s.configDir, err)
+	prov, err := newProvider(s, store, log)
+	if err != nil {
+		return err
 	}
 	m := metrics.New()
 	srv := xds.New(xds.Options{Domain: s.domain, Logger: log, Metrics: m})
-	srv.PushSnapshot(store.Current())
-	deb := push.NewDebouncer(s.debounce, srv.Push)
+	// Until the provider has synced nothing is served (proxies wait) and
+	// /ready says 503: a partial registry must never reach a proxy.
+	started := make(chan struct{})
+	deb := push.NewDebouncer(s.debounce, func(r push.Request) {
+		select {
+		case <-started:
+			srv.Push(r)
+		default: // the initial PushSnapshot below includes this change
+		}
+	})
 	store.Subscribe(deb.Enqueue)
 
 	xdsLis, err := net.Listen("tcp", s.xdsAddr)
@@ -64,13 +71,21 @@ func serve(args []string) error {
 	errc := make(chan error, 4)
 	go func() { deb.Run(ctx); errc <- nil }()
 	go func() { errc <- prov.Run(ctx) }()
+	go func() {
+		select {
+		case <-prov.Synced():
+			close(started)
+			srv.PushSnapshot(store.Current())
+		case <-ctx.Done():
+		}
+	}()
 	go func() { errc <- g.Serve(xdsLis) }()
 	go func() {
 		if err := web.Serve(adminLis); !errors.Is(err, http.ErrServerClosed) {
 			errc <- err
 		}
 	}()
-	log.Info("meshd serving", "ads", xdsLis.Addr().String(), "admin", adminLis.Addr().String(), "config-dir", s.configDir)
+	log.Info("meshd serving", "ads", xdsLis.Addr().String(), "admin", adminLis.Addr().String(), "source", s.source())
 
 	var runErr error
 	select {

@@ -1,0 +1,45 @@
+package convert
+
+import (
+	"fmt"
+
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+
+	"github.com/meshd/meshd/internal/model"
+)
+
+// Object converts any supported typed object (as an informer delivers it) to
+// its model kind and value. Conversion errors are *model.ObjectError.
+func Object(obj any, domain string) (model.Kind, any, error) {
+	switch o := obj.(type) {
+	case *corev1.Namespace:
+		return model.KindNamespace, Namespace(o), nil
+	case *corev1.Service:
+		v, err := Service(o, domain)
+		return model.KindService, v, err
+	case *discoveryv1.EndpointSlice:
+		v, err := EndpointSlice(o)
+		return model.KindEndpointSlice, v, err
+	case *corev1.Pod:
+		v, err := Pod(o)
+		return model.KindPod, v, err
+	case *networkingv1.VirtualService:
+		v, err := VirtualService(o)
+		return model.KindVirtualService, v, err
+	case *networkingv1.DestinationRule:
+		v, err := DestinationRule(o)
+		return model.KindDestinationRule, v, err
+	case *networkingv1.Gateway:
+		v, err := Gateway(o)
+		return model.KindGateway, v, err
+	case *networkingv1.ServiceEntry:
+		v, err := ServiceEntry(o)
+		return model.KindServiceEntry, v, err
+	case *networkingv1.Sidecar:
+		v, err := Sidecar(o)
+		return model.KindSidecar, v, err
+	}
+	return "", nil, fmt.Errorf("unsupported object type %T", obj)
+}
