@@ -7,7 +7,10 @@ DEMO_DIR ?= hack/demo
 # Test timeout for the whole suite (unit + golden + e2e).
 TEST_TIMEOUT ?= 20m
 
-.PHONY: all build run test vet unit e2e golden-update fmt clean
+.PHONY: all build run test vet unit e2e e2e-file e2e-kube golden-update fmt clean
+
+# kube-apiserver and etcd for the e2e suite (make testenv).
+include testenv.mk
 
 all: build
 
@@ -30,8 +33,20 @@ vet:
 unit:
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v /e2e)
 
-e2e: build
-	MESHD_BIN=$(abspath $(MESHD)) $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -v ./e2e/...
+## e2e: the end-to-end suites: file provider, then the real Kubernetes API.
+e2e: e2e-file e2e-kube
+
+e2e-file: build
+	MESHD_BIN=$(abspath $(MESHD)) $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -v ./e2e/
+
+# The Kubernetes suites run in their own network namespace (hack/netns-run.sh),
+# where 10.250.0.0/16 is local: test binaries are compiled outside it first.
+E2E_ENV := MESHD_BIN=$(abspath $(MESHD)) MESHD_REQUIRE_TESTENV=1 MESHD_TESTENV_BIN=$(abspath $(BIN))
+e2e-kube: build testenv
+	$(GO) test -c -o $(BIN)/e2e-testenv.test ./e2e/testenv
+	$(GO) test -race -c -o $(BIN)/e2e-kube.test ./e2e/kube
+	cd e2e/testenv && $(E2E_ENV) ../../hack/netns-run.sh $(abspath $(BIN))/e2e-testenv.test -test.count=1 -test.v
+	cd e2e/kube && $(E2E_ENV) ../../hack/netns-run.sh $(abspath $(BIN))/e2e-kube.test -test.count=1 -test.v -test.timeout $(TEST_TIMEOUT)
 
 ## golden-update: regenerate translate/testdata goldens.
 golden-update:

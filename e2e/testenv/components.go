@@ -44,8 +44,8 @@ func (e *Env) startEtcd(ctx context.Context, bin string) error {
 	})
 }
 
-// startAPIServer runs kube-apiserver against etcd on a free loopback port
-// and waits for /readyz.
+// startAPIServer prepares certificates and a free loopback port, then runs
+// kube-apiserver against etcd and waits for /readyz.
 func (e *Env) startAPIServer(ctx context.Context, bin string) error {
 	keys, err := newPKI(filepath.Join(e.Dir, "pki"))
 	if err != nil {
@@ -58,7 +58,8 @@ func (e *Env) startAPIServer(ctx context.Context, bin string) error {
 	e.URL = "https://127.0.0.1:" + strconv.Itoa(port)
 	e.Token, e.CAFile, e.CAPEM = keys.token, keys.caFile, keys.caPEM
 	e.transport = newTransport(keys.caPEM)
-	args := []string{
+	e.apiBin = bin
+	e.apiArgs = []string{
 		"--etcd-servers=" + e.EtcdURL,
 		"--bind-address=127.0.0.1",
 		"--secure-port=" + strconv.Itoa(port),
@@ -83,18 +84,45 @@ func (e *Env) startAPIServer(ctx context.Context, bin string) error {
 		"--profiling=false",
 		"--v=1",
 	}
-	e.apiserver, err = startProcess("kube-apiserver", bin, filepath.Join(e.Dir, "kube-apiserver.log"), args)
-	if err != nil {
-		return err
-	}
 	if err := e.writeKubeconfig(); err != nil {
 		return err
 	}
+	return e.runAPIServer(ctx)
+}
+
+// runAPIServer starts the kube-apiserver process and waits for /readyz.
+func (e *Env) runAPIServer(ctx context.Context) error {
+	p, err := startProcess("kube-apiserver", e.apiBin, filepath.Join(e.Dir, "kube-apiserver.log"), e.apiArgs)
+	if err != nil {
+		return err
+	}
+	e.apiserver = p
 	client := e.HTTPClient()
 	client.Timeout = 5 * time.Second
-	return waitFor(ctx, e.apiserver, "kube-apiserver /readyz", func() error {
+	return waitFor(ctx, p, "kube-apiserver /readyz", func() error {
 		return getOK(ctx, client, e.URL+"/readyz")
 	})
+}
+
+// StopAPIServer stops kube-apiserver (etcd keeps running), to test how
+// clients ride out an outage. StartAPIServer brings it back.
+func (e *Env) StopAPIServer() error {
+	if e.apiserver == nil {
+		return fmt.Errorf("kube-apiserver is not running")
+	}
+	err := e.apiserver.stop(10 * time.Second)
+	e.apiserver = nil
+	e.transport.CloseIdleConnections()
+	return err
+}
+
+// StartAPIServer restarts kube-apiserver after StopAPIServer, on the same
+// address with the same certificates and token, and waits for /readyz.
+func (e *Env) StartAPIServer(ctx context.Context) error {
+	if e.apiserver != nil {
+		return fmt.Errorf("kube-apiserver is already running")
+	}
+	return e.runAPIServer(ctx)
 }
 
 // waitFor polls check every 100ms until it succeeds, p exits or ctx ends.

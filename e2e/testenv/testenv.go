@@ -52,6 +52,8 @@ type Env struct {
 	Dir string
 
 	etcd, apiserver *process
+	apiBin          string          // kube-apiserver binary, for StartAPIServer
+	apiArgs         []string        // its arguments
 	transport       *http.Transport // shared by HTTPClient's clients
 	stopOnce        sync.Once
 	stopErr         error
