@@ -92,6 +92,10 @@ func (b *builder) sidecarOutput() *Output {
 		Routes:    b.sidecarRoutes(ports, httpPorts),
 	}
 	out.Clusters = append(b.serviceClusters(services, out.Routes), blackHoleCluster(), passthroughCluster())
+	out.Clusters = b.addListenerClusters(out.Clusters, out.Listeners)
+	inListeners, inClusters := b.inboundOutput()
+	out.Listeners = append(out.Listeners, inListeners...)
+	out.Clusters = append(out.Clusters, inClusters...)
 	out.Endpoints = b.endpointsFor(out.Clusters)
 	return out
 }
@@ -111,10 +115,11 @@ func (b *builder) endpointsFor(cs []*cluster.Cluster) []*endpoint.ClusterLoadAss
 		if c.GetType() != cluster.Cluster_EDS {
 			continue
 		}
-		if cla, ok := b.x.clas[c.Name]; ok {
+		name := edsName(c)
+		if cla, ok := b.x.clas[name]; ok {
 			out = append(out, cla)
 		} else {
-			out = append(out, &endpoint.ClusterLoadAssignment{ClusterName: c.Name})
+			out = append(out, &endpoint.ClusterLoadAssignment{ClusterName: name})
 		}
 	}
 	return out
@@ -132,6 +137,9 @@ func referencedClusters(routes []*route.RouteConfiguration) []string {
 				}
 				for _, wc := range ra.GetWeightedClusters().GetClusters() {
 					out = append(out, wc.GetName())
+				}
+				for _, m := range ra.GetRequestMirrorPolicies() {
+					out = append(out, m.GetCluster())
 				}
 			}
 		}

@@ -5,10 +5,12 @@ import (
 
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	httpopts "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+	networking "istio.io/api/networking/v1"
 
 	"github.com/meshd/meshd/internal/model"
 )
@@ -16,9 +18,10 @@ import (
 // connectTimeout is istiod's default cluster connect timeout.
 const connectTimeout = 10 * time.Second
 
-// serviceClusters returns the outbound clusters of services (every port, and
-// every DestinationRule subset), plus any cluster the routes reference that
-// the scope does not otherwise see, so no route points at a missing cluster.
+// serviceClusters returns the outbound clusters of services (every port,
+// and every subset of the DestinationRule that applies to the scope), plus
+// any cluster the routes reference that the scope does not otherwise see, so
+// no route points at a missing cluster.
 func (b *builder) serviceClusters(services []*model.Service, routes []*route.RouteConfiguration) []*cluster.Cluster {
 	seen := map[string]bool{}
 	var out []*cluster.Cluster
@@ -33,10 +36,13 @@ func (b *builder) serviceClusters(services []*model.Service, routes []*route.Rou
 		}
 	}
 	for _, svc := range services {
+		r := b.x.destinationRule(b.scope.Namespace, svc)
 		for _, p := range svc.Ports {
 			add(svc, p, "")
-			for _, s := range b.x.subsets[svc.Hostname] {
-				add(svc, p, s.GetName())
+			if r != nil {
+				for _, s := range r.spec.GetSubsets() {
+					add(svc, p, s.GetName())
+				}
 			}
 		}
 	}
@@ -54,9 +60,28 @@ func (b *builder) serviceClusters(services []*model.Service, routes []*route.Rou
 	return out
 }
 
-// outboundCluster builds one outbound cluster; nil if the scope cannot use it
-// (proxyless gRPC supports only EDS clusters).
+// outboundCluster builds the outbound cluster name (outbound|port|subset|host)
+// of svc's port p, with the traffic policy of the DestinationRule that
+// applies to the scope (the subset's own policy overriding the rule's). A
+// subset the scope's rule lacks takes its labels from the oldest rule that
+// defines it (routes may name it). nil if the scope cannot use the cluster:
+// proxyless gRPC supports only EDS clusters.
 func (b *builder) outboundCluster(name string, svc *model.Service, p model.Port) *cluster.Cluster {
+	if b.grpc && svc.Resolution != model.ResolutionEDS {
+		return nil
+	}
+	_, subsetName, _, _ := ParseClusterName(name)
+	r := b.x.destinationRule(b.scope.Namespace, svc)
+	var subset *networking.Subset
+	if subsetName != "" {
+		if r != nil {
+			subset, _ = r.subset(subsetName)
+		}
+		if subset == nil {
+			subset, _ = b.x.subset(svc.Hostname, subsetName)
+		}
+	}
+	eds := b.x.edsName(name, subset.GetLabels())
 	c := &cluster.Cluster{
 		Name:           name,
 		ConnectTimeout: durationpb.New(connectTimeout),
@@ -65,42 +90,52 @@ func (b *builder) outboundCluster(name string, svc *model.Service, p model.Port)
 	switch svc.Resolution {
 	case model.ResolutionEDS:
 		c.ClusterDiscoveryType = &cluster.Cluster_Type{Type: cluster.Cluster_EDS}
-		c.EdsClusterConfig = &cluster.Cluster_EdsClusterConfig{EdsConfig: adsConfigSource(), ServiceName: name}
-	case model.ResolutionDNS, model.ResolutionDNSRoundRobin:
-		if b.grpc {
-			return nil
-		}
-		t := cluster.Cluster_STRICT_DNS
-		if svc.Resolution == model.ResolutionDNSRoundRobin {
-			t = cluster.Cluster_LOGICAL_DNS
-		}
-		c.ClusterDiscoveryType = &cluster.Cluster_Type{Type: t}
+		c.EdsClusterConfig = &cluster.Cluster_EdsClusterConfig{EdsConfig: adsConfigSource(), ServiceName: eds}
+	case model.ResolutionDNS:
+		c.ClusterDiscoveryType = &cluster.Cluster_Type{Type: cluster.Cluster_STRICT_DNS}
 		c.DnsLookupFamily = cluster.Cluster_V4_ONLY
-		c.LoadAssignment = b.x.clas[name]
+		c.LoadAssignment = b.x.clas[eds]
+	case model.ResolutionDNSRoundRobin:
+		c.ClusterDiscoveryType = &cluster.Cluster_Type{Type: cluster.Cluster_LOGICAL_DNS}
+		c.DnsLookupFamily = cluster.Cluster_V4_ONLY
+		c.LoadAssignment = firstEndpoint(b.x.clas[eds])
 	case model.ResolutionPassthrough:
-		if b.grpc {
-			return nil
-		}
 		c.ClusterDiscoveryType = &cluster.Cluster_Type{Type: cluster.Cluster_ORIGINAL_DST}
 		c.LbPolicy = cluster.Cluster_CLUSTER_PROVIDED
 	}
 	if !b.grpc && (p.Protocol == model.ProtocolHTTP2 || p.Protocol == model.ProtocolGRPC) {
 		c.TypedExtensionProtocolOptions = http2Options()
 	}
+	tp := clusterPolicy(r, subset, p.Port)
+	if r == nil && subset != nil {
+		tp = mergeTrafficPolicy(nil, subset.GetTrafficPolicy(), p.Port)
+	}
+	t := policyTarget{port: p, host: svc.Hostname, subset: subsetName}
+	if tp.GetTls().GetMode() == networking.ClientTLSSettings_ISTIO_MUTUAL && !b.grpc {
+		t.sans = b.x.identities(svc)
+	}
+	applyTrafficPolicy(c, tp, t, b.grpc)
+	if c.GetType() == cluster.Cluster_ORIGINAL_DST {
+		c.LbPolicy = cluster.Cluster_CLUSTER_PROVIDED
+		c.LbConfig = nil
+	}
 	return c
 }
 
-func http2Options() map[string]*anypb.Any {
-	opts := &httpopts.HttpProtocolOptions{
-		UpstreamProtocolOptions: &httpopts.HttpProtocolOptions_ExplicitHttpConfig_{
-			ExplicitHttpConfig: &httpopts.HttpProtocolOptions_ExplicitHttpConfig{
-				ProtocolConfig: &httpopts.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{
-					Http2ProtocolOptions: &core.Http2ProtocolOptions{},
-				},
-			},
-		},
+// firstEndpoint keeps the first endpoint of a load assignment: Envoy accepts
+// exactly one for LOGICAL_DNS clusters (DNS_ROUND_ROBIN).
+func firstEndpoint(cla *endpoint.ClusterLoadAssignment) *endpoint.ClusterLoadAssignment {
+	if cla == nil || len(cla.GetEndpoints()) == 0 {
+		return cla
 	}
-	return map[string]*anypb.Any{"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": mustAny(opts)}
+	first := cla.GetEndpoints()[0]
+	return &endpoint.ClusterLoadAssignment{ClusterName: cla.GetClusterName(), Endpoints: []*endpoint.LocalityLbEndpoints{{
+		Locality: first.GetLocality(), LbEndpoints: first.GetLbEndpoints()[:1], LoadBalancingWeight: wrapperspb.UInt32(1),
+	}}}
+}
+
+func http2Options() map[string]*anypb.Any {
+	return httpProtocolOptions(model.ProtocolHTTP2, nil)
 }
 
 // blackHoleCluster is istiod's sink for traffic to unknown destinations.

@@ -10,5 +10,15 @@
 // (choosing and validating VirtualServices and DestinationRules, building every
 // ClusterLoadAssignment), and Build does the per-scope part. One file per
 // feature: listeners.go, routes.go, virtualservice.go, clusters.go,
-// endpoints.go, grpc.go, validate.go.
+// endpoints.go, grpc.go, validate.go. VirtualService routing: httpmatch.go
+// (match conditions), httproute.go and httpaction.go (route actions),
+// retry.go, httpfilters.go (fault, CORS, HCM filters), delegate.go,
+// vsvalidate.go (input checks) and tcproute.go (TCP and TLS routes).
+// Destination side: destinationrule.go (which DestinationRule applies to a
+// proxy: its namespace, the service's, the root namespace), trafficpolicy.go
+// (connection pool, outlier detection, policy merging), loadbalancer.go
+// (load balancers and route hash policies), upstreamtls.go (TLS
+// origination), outboundpolicy.go (REGISTRY_ONLY / ALLOW_ANY), sni.go (TLS
+// hosts without VIP), inbound.go (virtualInbound and inbound clusters),
+// clustercheck.go.
 package translate

@@ -1,6 +1,8 @@
 package translate
 
 import (
+	"fmt"
+	"hash/fnv"
 	"maps"
 	"slices"
 	"sort"
@@ -15,23 +17,74 @@ import (
 )
 
 // buildEndpoints computes the ClusterLoadAssignment of every cluster of every
-// service port and subset, once for the whole mesh: EDS output is shared by
-// all scopes.
+// service port and of every subset any DestinationRule defines, once for the
+// whole mesh: EDS output is shared by all scopes.
 func (x *Index) buildEndpoints() {
 	for _, svc := range x.services {
 		if svc.Resolution == model.ResolutionPassthrough {
 			continue
 		}
 		eps := x.snap.Endpoints(svc.Hostname, svc.Namespace)
+		rules := x.rulesFor(svc.Hostname)
 		for _, p := range svc.Ports {
 			name := ClusterName(p.Port, "", svc.Hostname)
 			x.clas[name] = loadAssignment(name, eps, p, nil)
-			for _, s := range x.subsets[svc.Hostname] {
-				name := ClusterName(p.Port, s.GetName(), svc.Hostname)
-				x.clas[name] = loadAssignment(name, eps, p, s)
+			for _, r := range rules {
+				for _, s := range r.spec.GetSubsets() {
+					x.addSubsetEndpoints(ClusterName(p.Port, s.GetName(), svc.Hostname), eps, p, s)
+				}
 			}
 		}
 	}
+}
+
+// addSubsetEndpoints computes a subset cluster's endpoints. The first
+// (oldest) definition of a subset name gets the cluster's own name as EDS
+// name; a definition with other labels (a DestinationRule of another
+// namespace reusing the name) gets "<cluster>~<hash of labels>", so every
+// scope receives the endpoints its own rule selects.
+func (x *Index) addSubsetEndpoints(cluster string, eps []model.Endpoint, p model.Port, s *networking.Subset) {
+	key := subsetKey(cluster, s.GetLabels())
+	if _, ok := x.subsetEDS[key]; ok {
+		return
+	}
+	eds := cluster
+	if _, taken := x.clas[cluster]; taken {
+		h := fnv.New32a()
+		h.Write([]byte(model.CanonicalLabels(s.GetLabels())))
+		eds = fmt.Sprintf("%s~%08x", cluster, h.Sum32())
+	}
+	x.subsetEDS[key] = eds
+	x.clas[eds] = loadAssignment(eds, eps, p, s)
+}
+
+func subsetKey(cluster string, labels map[string]string) string {
+	return cluster + "\x00" + model.CanonicalLabels(labels)
+}
+
+// edsName returns the EDS service name of a cluster whose subset selects
+// labels (nil for a cluster without subset).
+func (x *Index) edsName(cluster string, labels map[string]string) string {
+	if labels == nil {
+		return cluster
+	}
+	if n, ok := x.subsetEDS[subsetKey(cluster, labels)]; ok {
+		return n
+	}
+	return cluster
+}
+
+// identities returns the SPIFFE identities of svc's endpoints, sorted: the
+// names an ISTIO_MUTUAL upstream may present.
+func (x *Index) identities(svc *model.Service) []string {
+	seen := map[string]bool{}
+	for _, ep := range x.snap.Endpoints(svc.Hostname, svc.Namespace) {
+		if ep.ServiceAccount != "" {
+			ns := svc.Namespace
+			seen[fmt.Sprintf("spiffe://%s/ns/%s/sa/%s", x.trustDomain, ns, ep.ServiceAccount)] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(seen))
 }
 
 // loadAssignment selects the routable endpoints serving port (and matching

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshd/meshd/discovery/file"
+	"github.com/meshd/meshd/discovery/meshcfg"
 	"github.com/meshd/meshd/internal/model"
 	"github.com/meshd/meshd/translate"
 )
@@ -26,7 +27,8 @@ var goldenTypes = []string{"listeners.yaml", "routes.yaml", "clusters.yaml", "en
 
 // TestGolden translates testdata/<case>/in.yaml for the scope named on its
 // first line ("# scope: sidecar|envoy|shop") and compares every xDS type with
-// its golden file. errors.yaml holds the translator's and providers' config
+// its golden file. An optional mesh.yaml holds the case's MeshConfig (as in
+// the istio ConfigMap's "mesh" key). errors.yaml holds the translator's and providers' config
 // errors when there are any. Unknown files in a case directory fail the test.
 func TestGolden(t *testing.T) {
 	cases, err := os.ReadDir("testdata")
@@ -83,7 +85,7 @@ func checkFiles(t *testing.T, dir string, got map[string][]byte) {
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	for _, e := range entries {
-		if e.Name() == "in.yaml" || got[e.Name()] != nil {
+		if e.Name() == "in.yaml" || e.Name() == "mesh.yaml" || got[e.Name()] != nil {
 			continue
 		}
 		if *update {
@@ -116,6 +118,14 @@ func loadSnapshot(t *testing.T, in string) *model.Snapshot {
 	store := model.NewStore()
 	p := &file.Provider{Dir: tmp, Store: store}
 	require.NoError(t, p.Load())
+	mesh, err := os.ReadFile(filepath.Join(filepath.Dir(in), "mesh.yaml"))
+	if err == nil {
+		cfg, _, err := meshcfg.Parse(mesh)
+		require.NoError(t, err)
+		store.Apply([]model.Change{meshcfg.Change(cfg, "mesh.yaml")})
+	} else {
+		require.ErrorIs(t, err, os.ErrNotExist)
+	}
 	return store.Current()
 }
 

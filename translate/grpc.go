@@ -41,7 +41,7 @@ func grpcListener(name, routeName string) *listener.Listener {
 	return &listener.Listener{
 		Name: name,
 		ApiListener: &listener.ApiListener{
-			ApiListener: mustAny(httpConnectionManager(name, routeName)),
+			ApiListener: mustAny(httpConnectionManager(name, routeName, grpcHTTPFilters())),
 		},
 	}
 }

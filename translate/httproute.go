@@ -2,20 +2,22 @@ package translate
 
 import (
 	"fmt"
-	"maps"
-	"slices"
 
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	matcher "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	networking "istio.io/api/networking/v1"
 )
 
-// routeCtx is what HTTP route translation needs to know about the listener.
+// routeCtx is what HTTP route translation needs to know about the listener
+// and the scope.
 type routeCtx struct {
 	port      uint32
-	namespace string // the proxy's namespace, for sourceNamespace matches
+	namespace string            // the proxy's namespace, for sourceNamespace matches
+	labels    map[string]string // the proxy's workload labels, for sourceLabels matches
+	// grpc restricts the output to what proxyless gRPC (grpc-go) supports.
+	grpc bool
 }
 
 // defaultRoute sends everything to one cluster, as istiod's "default" route.
@@ -30,136 +32,156 @@ func defaultRoute(cluster string) *route.Route {
 	}
 }
 
-// virtualServiceRoutes translates the HTTP routes of vs for one listener port.
-// Routes whose every match is for another port or namespace are left out.
+// virtualServiceRoutes translates the HTTP routes of vs for one listener
+// port, in order, as istiod's BuildHTTPRoutesForVirtualService: one Envoy
+// route per applicable match condition; nothing after a catch-all route.
 func (x *Index) virtualServiceRoutes(vs *virtualService, rc routeCtx) []*route.Route {
 	var out []*route.Route
 	for i, hr := range vs.spec.GetHttp() {
-		action := x.routeAction(vs, hr, rc)
-		name := hr.GetName()
-		if name == "" {
-			name = fmt.Sprintf("%s.%s.%d", vs.cfg.Namespace, vs.cfg.Name, i)
-		}
-		if len(hr.GetMatch()) == 0 {
-			out = append(out, &route.Route{Name: name, Match: prefixMatch("/"), Action: action})
+		if rc.grpc && !grpcSupportsRoute(hr) {
 			continue
 		}
-		for _, m := range hr.GetMatch() {
-			rm, ok := translateMatch(m, rc)
-			if !ok {
+		matches := hr.GetMatch()
+		if len(matches) == 0 {
+			matches = []*networking.HTTPMatchRequest{nil}
+		}
+		for _, m := range matches {
+			if !matchApplies(m, rc) || (rc.grpc && len(m.GetQueryParams()) > 0) {
 				continue
 			}
-			out = append(out, &route.Route{Name: name, Match: rm, Action: action})
+			r := x.translateRoute(vs, i, hr, m, rc)
+			out = append(out, r)
+			if isCatchAll(r) {
+				return out
+			}
 		}
 	}
 	return out
 }
 
-func prefixMatch(p string) *route.RouteMatch {
-	return &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: p}}
+// routeName is istiod's route name (the HTTPRoute's name, ".<match name>"
+// appended); meshd names unnamed routes "<namespace>.<vs>.<index>".
+func routeName(vs *virtualService, i int, hr *networking.HTTPRoute, m *networking.HTTPMatchRequest) string {
+	name := hr.GetName()
+	if name == "" {
+		name = fmt.Sprintf("%s.%s.%d", vs.cfg.Namespace, vs.cfg.Name, i)
+	}
+	if m.GetName() != "" {
+		name += "." + m.GetName()
+	}
+	return name
 }
 
-// routeAction builds the weighted-cluster action of an HTTP route.
-func (x *Index) routeAction(vs *virtualService, hr *networking.HTTPRoute, rc routeCtx) *route.Route_Route {
-	ra := &route.RouteAction{Timeout: durationpb.New(0)}
-	if t := hr.GetTimeout(); t != nil {
+// translateRoute builds the Envoy route of one HTTPRoute and match condition.
+func (x *Index) translateRoute(vs *virtualService, i int, hr *networking.HTTPRoute, m *networking.HTTPMatchRequest, rc routeCtx) *route.Route {
+	r := &route.Route{Name: routeName(vs, i, hr, m), Match: translateMatch(m)}
+	authority := ""
+	if !rc.grpc {
+		r.StatPrefix = m.GetStatPrefix()
+		authority = applyHeaderOps(r, hr.GetHeaders())
+	}
+	switch {
+	case hr.GetRedirect() != nil:
+		r.Action = redirectAction(hr.GetRedirect(), rc.port)
+	case hr.GetDirectResponse() != nil:
+		r.Action = directResponseAction(hr.GetDirectResponse())
+	default:
+		r.Action = &route.Route_Route{Route: x.routeAction(vs, hr, r, authority, rc)}
+	}
+	if !rc.grpc {
+		r.Decorator = &route.Decorator{Operation: routeOperation(r, vs.cfg.Name, rc.port)}
+	}
+	filters := map[string]*anypb.Any{}
+	if f := translateFault(hr.GetFault()); f != nil {
+		filters[faultFilterName] = mustAny(f)
+	}
+	if c := hr.GetCorsPolicy(); c != nil && !rc.grpc {
+		filters[corsFilterName] = mustAny(translateCors(c))
+	}
+	if len(filters) > 0 {
+		r.TypedPerFilterConfig = filters
+	}
+	return r
+}
+
+// routeAction builds the forwarding action of an HTTP route: weighted
+// destinations, timeout, retries and (for Envoy) rewrite and mirrors.
+func (x *Index) routeAction(vs *virtualService, hr *networking.HTTPRoute, r *route.Route, authority string, rc routeCtx) *route.RouteAction {
+	ra := &route.RouteAction{}
+	setTimeout(ra, hr.GetTimeout(), rc.grpc)
+	if !rc.grpc {
+		authority = applyRewrite(ra, hr.GetRewrite(), authority)
+		if authority != "" {
+			ra.HostRewriteSpecifier = &route.RouteAction_HostRewriteLiteral{HostRewriteLiteral: authority}
+		}
+		ra.RequestMirrorPolicies = x.mirrorPolicies(vs, hr, rc.port)
+	}
+	dests := hr.GetRoute()
+	if len(dests) == 1 {
+		ra.ClusterSpecifier = &route.RouteAction_Cluster{
+			Cluster: x.destinationCluster(vs.cfg.Namespace, dests[0].GetDestination(), rc.port),
+		}
+		if !rc.grpc {
+			applyDestinationHeaders(r, ra, dests[0].GetHeaders())
+		}
+	} else {
+		wc := &route.WeightedCluster{}
+		for _, d := range dests {
+			if d.GetWeight() == 0 {
+				continue
+			}
+			cw := &route.WeightedCluster_ClusterWeight{
+				Name:   x.destinationCluster(vs.cfg.Namespace, d.GetDestination(), rc.port),
+				Weight: wrapperspb.UInt32(uint32(d.GetWeight())),
+			}
+			if !rc.grpc {
+				applyClusterWeightHeaders(cw, d.GetHeaders())
+			}
+			wc.Clusters = append(wc.Clusters, cw)
+		}
+		ra.ClusterSpecifier = &route.RouteAction_WeightedClusters{WeightedClusters: wc}
+	}
+	if rc.grpc {
+		ra.RetryPolicy = grpcRetryPolicy(hr.GetRetries())
+	} else {
+		ra.RetryPolicy = retryPolicy(hr.GetRetries())
+	}
+	return ra
+}
+
+// setTimeout applies a VirtualService timeout as istiod's setTimeout: no
+// timeout by default; Envoy also bounds gRPC's grpc-timeout header by it,
+// proxyless gRPC reads it from max_stream_duration (only set when positive,
+// since grpc-go would take 0 as "no deadline" anyway).
+func setTimeout(ra *route.RouteAction, t *durationpb.Duration, grpc bool) {
+	ra.Timeout = durationpb.New(0)
+	if t != nil {
 		ra.Timeout = durationpb.New(t.AsDuration())
 	}
-	var weighted []*route.WeightedCluster_ClusterWeight
-	for _, d := range hr.GetRoute() {
-		w := uint32(d.GetWeight())
-		if len(hr.GetRoute()) == 1 {
-			w = 100
+	if grpc {
+		if t.AsDuration() > 0 {
+			ra.MaxStreamDuration = &route.RouteAction_MaxStreamDuration{MaxStreamDuration: durationpb.New(t.AsDuration())}
 		}
-		if w == 0 {
-			continue
-		}
-		weighted = append(weighted, &route.WeightedCluster_ClusterWeight{
-			Name:   x.destinationCluster(vs.cfg.Namespace, d.GetDestination(), rc.port),
-			Weight: wrapperspb.UInt32(w),
-		})
+		return
 	}
-	if len(weighted) == 1 {
-		ra.ClusterSpecifier = &route.RouteAction_Cluster{Cluster: weighted[0].Name}
-	} else {
-		ra.ClusterSpecifier = &route.RouteAction_WeightedClusters{WeightedClusters: &route.WeightedCluster{Clusters: weighted}}
-	}
-	return &route.Route_Route{Route: ra}
+	//nolint:staticcheck // istiod still sets the deprecated field; Envoy honours it.
+	ra.MaxGrpcTimeout = durationpb.New(ra.Timeout.AsDuration())
 }
 
-// translateMatch converts one HTTPMatchRequest. ok is false when the match can
-// never apply on this listener (another port or source namespace), or relies
-// on source labels, which meshd does not yet scope by.
-func translateMatch(m *networking.HTTPMatchRequest, rc routeCtx) (*route.RouteMatch, bool) {
-	if m.GetPort() != 0 && m.GetPort() != rc.port {
-		return nil, false
+// routeOperation is istiod's tracing operation name of a route: host:port
+// and path of its single destination, else <vs name>:port and path.
+func routeOperation(r *route.Route, vsName string, port uint32) string {
+	path := "/*"
+	switch p := r.GetMatch().GetPathSpecifier().(type) {
+	case *route.RouteMatch_Prefix:
+		path = p.Prefix + "*"
+	case *route.RouteMatch_Path:
+		path = p.Path
+	case *route.RouteMatch_SafeRegex:
+		path = p.SafeRegex.GetRegex()
 	}
-	if ns := m.GetSourceNamespace(); ns != "" && ns != rc.namespace {
-		return nil, false
+	if cp, _, host, ok := ParseClusterName(r.GetRoute().GetCluster()); ok {
+		return fmt.Sprintf("%s:%d%s", host, cp, path)
 	}
-	if len(m.GetSourceLabels()) > 0 {
-		return nil, false
-	}
-	rm := prefixMatch("/")
-	switch u := m.GetUri().GetMatchType().(type) {
-	case *networking.StringMatch_Exact:
-		rm.PathSpecifier = &route.RouteMatch_Path{Path: u.Exact}
-	case *networking.StringMatch_Prefix:
-		rm.PathSpecifier = &route.RouteMatch_Prefix{Prefix: u.Prefix}
-	case *networking.StringMatch_Regex:
-		rm.PathSpecifier = &route.RouteMatch_SafeRegex{SafeRegex: regexMatcher(u.Regex)}
-	}
-	if m.GetIgnoreUriCase() {
-		rm.CaseSensitive = wrapperspb.Bool(false)
-	}
-	for _, name := range slices.Sorted(maps.Keys(m.GetHeaders())) {
-		rm.Headers = append(rm.Headers, headerMatcher(name, m.GetHeaders()[name], false))
-	}
-	for _, name := range slices.Sorted(maps.Keys(m.GetWithoutHeaders())) {
-		rm.Headers = append(rm.Headers, headerMatcher(name, m.GetWithoutHeaders()[name], true))
-	}
-	pseudo := []struct {
-		name string
-		sm   *networking.StringMatch
-	}{{":method", m.GetMethod()}, {":scheme", m.GetScheme()}, {":authority", m.GetAuthority()}}
-	for _, p := range pseudo {
-		if p.sm != nil {
-			rm.Headers = append(rm.Headers, headerMatcher(p.name, p.sm, false))
-		}
-	}
-	for _, name := range slices.Sorted(maps.Keys(m.GetQueryParams())) {
-		if sm := stringMatcher(m.GetQueryParams()[name]); sm != nil {
-			rm.QueryParameters = append(rm.QueryParameters, &route.QueryParameterMatcher{
-				Name: name, QueryParameterMatchSpecifier: &route.QueryParameterMatcher_StringMatch{StringMatch: sm},
-			})
-		}
-	}
-	return rm, true
-}
-
-func headerMatcher(name string, sm *networking.StringMatch, invert bool) *route.HeaderMatcher {
-	hm := &route.HeaderMatcher{Name: name, InvertMatch: invert}
-	if s := stringMatcher(sm); s != nil {
-		hm.HeaderMatchSpecifier = &route.HeaderMatcher_StringMatch{StringMatch: s}
-	} else {
-		hm.HeaderMatchSpecifier = &route.HeaderMatcher_PresentMatch{PresentMatch: true}
-	}
-	return hm
-}
-
-// stringMatcher converts an Istio StringMatch; nil for an empty match.
-func stringMatcher(sm *networking.StringMatch) *matcher.StringMatcher {
-	switch v := sm.GetMatchType().(type) {
-	case *networking.StringMatch_Exact:
-		return &matcher.StringMatcher{MatchPattern: &matcher.StringMatcher_Exact{Exact: v.Exact}}
-	case *networking.StringMatch_Prefix:
-		return &matcher.StringMatcher{MatchPattern: &matcher.StringMatcher_Prefix{Prefix: v.Prefix}}
-	case *networking.StringMatch_Regex:
-		return &matcher.StringMatcher{MatchPattern: &matcher.StringMatcher_SafeRegex{SafeRegex: regexMatcher(v.Regex)}}
-	}
-	return nil
-}
-
-func regexMatcher(re string) *matcher.RegexMatcher {
-	return &matcher.RegexMatcher{Regex: re}
+	return fmt.Sprintf("%s:%d%s", vsName, port, path)
 }

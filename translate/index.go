@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
-	networking "istio.io/api/networking/v1"
 
 	"github.com/meshd/meshd/internal/model"
 )
@@ -29,11 +28,22 @@ type Index struct {
 	vs map[string]*virtualService
 	// vsWildcard holds mesh VirtualServices with wildcard hosts, oldest first.
 	vsWildcard []*virtualService
-	// subsets maps a hostname to the DestinationRule subsets defined for it.
-	subsets map[string][]*networking.Subset
-	// clas holds every ClusterLoadAssignment of the mesh by cluster name.
-	clas   map[string]*endpoint.ClusterLoadAssignment
-	errors []model.ObjectError
+	// drs holds the accepted DestinationRules per namespace, oldest first,
+	// at most one per host; drAll all of them, oldest first.
+	drs   map[string][]*destRule
+	drAll []*destRule
+	// rootNamespace holds mesh-wide defaults (DestinationRules, Sidecars).
+	rootNamespace string
+	trustDomain   string
+	// clas holds every ClusterLoadAssignment of the mesh by EDS service
+	// name: the cluster name, except for a subset whose labels differ between
+	// the DestinationRules of several namespaces (see edsName).
+	clas map[string]*endpoint.ClusterLoadAssignment
+	// subsetEDS maps a subset cluster name and its labels to its EDS name.
+	subsetEDS map[string]string
+	// inbound maps "namespace/labels" to the services a workload backs.
+	inbound map[string][]*model.Service
+	errors  []model.ObjectError
 }
 
 // NewIndex validates the Snapshot's config against its registry and prepares
@@ -42,10 +52,15 @@ func NewIndex(snap *model.Snapshot, opts Options) *Index {
 	if opts.Domain == "" {
 		opts.Domain = "cluster.local"
 	}
+	mesh := snap.MeshConfig()
 	x := &Index{
 		snap: snap, domain: opts.Domain, byHost: map[string]*model.Service{},
-		vs: map[string]*virtualService{}, subsets: map[string][]*networking.Subset{},
-		clas: map[string]*endpoint.ClusterLoadAssignment{},
+		vs: map[string]*virtualService{}, drs: map[string][]*destRule{},
+		rootNamespace: mesh.GetRootNamespace(), trustDomain: mesh.GetTrustDomain(),
+		clas: map[string]*endpoint.ClusterLoadAssignment{}, subsetEDS: map[string]string{},
+	}
+	if x.trustDomain == "" {
+		x.trustDomain = "cluster.local"
 	}
 	x.indexServices()
 	x.indexDestinationRules()
@@ -93,33 +108,4 @@ func (x *Index) indexServices() {
 		x.services = append(x.services, svc)
 		x.byHost[svc.Hostname] = svc
 	}
-}
-
-// indexDestinationRules records subsets per host; the oldest rule for a host wins.
-func (x *Index) indexDestinationRules() {
-	owner := map[string]*model.Config{}
-	for _, cfg := range x.snap.Configs(model.KindDestinationRule) {
-		dr := cfg.Spec.(*networking.DestinationRule)
-		host := resolveHost(dr.GetHost(), cfg.Namespace, x.domain)
-		if prev, ok := owner[host]; ok {
-			x.report(cfg.Kind, cfg.Namespace, cfg.Name, cfg.Source, "spec.host",
-				"host %q already has DestinationRule %s (older); this one is ignored", host, prev.Key())
-			continue
-		}
-		if _, ok := x.byHost[host]; !ok {
-			x.report(cfg.Kind, cfg.Namespace, cfg.Name, cfg.Source, "spec.host",
-				"host %q matches no service in the registry", host)
-		}
-		owner[host] = cfg
-		x.subsets[host] = dr.GetSubsets()
-	}
-}
-
-func (x *Index) subset(host, name string) (*networking.Subset, bool) {
-	for _, s := range x.subsets[host] {
-		if s.GetName() == name {
-			return s, true
-		}
-	}
-	return nil, false
 }

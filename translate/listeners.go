@@ -3,7 +3,6 @@ package translate
 import (
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
-	router "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tcp "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -33,12 +32,11 @@ func (b *builder) sidecarListeners(httpPorts []uint32, services []*model.Service
 			if p.Protocol.IsHTTP() || len(svc.VIPs) == 0 || !isIPv4(svc.VIPs[0]) {
 				continue
 			}
-			vip := svc.VIPs[0]
-			cluster := ClusterName(p.Port, "", svc.Hostname)
-			out = append(out, outboundListener(OutboundListenerName(vip, p.Port), vip, p.Port, tcpFilter(cluster, cluster)))
+			out = append(out, b.tcpListener(svc, p, svc.VIPs[0]))
 		}
 	}
-	return append(out, virtualOutbound())
+	out = append(out, b.sniListeners(services, httpPorts)...)
+	return append(out, b.virtualOutbound())
 }
 
 func outboundListener(name, addr string, port uint32, filter *listener.Filter) *listener.Listener {
@@ -52,8 +50,10 @@ func outboundListener(name, addr string, port uint32, filter *listener.Filter) *
 }
 
 // virtualOutbound accepts all redirected outbound traffic and hands it to the
-// listener of its original destination; unmatched traffic passes through.
-func virtualOutbound() *listener.Listener {
+// listener of its original destination; unmatched traffic passes through
+// (ALLOW_ANY) or goes to BlackHoleCluster (REGISTRY_ONLY).
+func (b *builder) virtualOutbound() *listener.Listener {
+	def := b.outboundDefaultCluster()
 	return &listener.Listener{
 		Name:             VirtualOutboundListener,
 		Address:          socketAddress("0.0.0.0", virtualOutboundPort),
@@ -61,29 +61,27 @@ func virtualOutbound() *listener.Listener {
 		TrafficDirection: core.TrafficDirection_OUTBOUND,
 		FilterChains: []*listener.FilterChain{{
 			Name:    "PassthroughFilterChain",
-			Filters: []*listener.Filter{tcpFilter(PassthroughCluster, PassthroughCluster)},
+			Filters: []*listener.Filter{tcpFilter(def, def)},
 		}},
 	}
 }
 
-// httpConnectionManager returns an HCM that takes its routes over ADS (RDS).
-func httpConnectionManager(statPrefix, routeName string) *hcm.HttpConnectionManager {
+// httpConnectionManager returns an HCM that takes its routes over ADS (RDS)
+// and runs filters (the last must be the router).
+func httpConnectionManager(statPrefix, routeName string, filters []*hcm.HttpFilter) *hcm.HttpConnectionManager {
 	return &hcm.HttpConnectionManager{
 		StatPrefix: statPrefix,
 		RouteSpecifier: &hcm.HttpConnectionManager_Rds{Rds: &hcm.Rds{
 			ConfigSource: adsConfigSource(), RouteConfigName: routeName,
 		}},
-		HttpFilters: []*hcm.HttpFilter{{
-			Name:       routerFilterName,
-			ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: mustAny(&router.Router{})},
-		}},
+		HttpFilters: filters,
 	}
 }
 
 func httpFilter(statPrefix, routeName string) *listener.Filter {
 	return &listener.Filter{
 		Name:       hcmFilterName,
-		ConfigType: &listener.Filter_TypedConfig{TypedConfig: mustAny(httpConnectionManager(statPrefix, routeName))},
+		ConfigType: &listener.Filter_TypedConfig{TypedConfig: mustAny(httpConnectionManager(statPrefix, routeName, sidecarHTTPFilters()))},
 	}
 }
 

@@ -9,7 +9,8 @@ import (
 )
 
 // sidecarRoutes builds one RouteConfiguration per HTTP port ("8080"), with a
-// virtual host per service on that port and istiod's catch-all "allow_any".
+// virtual host per service on that port and istiod's catch-all virtual host
+// (see catchAllVirtualHost).
 func (b *builder) sidecarRoutes(ports []uint32, services map[uint32][]*model.Service) []*route.RouteConfiguration {
 	out := make([]*route.RouteConfiguration, 0, len(ports))
 	for _, port := range ports {
@@ -21,10 +22,7 @@ func (b *builder) sidecarRoutes(ports []uint32, services map[uint32][]*model.Ser
 				rc.VirtualHosts = append(rc.VirtualHosts, vh)
 			}
 		}
-		rc.VirtualHosts = append(rc.VirtualHosts, &route.VirtualHost{
-			Name: "allow_any", Domains: []string{"*"},
-			Routes: []*route.Route{defaultRoute(PassthroughCluster)},
-		})
+		rc.VirtualHosts = append(rc.VirtualHosts, b.catchAllVirtualHost())
 		out = append(out, rc)
 	}
 	return out
@@ -66,10 +64,15 @@ func (b *builder) virtualHost(svc *model.Service, port uint32, used map[string]b
 // VirtualService's routes if one applies, else the default route.
 func (b *builder) httpRoutes(svc *model.Service, port uint32) []*route.Route {
 	if vs := b.x.virtualServiceFor(svc.Hostname); vs != nil && b.visibleConfig(vs.cfg, vs.spec.GetExportTo()) {
-		routes := b.x.virtualServiceRoutes(vs, routeCtx{port: port, namespace: b.scope.Namespace})
+		routes := b.x.virtualServiceRoutes(vs, b.routeCtx(port))
 		if len(routes) > 0 {
 			return routes
 		}
 	}
 	return []*route.Route{defaultRoute(ClusterName(port, "", svc.Hostname))}
+}
+
+// routeCtx describes the scope and listener port to route translation.
+func (b *builder) routeCtx(port uint32) routeCtx {
+	return routeCtx{port: port, namespace: b.scope.Namespace, labels: b.scope.LabelMap(), grpc: b.grpc}
 }

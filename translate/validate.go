@@ -50,13 +50,10 @@ func Validate(out *Output) error {
 	}
 	for _, r := range out.Routes {
 		fail("route", r.Name, validateMessage(r))
+		fail("route", r.Name, validateRouteConfigs(r))
 	}
 	for _, c := range out.Clusters {
-		fail("cluster", c.Name, validateMessage(c))
-		for _, a := range c.GetTypedExtensionProtocolOptions() {
-			_, err := validateAny(a)
-			fail("cluster", c.Name, err)
-		}
+		fail("cluster", c.Name, validateCluster(c))
 	}
 	for _, e := range out.Endpoints {
 		fail("endpoints", e.ClusterName, validateMessage(e))
@@ -71,6 +68,9 @@ func listenerConfigs(l *listener.Listener) []*anypb.Any {
 	var anys []*anypb.Any
 	if a := l.GetApiListener().GetApiListener(); a != nil {
 		anys = append(anys, a)
+	}
+	for _, lf := range l.GetListenerFilters() {
+		anys = append(anys, lf.GetTypedConfig())
 	}
 	for _, fc := range l.GetFilterChains() {
 		for _, f := range fc.GetFilters() {
@@ -158,9 +158,20 @@ func listenerRefs(l *listener.Listener) []ref {
 		}
 		switch f := m.(type) {
 		case *hcm.HttpConnectionManager:
+			if rc := f.GetRouteConfig(); rc != nil {
+				for _, c := range referencedClusters([]*route.RouteConfiguration{rc}) {
+					out = append(out, ref{cluster: c})
+				}
+				continue
+			}
 			out = append(out, ref{route: f.GetRds().GetRouteConfigName()})
 		case *tcp.TcpProxy:
-			out = append(out, ref{cluster: f.GetCluster()})
+			if c := f.GetCluster(); c != "" {
+				out = append(out, ref{cluster: c})
+			}
+			for _, wc := range f.GetWeightedClusters().GetClusters() {
+				out = append(out, ref{cluster: wc.GetName()})
+			}
 		}
 	}
 	return out

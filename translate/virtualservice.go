@@ -2,6 +2,7 @@ package translate
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	networking "istio.io/api/networking/v1"
@@ -10,7 +11,7 @@ import (
 )
 
 // virtualService is a VirtualService accepted for the mesh, with its hosts
-// resolved to FQDNs.
+// resolved to FQDNs and its delegates merged into spec (a copy when merged).
 type virtualService struct {
 	cfg   *model.Config
 	spec  *networking.VirtualService
@@ -18,58 +19,80 @@ type virtualService struct {
 }
 
 // boundToMesh reports whether a VirtualService applies to sidecars: no
-// gateways listed, or "mesh" among them.
+// gateways listed, or "mesh" among them. One bound only to named gateways
+// is for those gateways alone.
 func boundToMesh(gateways []string) bool {
-	if len(gateways) == 0 {
-		return true
-	}
-	for _, g := range gateways {
-		if g == "mesh" {
-			return true
-		}
-	}
-	return false
+	return len(gateways) == 0 || slices.Contains(gateways, meshGateway)
 }
 
-// indexVirtualServices accepts mesh VirtualServices whose every destination
-// exists, oldest first; a younger one claiming an already claimed host loses
-// that host and is reported, as istiod does (routes are not merged).
+// indexVirtualServices accepts mesh VirtualServices, oldest first, as
+// istiod: delegates (no hosts) are checked on their own and merged into
+// the roots that name them; a VirtualService that fails its checks or names
+// a missing destination is rejected and reported alone; a younger one
+// claiming an already claimed host loses that host and is reported (routes
+// of several VirtualServices are not merged).
 func (x *Index) indexVirtualServices() {
-	for _, cfg := range x.snap.Configs(model.KindVirtualService) {
+	configs := x.snap.Configs(model.KindVirtualService)
+	cat := vsCatalog{all: map[string]*model.Config{}, bad: map[string]bool{}}
+	for _, cfg := range configs {
+		cat.all[cfg.Key()] = cfg
 		spec := cfg.Spec.(*networking.VirtualService)
-		if !boundToMesh(spec.GetGateways()) {
+		if len(spec.GetHosts()) > 0 {
 			continue
 		}
-		if field, err := x.checkDestinations(cfg, spec); err != nil {
+		if field, err := x.checkVirtualService(cfg, spec, true); err != nil {
+			cat.bad[cfg.Key()] = true
+			x.report(cfg.Kind, cfg.Namespace, cfg.Name, cfg.Source, field, "%v; the delegate VirtualService is not applied", err)
+		}
+	}
+	for _, cfg := range configs {
+		spec := cfg.Spec.(*networking.VirtualService)
+		if len(spec.GetHosts()) == 0 || !boundToMesh(spec.GetGateways()) {
+			continue
+		}
+		if field, err := x.checkVirtualService(cfg, spec, false); err != nil {
+			x.report(cfg.Kind, cfg.Namespace, cfg.Name, cfg.Source, field, "%v; the VirtualService is not applied", err)
+			continue
+		}
+		x.claimHosts(&virtualService{cfg: cfg, spec: x.mergeDelegates(cfg, spec, cat)})
+	}
+}
+
+// checkVirtualService runs the spec checks and the destination checks.
+func (x *Index) checkVirtualService(cfg *model.Config, spec *networking.VirtualService, delegate bool) (string, error) {
+	if field, err := checkVirtualService(spec, delegate); err != nil {
+		return field, err
+	}
+	return x.checkDestinations(cfg, spec)
+}
+
+// claimHosts records vs as the VirtualService of each of its hosts not
+// claimed by an older one.
+func (x *Index) claimHosts(vs *virtualService) {
+	cfg := vs.cfg
+	wildcard := false
+	for i, h := range vs.spec.GetHosts() {
+		host := resolveHost(h, cfg.Namespace, x.domain)
+		vs.hosts = append(vs.hosts, host)
+		field := fmt.Sprintf("spec.hosts[%d]", i)
+		if strings.Contains(host, "*") {
+			wildcard = true
+			continue
+		}
+		if prev, ok := x.vs[host]; ok {
 			x.report(cfg.Kind, cfg.Namespace, cfg.Name, cfg.Source, field,
-				"%v; the VirtualService is not applied", err)
+				"host %q is already routed by VirtualService %s (older); routes are not merged, this host is ignored here",
+				host, prev.cfg.Key())
 			continue
 		}
-		vs := &virtualService{cfg: cfg, spec: spec}
-		wildcard := false
-		for i, h := range spec.GetHosts() {
-			host := resolveHost(h, cfg.Namespace, x.domain)
-			vs.hosts = append(vs.hosts, host)
-			field := fmt.Sprintf("spec.hosts[%d]", i)
-			if strings.Contains(host, "*") {
-				wildcard = true
-				continue
-			}
-			if prev, ok := x.vs[host]; ok {
-				x.report(cfg.Kind, cfg.Namespace, cfg.Name, cfg.Source, field,
-					"host %q is already routed by VirtualService %s (older); routes are not merged, this host is ignored here",
-					host, prev.cfg.Key())
-				continue
-			}
-			if _, ok := x.byHost[host]; !ok {
-				x.report(cfg.Kind, cfg.Namespace, cfg.Name, cfg.Source, field,
-					"host %q matches no service in the registry; nothing routes it", host)
-			}
-			x.vs[host] = vs
+		if _, ok := x.byHost[host]; !ok {
+			x.report(cfg.Kind, cfg.Namespace, cfg.Name, cfg.Source, field,
+				"host %q matches no service in the registry; nothing routes it", host)
 		}
-		if wildcard {
-			x.vsWildcard = append(x.vsWildcard, vs)
-		}
+		x.vs[host] = vs
+	}
+	if wildcard {
+		x.vsWildcard = append(x.vsWildcard, vs)
 	}
 }
 
@@ -89,15 +112,42 @@ func (x *Index) virtualServiceFor(host string) *virtualService {
 	return nil
 }
 
-// checkDestinations verifies that every HTTP destination names a known
-// service, port and subset, so no route can reference a missing cluster.
+// checkDestinations verifies that every destination (HTTP routes and
+// mirrors, TCP and TLS routes) names a known service, port and subset, so no
+// route or listener can reference a missing cluster.
 func (x *Index) checkDestinations(cfg *model.Config, spec *networking.VirtualService) (string, error) {
+	type dest struct {
+		field string
+		d     *networking.Destination
+	}
+	var all []dest
 	for i, hr := range spec.GetHttp() {
 		for j, rd := range hr.GetRoute() {
-			field := fmt.Sprintf("spec.http[%d].route[%d].destination", i, j)
-			if f, err := x.checkDestination(cfg, spec, rd.GetDestination()); err != nil {
-				return field + f, err
-			}
+			all = append(all, dest{fmt.Sprintf("spec.http[%d].route[%d].destination", i, j), rd.GetDestination()})
+		}
+		if m := hr.GetMirror(); m != nil {
+			all = append(all, dest{fmt.Sprintf("spec.http[%d].mirror", i), m})
+		}
+		for j, m := range hr.GetMirrors() {
+			all = append(all, dest{fmt.Sprintf("spec.http[%d].mirrors[%d].destination", i, j), m.GetDestination()})
+		}
+	}
+	for i, r := range spec.GetTcp() {
+		for j, rd := range r.GetRoute() {
+			all = append(all, dest{fmt.Sprintf("spec.tcp[%d].route[%d].destination", i, j), rd.GetDestination()})
+		}
+	}
+	for i, r := range spec.GetTls() {
+		for j, rd := range r.GetRoute() {
+			all = append(all, dest{fmt.Sprintf("spec.tls[%d].route[%d].destination", i, j), rd.GetDestination()})
+		}
+	}
+	for _, d := range all {
+		if d.d == nil {
+			return d.field, fmt.Errorf("destination is required")
+		}
+		if f, err := x.checkDestination(cfg, spec, d.d); err != nil {
+			return d.field + f, err
 		}
 	}
 	return "", nil

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/meshd/meshd/internal/model"
 )
@@ -63,7 +64,12 @@ func servicePorts(in []corev1.ServicePort) ([]model.Port, *fieldError) {
 		if p.Protocol == corev1.ProtocolUDP {
 			continue // istiod ignores UDP ports
 		}
-		out = append(out, model.Port{Name: p.Name, Port: uint32(p.Port), Protocol: PortProtocol(p.Name, p.AppProtocol)})
+		mp := model.Port{Name: p.Name, Port: uint32(p.Port),
+			Protocol: model.GuessProtocol(PortProtocol(p.Name, p.AppProtocol), uint32(p.Port))}
+		if p.TargetPort.Type == intstr.Int && p.TargetPort.IntVal > 0 {
+			mp.TargetPort = uint32(p.TargetPort.IntVal)
+		}
+		out = append(out, mp)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Port < out[j].Port })
 	return out, nil

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/meshd/meshd/internal/model"
 )
@@ -37,12 +38,38 @@ func TestPortProtocol(t *testing.T) {
 		{"appProtocol wss", "", ptr("kubernetes.io/wss"), model.ProtocolHTTPS},
 		{"appProtocol prefixed", "", ptr("http-alt"), model.ProtocolHTTP},
 		{"unknown appProtocol ignores name", "http", ptr("example.com/custom"), model.ProtocolUnsupported},
+		{"grpc-web without dash", "grpc-webui", nil, model.ProtocolGRPCWeb},
+		{"h2c is no port name prefix", "h2c-x", nil, model.ProtocolUnsupported},
+		{"every istio prefix", "mongo-a", nil, model.ProtocolMongo},
+		{"redis", "redis", nil, model.ProtocolRedis},
+		{"mysql", "mysql-primary", nil, model.ProtocolMySQL},
+		{"tls", "tls-passthrough", nil, model.ProtocolTLS},
+		{"https", "https", nil, model.ProtocolHTTPS},
+		{"prefix must be followed by a dash", "httpx", nil, model.ProtocolUnsupported},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			assert.Equal(t, tt.want, PortProtocol(tt.port, tt.appProtocol))
 		})
 	}
+}
+
+// Ports without a known protocol on 3306 are MySQL, as istiod guesses;
+// numeric targetPorts are kept, named ones are left to the endpoints.
+func TestServicePortsGuessAndTargetPort(t *testing.T) {
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "shop"},
+		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{
+			{Name: "db", Port: 3306, TargetPort: intstr.FromInt32(13306)},
+			{Name: "http", Port: 80, TargetPort: intstr.FromString("web")},
+		}},
+	}
+	got, err := Service(svc, "")
+	require.NoError(t, err)
+	assert.Equal(t, []model.Port{
+		{Name: "http", Port: 80, Protocol: model.ProtocolHTTP},
+		{Name: "db", Port: 3306, Protocol: model.ProtocolMySQL, TargetPort: 13306},
+	}, got.Ports)
 }
 
 func TestService(t *testing.T) {

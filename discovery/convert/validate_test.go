@@ -19,7 +19,8 @@ func TestValidationErrors(t *testing.T) {
 		wantMsg   string
 	}{
 		// VirtualService
-		{"vs no hosts", model.KindVirtualService, `{http: [{route: [` + dest + `]}]}`, "spec.hosts", "at least one host"},
+		{"vs no hosts with gateways", model.KindVirtualService, `{gateways: [gw], http: [{route: [` + dest + `]}]}`, "spec.hosts", "delegate"},
+		{"vs no hosts with tcp", model.KindVirtualService, `{tcp: [{route: [` + dest + `]}]}`, "spec.hosts", "delegate"},
 		{"vs empty host", model.KindVirtualService, `{hosts: [a, ""], http: [{route: [` + dest + `]}]}`, "spec.hosts[1]", "must not be empty"},
 		{"vs no routes at all", model.KindVirtualService, `{hosts: [a]}`, "spec", "http, tcp or tls"},
 		{"vs http without action", model.KindVirtualService, `{hosts: [a], http: [{route: [` + dest + `]}, {match: [{uri: {prefix: /}}]}]}`, "spec.http[1].route", "route destination, a redirect"},

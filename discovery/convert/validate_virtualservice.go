@@ -11,8 +11,8 @@ import (
 // validateVirtualService checks a VirtualService spec on its own. Whether the
 // destination hosts exist depends on the registry and is the translator's job.
 func validateVirtualService(vs *networking.VirtualService) *fieldError {
-	if len(vs.GetHosts()) == 0 {
-		return errf("spec.hosts", "at least one host is required")
+	if len(vs.GetHosts()) == 0 && (len(vs.GetGateways()) > 0 || len(vs.GetTcp())+len(vs.GetTls()) > 0) {
+		return errf("spec.hosts", "a VirtualService without hosts is a delegate: it may have only http routes and no gateways")
 	}
 	for i, h := range vs.GetHosts() {
 		if h == "" {

@@ -57,7 +57,11 @@ func buildIndex(s *Snapshot) *index {
 	}
 	for _, cfg := range idx.configs[KindServiceEntry] {
 		for _, se := range ServicesFromServiceEntry(cfg) {
-			idx.add(se.Service, se.Endpoints)
+			eps := se.Endpoints
+			if len(se.Service.Selector) > 0 {
+				eps = workloadEntryEndpoints(se.Service, idx.workloads)
+			}
+			idx.add(se.Service, eps)
 		}
 	}
 	sort.Slice(idx.services, func(i, j int) bool {

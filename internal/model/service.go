@@ -30,7 +30,7 @@ var protocolByName = map[string]Protocol{
 	"http": ProtocolHTTP, "http2": ProtocolHTTP2, "grpc": ProtocolGRPC,
 	"grpc-web": ProtocolGRPCWeb, "https": ProtocolHTTPS, "tls": ProtocolTLS,
 	"tcp": ProtocolTCP, "mongo": ProtocolMongo, "redis": ProtocolRedis,
-	"mysql": ProtocolMySQL, "h2c": ProtocolHTTP2, "kubernetes.io/h2c": ProtocolHTTP2,
+	"mysql": ProtocolMySQL, "kubernetes.io/h2c": ProtocolHTTP2,
 }
 
 // ParseProtocol maps an Istio/Kubernetes protocol or appProtocol name
@@ -43,20 +43,27 @@ func ParseProtocol(s string) Protocol {
 }
 
 // ProtocolFromPortName applies istiod's port naming convention: the name is
-// "<protocol>" or "<protocol>-<suffix>".
+// "<protocol>" or "<protocol>-<suffix>" (case-insensitive). As in istiod, a
+// name starting with "grpc-web" is gRPC-Web even without a dash after it.
 func ProtocolFromPortName(name string) Protocol {
 	lower := strings.ToLower(name)
-	if p, ok := protocolByName[lower]; ok {
-		return p
-	}
-	// grpc-web contains a dash itself, so try the longest prefix first.
-	if strings.HasPrefix(lower, "grpc-web-") {
+	// grpc-web contains a dash itself, so it is checked before the split.
+	if strings.HasPrefix(lower, "grpc-web") {
 		return ProtocolGRPCWeb
 	}
-	if i := strings.IndexByte(lower, '-'); i > 0 {
-		return ParseProtocol(lower[:i])
+	if i := strings.IndexByte(lower, '-'); i >= 0 {
+		lower = lower[:i]
 	}
-	return ProtocolUnsupported
+	return ParseProtocol(lower)
+}
+
+// GuessProtocol returns p, or istiod's guess from a well-known port number
+// when p is ProtocolUnsupported (3306 is MySQL).
+func GuessProtocol(p Protocol, port uint32) Protocol {
+	if p == ProtocolUnsupported && port == 3306 {
+		return ProtocolMySQL
+	}
+	return p
 }
 
 // IsHTTP reports whether traffic on the port is routed by an HTTP connection
@@ -74,6 +81,10 @@ type Port struct {
 	Name     string   `json:"name,omitempty"`
 	Port     uint32   `json:"port,omitempty"`
 	Protocol Protocol `json:"protocol,omitempty"`
+	// TargetPort is the workload port traffic to Port is sent to, when it is
+	// known as a number (a Service's numeric targetPort, a ServiceEntry's
+	// targetPort); 0 when unknown or named (endpoints then carry the number).
+	TargetPort uint32 `json:"targetPort,omitempty"`
 }
 
 // Resolution says how a service's endpoints are found.

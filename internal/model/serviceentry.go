@@ -27,7 +27,8 @@ func ServicesFromServiceEntry(cfg *Config) []ServiceWithEndpoints {
 		if proto == ProtocolUnsupported {
 			proto = ProtocolFromPortName(p.GetName())
 		}
-		ports = append(ports, Port{Name: p.GetName(), Port: p.GetNumber(), Protocol: proto})
+		ports = append(ports, Port{Name: p.GetName(), Port: p.GetNumber(),
+			Protocol: GuessProtocol(proto, p.GetNumber()), TargetPort: p.GetTargetPort()})
 	}
 	sort.Slice(ports, func(i, j int) bool { return ports[i].Port < ports[j].Port })
 	res := ResolutionEDS
@@ -46,6 +47,7 @@ func ServicesFromServiceEntry(cfg *Config) []ServiceWithEndpoints {
 			VIPs: se.GetAddresses(), Labels: cfg.Labels, ExportTo: se.GetExportTo(),
 			MeshExternal: se.GetLocation() == networking.ServiceEntry_MESH_EXTERNAL,
 			Resolution:   res, CreatedAt: cfg.CreatedAt, Origin: KindServiceEntry,
+			Selector: se.GetWorkloadSelector().GetLabels(),
 		}
 		out = append(out, ServiceWithEndpoints{Service: svc, Endpoints: seEndpoints(se, host, ports, res)})
 	}
@@ -58,7 +60,7 @@ func seEndpoints(se *networking.ServiceEntry, host string, ports []Port, res Res
 		ep := Endpoint{Address: we.GetAddress(), Labels: we.GetLabels(), Locality: we.GetLocality(),
 			ServiceAccount: we.GetServiceAccount(), Ready: true, Serving: true, Ports: map[string]uint32{}}
 		for _, p := range ports {
-			n := p.Port
+			n := targetOf(p)
 			if v, ok := we.GetPorts()[p.Name]; ok {
 				n = v
 			}
@@ -75,4 +77,40 @@ func seEndpoints(se *networking.ServiceEntry, host string, ports []Port, res Res
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Address < out[j].Address })
 	return out
+}
+
+func targetOf(p Port) uint32 {
+	if p.TargetPort != 0 {
+		return p.TargetPort
+	}
+	return p.Port
+}
+
+// workloadEntryEndpoints returns the endpoints of a ServiceEntry with a
+// workloadSelector: the workloads (pods) of its namespace whose labels
+// match, with an IP, on each port's targetPort (else the port number).
+func workloadEntryEndpoints(svc *Service, workloads []*Workload) []Endpoint {
+	var out []Endpoint
+	for _, w := range workloads {
+		if w.Namespace != svc.Namespace || w.IP == "" || !selects(svc.Selector, w.Labels) {
+			continue
+		}
+		ep := Endpoint{Address: w.IP, Labels: w.Labels, ServiceAccount: w.ServiceAccount, Locality: w.Locality,
+			WorkloadName: w.Name, Ready: true, Serving: true, Ports: map[string]uint32{}}
+		for _, p := range svc.Ports {
+			ep.Ports[p.Name] = targetOf(p)
+		}
+		out = append(out, ep)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Address < out[j].Address })
+	return out
+}
+
+func selects(selector, labels map[string]string) bool {
+	for k, v := range selector {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
 }

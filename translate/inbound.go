@@ -1,0 +1,186 @@
+package translate
+
+import (
+	"fmt"
+	"sort"
+
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	originaldst "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/original_dst/v3"
+	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/meshd/meshd/internal/model"
+)
+
+// Inbound names shared with istiod.
+const (
+	// VirtualInboundListener is the listener iptables redirects inbound traffic to.
+	VirtualInboundListener = "virtualInbound"
+	virtualInboundPort     = 15006
+	// InboundPassthroughCluster forwards inbound traffic to ports no service
+	// declares, from 127.0.0.6 so that it is not captured again.
+	InboundPassthroughCluster = "InboundPassthroughCluster"
+	originalDstFilterName     = "envoy.filters.listener.original_dst"
+	inboundPassthroughBindIP  = "127.0.0.6"
+)
+
+// InboundClusterName returns istiod's inbound cluster name, inbound|<port>||,
+// where port is the workload (target) port.
+func InboundClusterName(port uint32) string { return fmt.Sprintf("inbound|%d||", port) }
+
+// inboundPort is one port the scope's workload serves for a service.
+type inboundPort struct {
+	target   uint32
+	protocol model.Protocol
+}
+
+// inboundPorts returns the workload ports of the services the scope's
+// workload backs (services of its namespace whose selector matches its
+// labels), one per target port (the first service port wins), sorted.
+func (b *builder) inboundPorts() []inboundPort {
+	labels := b.scope.LabelMap()
+	if len(labels) == 0 {
+		return nil
+	}
+	seen := map[uint32]bool{}
+	var out []inboundPort
+	for _, svc := range b.x.services {
+		if svc.Namespace != b.scope.Namespace || len(svc.Selector) == 0 || !labelsMatch(svc.Selector, labels) {
+			continue
+		}
+		for _, p := range svc.Ports {
+			t := b.targetPort(svc, p)
+			if !seen[t] {
+				seen[t] = true
+				out = append(out, inboundPort{target: t, protocol: p.Protocol})
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].target < out[j].target })
+	return out
+}
+
+// targetPort is the port the scope's workload listens on for p: the port of
+// an endpoint of the workload (EndpointSlices carry resolved numbers, also
+// for named targetPorts), else the numeric targetPort, else the port itself.
+func (b *builder) targetPort(svc *model.Service, p model.Port) uint32 {
+	for _, ep := range b.x.snap.Endpoints(svc.Hostname, svc.Namespace) {
+		if model.CanonicalLabels(ep.Labels) == b.scope.Labels {
+			if n, ok := endpointPort(&ep, p); ok {
+				return n
+			}
+		}
+	}
+	if p.TargetPort != 0 {
+		return p.TargetPort
+	}
+	return p.Port
+}
+
+// inboundOutput returns the virtualInbound listener and the inbound
+// clusters of a sidecar whose workload backs services; nothing otherwise.
+func (b *builder) inboundOutput() ([]*listener.Listener, []*cluster.Cluster) {
+	ports := b.inboundPorts()
+	if len(ports) == 0 {
+		return nil, nil
+	}
+	clusters := []*cluster.Cluster{inboundPassthroughCluster()}
+	for _, p := range ports {
+		clusters = append(clusters, inboundCluster(p))
+	}
+	return []*listener.Listener{virtualInbound(ports)}, clusters
+}
+
+// virtualInbound accepts all redirected inbound traffic: one filter chain
+// per workload port (HTTP ports through an HTTP connection manager with an
+// inline route, others through tcp_proxy), and a passthrough chain for
+// ports no service declares.
+func virtualInbound(ports []inboundPort) *listener.Listener {
+	l := &listener.Listener{
+		Name:             VirtualInboundListener,
+		Address:          socketAddress("0.0.0.0", virtualInboundPort),
+		TrafficDirection: core.TrafficDirection_INBOUND,
+		ListenerFilters: []*listener.ListenerFilter{{
+			Name:       originalDstFilterName,
+			ConfigType: &listener.ListenerFilter_TypedConfig{TypedConfig: mustAny(&originaldst.OriginalDst{})},
+		}},
+	}
+	for _, p := range ports {
+		name := InboundClusterName(p.target)
+		f := tcpFilter(name, name)
+		if p.protocol.IsHTTP() {
+			f = inboundHTTPFilter(p.target)
+		}
+		l.FilterChains = append(l.FilterChains, &listener.FilterChain{
+			Name:             OutboundListenerName("0.0.0.0", p.target),
+			FilterChainMatch: &listener.FilterChainMatch{DestinationPort: wrapperspb.UInt32(p.target)},
+			Filters:          []*listener.Filter{f},
+		})
+	}
+	l.FilterChains = append(l.FilterChains, &listener.FilterChain{
+		Name:    "InboundPassthroughFilterChain",
+		Filters: []*listener.Filter{tcpFilter(InboundPassthroughCluster, InboundPassthroughCluster)},
+	})
+	return l
+}
+
+// inboundHTTPFilter routes everything to the workload's port through an
+// inline route configuration, as istiod's inbound HCM.
+func inboundHTTPFilter(port uint32) *listener.Filter {
+	cluster := InboundClusterName(port)
+	m := &hcm.HttpConnectionManager{
+		StatPrefix: fmt.Sprintf("inbound_0.0.0.0_%d", port),
+		RouteSpecifier: &hcm.HttpConnectionManager_RouteConfig{RouteConfig: &route.RouteConfiguration{
+			Name: cluster,
+			VirtualHosts: []*route.VirtualHost{{
+				Name:    fmt.Sprintf("inbound|http|%d", port),
+				Domains: []string{"*"},
+				Routes:  []*route.Route{defaultRoute(cluster)},
+			}},
+			ValidateClusters: falseValue(),
+		}},
+		HttpFilters: []*hcm.HttpFilter{routerFilter()},
+	}
+	return &listener.Filter{Name: hcmFilterName, ConfigType: &listener.Filter_TypedConfig{TypedConfig: mustAny(m)}}
+}
+
+// inboundCluster sends to the workload on 127.0.0.1:<port>. istiod uses an
+// ORIGINAL_DST cluster bound to 127.0.0.6 (reaching apps bound to the pod
+// IP only); meshd uses a STATIC localhost endpoint, which is fully
+// described by the config (no dependence on iptables' original
+// destination) and reaches every app listening on 0.0.0.0 or localhost.
+func inboundCluster(p inboundPort) *cluster.Cluster {
+	name := InboundClusterName(p.target)
+	c := &cluster.Cluster{
+		Name:                 name,
+		ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_STATIC},
+		ConnectTimeout:       durationpb.New(connectTimeout),
+		LoadAssignment: &endpoint.ClusterLoadAssignment{ClusterName: name, Endpoints: []*endpoint.LocalityLbEndpoints{{
+			LbEndpoints: []*endpoint.LbEndpoint{{HostIdentifier: &endpoint.LbEndpoint_Endpoint{Endpoint: &endpoint.Endpoint{
+				Address: socketAddress("127.0.0.1", p.target),
+			}}}},
+		}}},
+		CircuitBreakers: &cluster.CircuitBreakers{Thresholds: []*cluster.CircuitBreakers_Thresholds{defaultThresholds()}},
+	}
+	if p.protocol == model.ProtocolHTTP2 || p.protocol == model.ProtocolGRPC {
+		c.TypedExtensionProtocolOptions = http2Options()
+	}
+	return c
+}
+
+// inboundPassthroughCluster forwards to the original destination from
+// 127.0.0.6, which iptables does not capture again.
+func inboundPassthroughCluster() *cluster.Cluster {
+	return &cluster.Cluster{
+		Name:                 InboundPassthroughCluster,
+		ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_ORIGINAL_DST},
+		LbPolicy:             cluster.Cluster_CLUSTER_PROVIDED,
+		ConnectTimeout:       durationpb.New(connectTimeout),
+		UpstreamBindConfig:   &core.BindConfig{SourceAddress: &core.SocketAddress{Address: inboundPassthroughBindIP, PortSpecifier: &core.SocketAddress_PortValue{PortValue: 0}}},
+	}
+}

@@ -1,0 +1,76 @@
+package translate
+
+import (
+	meshconfig "istio.io/api/mesh/v1alpha1"
+	networking "istio.io/api/networking/v1"
+
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+
+	"github.com/meshd/meshd/internal/model"
+)
+
+// sidecarResource returns the Sidecar that applies to the scope, as istiod
+// picks it: in the scope's namespace, the oldest one whose workloadSelector
+// matches the scope's labels, else the oldest one without selector; else
+// the root namespace's oldest Sidecar without selector. nil when none.
+func (b *builder) sidecarResource() *networking.Sidecar {
+	labels := b.scope.LabelMap()
+	var local, root *networking.Sidecar
+	for _, cfg := range b.x.snap.Configs(model.KindSidecar) {
+		sc := cfg.Spec.(*networking.Sidecar)
+		sel := sc.GetWorkloadSelector().GetLabels()
+		switch {
+		case cfg.Namespace == b.scope.Namespace && len(sel) > 0:
+			if labels != nil && labelsMatch(sel, labels) {
+				return sc
+			}
+		case cfg.Namespace == b.scope.Namespace:
+			if local == nil {
+				local = sc
+			}
+		case cfg.Namespace == b.x.rootNamespace && len(sel) == 0:
+			if root == nil {
+				root = sc
+			}
+		}
+	}
+	if local != nil {
+		return local
+	}
+	return root
+}
+
+// registryOnly reports whether the scope may only reach registry hosts:
+// the applying Sidecar's outboundTrafficPolicy, else the mesh's (whose
+// default, filled in by model.WithDefaults, is ALLOW_ANY).
+func (b *builder) registryOnly() bool {
+	if p := b.sidecarResource().GetOutboundTrafficPolicy(); p != nil {
+		return p.GetMode() == networking.OutboundTrafficPolicy_REGISTRY_ONLY
+	}
+	p := b.x.snap.MeshConfig().GetOutboundTrafficPolicy()
+	return p != nil && p.GetMode() == meshconfig.MeshConfig_OutboundTrafficPolicy_REGISTRY_ONLY
+}
+
+// outboundDefaultCluster is where traffic to a destination outside the
+// registry goes: BlackHoleCluster under REGISTRY_ONLY, so calls outside the
+// registry fail and show in its stats, else PassthroughCluster.
+func (b *builder) outboundDefaultCluster() string {
+	if b.registryOnly() {
+		return BlackHoleCluster
+	}
+	return PassthroughCluster
+}
+
+// catchAllVirtualHost is the last virtual host of every sidecar route
+// configuration: istiod's "allow_any" to PassthroughCluster, or
+// "block_all" to BlackHoleCluster under REGISTRY_ONLY.
+func (b *builder) catchAllVirtualHost() *route.VirtualHost {
+	name := "allow_any"
+	if b.registryOnly() {
+		name = "block_all"
+	}
+	return &route.VirtualHost{
+		Name: name, Domains: []string{"*"},
+		Routes: []*route.Route{defaultRoute(b.outboundDefaultCluster())},
+	}
+}
