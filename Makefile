@@ -37,16 +37,18 @@ unit:
 e2e: e2e-file e2e-kube
 
 e2e-file: build
-	MESHD_BIN=$(abspath $(MESHD)) $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -v ./e2e/
+	MESHD_BIN=$(abspath $(MESHD)) $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -run '$(E2E_RUN)' -v ./e2e/
 
 # The Kubernetes suites run in their own network namespace (hack/netns-run.sh),
 # where 10.250.0.0/16 is local: test binaries are compiled outside it first.
+# E2E_RUN selects tests by name (go test -run), e.g. make e2e-kube E2E_RUN=TestCanary.
+E2E_RUN ?= .
 E2E_ENV := MESHD_BIN=$(abspath $(MESHD)) MESHD_REQUIRE_TESTENV=1 MESHD_TESTENV_BIN=$(abspath $(BIN))
 e2e-kube: build testenv
 	$(GO) test -c -o $(BIN)/e2e-testenv.test ./e2e/testenv
 	$(GO) test -race -c -o $(BIN)/e2e-kube.test ./e2e/kube
 	cd e2e/testenv && $(E2E_ENV) ../../hack/netns-run.sh $(abspath $(BIN))/e2e-testenv.test -test.count=1 -test.v
-	cd e2e/kube && $(E2E_ENV) ../../hack/netns-run.sh $(abspath $(BIN))/e2e-kube.test -test.count=1 -test.v -test.timeout $(TEST_TIMEOUT)
+	cd e2e/kube && $(E2E_ENV) ../../hack/netns-run.sh $(abspath $(BIN))/e2e-kube.test -test.count=1 -test.v -test.run '$(E2E_RUN)' -test.timeout $(TEST_TIMEOUT)
 
 ## golden-update: regenerate translate/testdata goldens.
 golden-update:

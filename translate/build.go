@@ -15,12 +15,18 @@ type builder struct {
 	x     *Index
 	scope model.Scope
 	grpc  bool
+	// sc is the Sidecar resource that applies to the scope (sidecarscope.go).
+	sc sidecarScope
+}
+
+func newBuilder(x *Index, scope model.Scope) *builder {
+	return &builder{x: x, scope: scope, grpc: scope.Generator == model.GeneratorGRPC, sc: x.sidecarFor(scope)}
 }
 
 // Build translates the mesh for one scope. Proxies of equal scope receive
 // identical Output. Every list is sorted by name.
 func Build(x *Index, scope model.Scope) *Output {
-	b := &builder{x: x, scope: scope, grpc: scope.Generator == model.GeneratorGRPC}
+	b := newBuilder(x, scope)
 	var out *Output
 	switch {
 	case b.grpc:
@@ -31,48 +37,6 @@ func Build(x *Index, scope model.Scope) *Output {
 		out = b.sidecarOutput()
 	}
 	out.sort()
-	return out
-}
-
-// visible reports whether svc is exported to the scope's namespace.
-func (b *builder) visible(svc *model.Service) bool {
-	return exportedTo(svc.ExportTo, svc.Namespace, b.scope.Namespace)
-}
-
-// visibleConfig reports whether a config object is exported to the scope's namespace.
-func (b *builder) visibleConfig(cfg *model.Config, exportTo []string) bool {
-	return exportedTo(exportTo, cfg.Namespace, b.scope.Namespace)
-}
-
-// exportedTo applies Istio exportTo semantics: empty or "*" is everywhere,
-// "." the owner's namespace, "~" nowhere, otherwise the listed namespaces.
-func exportedTo(exportTo []string, owner, ns string) bool {
-	if len(exportTo) == 0 {
-		return true
-	}
-	for _, e := range exportTo {
-		switch e {
-		case "*":
-			return true
-		case ".":
-			if owner == ns {
-				return true
-			}
-		case ns:
-			return true
-		}
-	}
-	return false
-}
-
-// visibleServices returns the services the scope sees, sorted by hostname.
-func (b *builder) visibleServices() []*model.Service {
-	var out []*model.Service
-	for _, svc := range b.x.services {
-		if b.visible(svc) {
-			out = append(out, svc)
-		}
-	}
 	return out
 }
 
@@ -100,8 +64,10 @@ func (b *builder) sidecarOutput() *Output {
 	return out
 }
 
-// routerOutput serves gateways every visible cluster; their listeners come
-// from Gateway resources (not yet translated).
+// routerOutput serves gateways every visible cluster, or with
+// Options.FilterGatewayClusters only those of the services their Gateways'
+// VirtualServices route to (gatewayclusters.go); their listeners come from
+// Gateway resources (not yet translated).
 func (b *builder) routerOutput() *Output {
 	out := &Output{Clusters: append(b.serviceClusters(b.visibleServices(), nil), blackHoleCluster())}
 	out.Endpoints = b.endpointsFor(out.Clusters)

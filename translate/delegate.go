@@ -70,7 +70,7 @@ func (x *Index) mergeDelegates(cfg *model.Config, spec *networking.VirtualServic
 		case cat.bad[key]:
 			fail("delegate VirtualService %s is invalid", key)
 			continue
-		case !exportedTo(dspec.GetExportTo(), ns, cfg.Namespace):
+		case !exportedTo(x.vsExportTo(dspec.GetExportTo()), ns, cfg.Namespace):
 			fail("delegate VirtualService %s is not exported to namespace %s", key, cfg.Namespace)
 			continue
 		}

@@ -76,32 +76,54 @@ func (x *Index) hostKnown(host string) bool {
 	return false
 }
 
+// DestinationRuleSource says where the DestinationRule applying to a proxy's
+// traffic for a host was found.
+type DestinationRuleSource string
+
+// DestinationRule sources, in istiod's order of lookup.
+const (
+	DestinationRuleProxyNamespace   DestinationRuleSource = "proxy namespace"
+	DestinationRuleServiceNamespace DestinationRuleSource = "service namespace"
+	DestinationRuleRootNamespace    DestinationRuleSource = "root namespace"
+)
+
 // destinationRule returns the DestinationRule a proxy of namespace proxyNS
-// applies to traffic for svc, as istiod looks it up: a rule in the proxy's
-// own namespace, else one exported to it from the service's namespace, else
-// one exported to it from the root namespace. Within a namespace an exact
-// host beats the most specific wildcard. nil when none applies.
+// applies to traffic for svc (see lookupDestinationRule). nil when none.
 func (x *Index) destinationRule(proxyNS string, svc *model.Service) *destRule {
+	r, _ := x.lookupDestinationRule(proxyNS, svc)
+	return r
+}
+
+// lookupDestinationRule finds the rule as istiod looks it up: a rule of the
+// proxy's own namespace, else one exported to it from the service's
+// namespace, else one exported to it from the root namespace. Within a
+// namespace an exact host beats the most specific wildcard.
+func (x *Index) lookupDestinationRule(proxyNS string, svc *model.Service) (*destRule, DestinationRuleSource) {
 	if r := x.ruleIn(proxyNS, svc.Hostname, proxyNS); r != nil {
-		return r
+		return r, DestinationRuleProxyNamespace
 	}
 	if svc.Namespace != proxyNS {
 		if r := x.ruleIn(svc.Namespace, svc.Hostname, proxyNS); r != nil {
-			return r
+			return r, DestinationRuleServiceNamespace
 		}
 	}
 	if root := x.rootNamespace; root != proxyNS && root != svc.Namespace {
-		return x.ruleIn(root, svc.Hostname, proxyNS)
+		if r := x.ruleIn(root, svc.Hostname, proxyNS); r != nil {
+			return r, DestinationRuleRootNamespace
+		}
 	}
-	return nil
+	return nil, ""
 }
 
 // ruleIn returns the rule of namespace ns for host that proxies of namespace
-// proxyNS may use (a namespace's own rules always apply to it).
+// proxyNS may use: exported to proxyNS (the MeshConfig's
+// defaultDestinationRuleExportTo when it has no exportTo). As in istiod,
+// this holds for the rule's own namespace too: a rule exported only to
+// other namespaces does not apply in its own.
 func (x *Index) ruleIn(ns, host, proxyNS string) *destRule {
 	var best *destRule
 	for _, r := range x.drs[ns] {
-		if ns != proxyNS && !exportedTo(r.spec.GetExportTo(), ns, proxyNS) {
+		if !x.drExported(r, proxyNS) {
 			continue
 		}
 		if r.host == host {

@@ -12,6 +12,11 @@ import (
 type Options struct {
 	// Domain is the cluster DNS domain, default "cluster.local".
 	Domain string
+	// FilterGatewayClusters is istiod's PILOT_FILTER_GATEWAY_CLUSTER_CONFIG:
+	// router scopes (gateways) receive only the clusters of the services
+	// that VirtualServices bound to their Gateways route to, instead of
+	// every cluster exported to their namespace (gatewayclusters.go).
+	FilterGatewayClusters bool
 }
 
 // Index is the mesh-wide, scope-independent part of translation, built once
@@ -24,8 +29,11 @@ type Index struct {
 	// services holds one service per hostname (the oldest), sorted by hostname.
 	services []*model.Service
 	byHost   map[string]*model.Service
-	// vs maps an exact FQDN to the VirtualService bound to the mesh for it.
-	vs map[string]*virtualService
+	// vs maps an exact FQDN to the VirtualServices bound to the mesh that
+	// claim it, oldest first (claimHosts).
+	vs map[string][]*virtualService
+	// vsAll holds every accepted mesh VirtualService, oldest first.
+	vsAll []*virtualService
 	// vsWildcard holds mesh VirtualServices with wildcard hosts, oldest first.
 	vsWildcard []*virtualService
 	// drs holds the accepted DestinationRules per namespace, oldest first,
@@ -35,6 +43,10 @@ type Index struct {
 	// rootNamespace holds mesh-wide defaults (DestinationRules, Sidecars).
 	rootNamespace string
 	trustDomain   string
+	// exportDefaults are the MeshConfig's exportTo defaults (exportto.go).
+	exportDefaults exportDefaults
+	// filterGatewayClusters is Options.FilterGatewayClusters.
+	filterGatewayClusters bool
 	// clas holds every ClusterLoadAssignment of the mesh by EDS service
 	// name: the cluster name, except for a subset whose labels differ between
 	// the DestinationRules of several namespaces (see edsName).
@@ -55,9 +67,15 @@ func NewIndex(snap *model.Snapshot, opts Options) *Index {
 	mesh := snap.MeshConfig()
 	x := &Index{
 		snap: snap, domain: opts.Domain, byHost: map[string]*model.Service{},
-		vs: map[string]*virtualService{}, drs: map[string][]*destRule{},
+		vs: map[string][]*virtualService{}, drs: map[string][]*destRule{},
 		rootNamespace: mesh.GetRootNamespace(), trustDomain: mesh.GetTrustDomain(),
 		clas: map[string]*endpoint.ClusterLoadAssignment{}, subsetEDS: map[string]string{},
+		exportDefaults: exportDefaults{
+			service:         mesh.GetDefaultServiceExportTo(),
+			virtualService:  mesh.GetDefaultVirtualServiceExportTo(),
+			destinationRule: mesh.GetDefaultDestinationRuleExportTo(),
+		},
+		filterGatewayClusters: opts.FilterGatewayClusters,
 	}
 	if x.trustDomain == "" {
 		x.trustDomain = "cluster.local"

@@ -5,46 +5,13 @@ import (
 	networking "istio.io/api/networking/v1"
 
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-
-	"github.com/meshd/meshd/internal/model"
 )
 
-// sidecarResource returns the Sidecar that applies to the scope, as istiod
-// picks it: in the scope's namespace, the oldest one whose workloadSelector
-// matches the scope's labels, else the oldest one without selector; else
-// the root namespace's oldest Sidecar without selector. nil when none.
-func (b *builder) sidecarResource() *networking.Sidecar {
-	labels := b.scope.LabelMap()
-	var local, root *networking.Sidecar
-	for _, cfg := range b.x.snap.Configs(model.KindSidecar) {
-		sc := cfg.Spec.(*networking.Sidecar)
-		sel := sc.GetWorkloadSelector().GetLabels()
-		switch {
-		case cfg.Namespace == b.scope.Namespace && len(sel) > 0:
-			if labels != nil && labelsMatch(sel, labels) {
-				return sc
-			}
-		case cfg.Namespace == b.scope.Namespace:
-			if local == nil {
-				local = sc
-			}
-		case cfg.Namespace == b.x.rootNamespace && len(sel) == 0:
-			if root == nil {
-				root = sc
-			}
-		}
-	}
-	if local != nil {
-		return local
-	}
-	return root
-}
-
-// registryOnly reports whether the scope may only reach registry hosts:
-// the applying Sidecar's outboundTrafficPolicy, else the mesh's (whose
-// default, filled in by model.WithDefaults, is ALLOW_ANY).
+// registryOnly reports whether the scope may only reach registry hosts: the
+// outboundTrafficPolicy of the Sidecar that applies (sidecarscope.go), else
+// the mesh's (whose default, filled in by model.WithDefaults, is ALLOW_ANY).
 func (b *builder) registryOnly() bool {
-	if p := b.sidecarResource().GetOutboundTrafficPolicy(); p != nil {
+	if p := b.sc.spec.GetOutboundTrafficPolicy(); p != nil {
 		return p.GetMode() == networking.OutboundTrafficPolicy_REGISTRY_ONLY
 	}
 	p := b.x.snap.MeshConfig().GetOutboundTrafficPolicy()

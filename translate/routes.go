@@ -63,7 +63,7 @@ func (b *builder) virtualHost(svc *model.Service, port uint32, used map[string]b
 // httpRoutes returns the routes for traffic to svc on port: its
 // VirtualService's routes if one applies, else the default route.
 func (b *builder) httpRoutes(svc *model.Service, port uint32) []*route.Route {
-	if vs := b.x.virtualServiceFor(svc.Hostname); vs != nil && b.visibleConfig(vs.cfg, vs.spec.GetExportTo()) {
+	if vs := b.virtualServiceFor(svc.Hostname); vs != nil {
 		routes := b.x.virtualServiceRoutes(vs, b.routeCtx(port))
 		if len(routes) > 0 {
 			return routes

@@ -43,8 +43,8 @@ func (b *builder) tcpListener(svc *model.Service, p model.Port, vip string) *lis
 func (b *builder) tcpFilterChains(svc *model.Service, p model.Port) []*listener.FilterChain {
 	own := ClusterName(p.Port, "", svc.Hostname)
 	fallback := &listener.FilterChain{Filters: []*listener.Filter{tcpFilter(own, own)}}
-	vs := b.x.virtualServiceFor(svc.Hostname)
-	if vs == nil || !b.visibleConfig(vs.cfg, vs.spec.GetExportTo()) {
+	vs := b.virtualServiceFor(svc.Hostname)
+	if vs == nil {
 		return []*listener.FilterChain{fallback}
 	}
 	rc := b.routeCtx(p.Port)
@@ -226,8 +226,8 @@ func (b *builder) addListenerClusters(cs []*cluster.Cluster, ls []*listener.List
 // VirtualService whose sniHosts match the host, else the service itself.
 func (b *builder) sniRouteFilter(svc *model.Service, port uint32) *listener.Filter {
 	own := ClusterName(port, "", svc.Hostname)
-	vs := b.x.virtualServiceFor(svc.Hostname)
-	if vs == nil || !b.visibleConfig(vs.cfg, vs.spec.GetExportTo()) {
+	vs := b.virtualServiceFor(svc.Hostname)
+	if vs == nil {
 		return tcpFilter(own, own)
 	}
 	rc := b.routeCtx(port)

@@ -16,6 +16,8 @@ type virtualService struct {
 	cfg   *model.Config
 	spec  *networking.VirtualService
 	hosts []string
+	// export is the effective exportTo (MeshConfig default applied).
+	export exportSet
 }
 
 // boundToMesh reports whether a VirtualService applies to sidecars: no
@@ -66,10 +68,15 @@ func (x *Index) checkVirtualService(cfg *model.Config, spec *networking.VirtualS
 	return x.checkDestinations(cfg, spec)
 }
 
-// claimHosts records vs as the VirtualService of each of its hosts not
-// claimed by an older one.
+// claimHosts records vs as a candidate VirtualService of each of its hosts.
+// Several VirtualServices may claim a host: each scope uses the first one it
+// sees (see builder.virtualServiceFor). A younger one visible in a namespace
+// where an older one is visible too is reported; when it is shadowed
+// everywhere it is visible, its claim is dropped.
 func (x *Index) claimHosts(vs *virtualService) {
 	cfg := vs.cfg
+	vs.export = resolveExportTo(x.vsExportTo(vs.spec.GetExportTo()), cfg.Namespace)
+	x.vsAll = append(x.vsAll, vs)
 	wildcard := false
 	for i, h := range vs.spec.GetHosts() {
 		host := resolveHost(h, cfg.Namespace, x.domain)
@@ -79,37 +86,84 @@ func (x *Index) claimHosts(vs *virtualService) {
 			wildcard = true
 			continue
 		}
-		if prev, ok := x.vs[host]; ok {
-			x.report(cfg.Kind, cfg.Namespace, cfg.Name, cfg.Source, field,
-				"host %q is already routed by VirtualService %s (older); routes are not merged, this host is ignored here",
-				host, prev.cfg.Key())
+		if x.reportHostConflict(vs, host, field) {
 			continue
 		}
 		if _, ok := x.byHost[host]; !ok {
 			x.report(cfg.Kind, cfg.Namespace, cfg.Name, cfg.Source, field,
 				"host %q matches no service in the registry; nothing routes it", host)
 		}
-		x.vs[host] = vs
+		x.vs[host] = append(x.vs[host], vs)
 	}
 	if wildcard {
 		x.vsWildcard = append(x.vsWildcard, vs)
 	}
 }
 
-// virtualServiceFor returns the VirtualService routing host: an exact match,
-// else the oldest wildcard match.
-func (x *Index) virtualServiceFor(host string) *virtualService {
-	if vs, ok := x.vs[host]; ok {
-		return vs
+// reportHostConflict reports vs when an older claimant of host is visible
+// in some namespace vs is visible in, and tells whether vs is shadowed
+// wherever it is visible (its claim is then useless).
+func (x *Index) reportHostConflict(vs *virtualService, host, field string) bool {
+	cfg := vs.cfg
+	for _, prev := range x.vs[host] {
+		if !prev.export.overlaps(vs.export) {
+			continue
+		}
+		if shadows(prev, vs) {
+			x.report(cfg.Kind, cfg.Namespace, cfg.Name, cfg.Source, field,
+				"host %q is already routed by VirtualService %s (older); routes are not merged, this host is ignored here",
+				host, prev.cfg.Key())
+			return true
+		}
+		x.report(cfg.Kind, cfg.Namespace, cfg.Name, cfg.Source, field,
+			"host %q is also routed by VirtualService %s (older); routes are not merged: in a namespace that sees both, "+
+				"its own non-public VirtualService wins, else the older one", host, prev.cfg.Key())
+		return false
 	}
+	return false
+}
+
+// shadows reports whether older wins over younger in every namespace
+// younger is visible in (see vsRank).
+func shadows(older, younger *virtualService) bool {
+	if younger.export.all {
+		return older.export.all && vsRank(older, younger.cfg.Namespace) <= vsRank(younger, younger.cfg.Namespace)
+	}
+	for _, ns := range younger.export.ns {
+		if !older.export.has(ns) || vsRank(older, ns) > vsRank(younger, ns) {
+			return false
+		}
+	}
+	return true
+}
+
+// vsRank orders the VirtualServices a namespace sees for one host, as
+// istiod's VirtualServicesForGateway lists them: the namespace's own
+// non-public ones (0), then those exported to it by name (1), then public
+// ones (2); the oldest first within a rank.
+func vsRank(vs *virtualService, ns string) int {
+	switch {
+	case vs.export.all:
+		return 2
+	case vs.cfg.Namespace == ns:
+		return 0
+	}
+	return 1
+}
+
+// virtualServiceCandidates returns the VirtualServices that may route host,
+// oldest first: exact claims, then wildcard ones.
+func (x *Index) virtualServiceCandidates(host string) []*virtualService {
+	out := slices.Clone(x.vs[host])
 	for _, vs := range x.vsWildcard {
 		for _, h := range vs.hosts {
 			if model.HostMatches(h, host) {
-				return vs
+				out = append(out, vs)
+				break
 			}
 		}
 	}
-	return nil
+	return out
 }
 
 // checkDestinations verifies that every destination (HTTP routes and

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/meshd/meshd/internal/model"
+	"github.com/meshd/meshd/translate"
 )
 
 // Proxies returns the status of every connected stream, sorted by node ID.
@@ -72,10 +73,49 @@ func (s *Server) ConfigDump(proxyID string) (*adminv3.ConfigDump, error) {
 		cd.DynamicActiveClusters = append(cd.DynamicActiveClusters, &adminv3.ClustersConfigDump_DynamicCluster{
 			VersionInfo: ver(resourcev3.ClusterType), Cluster: mustAny(c)})
 	}
-	ed := &adminv3.EndpointsConfigDump{}
+	// Endpoints as served now by the mesh-wide EDS cache (the scope's own
+	// build is not redone on the endpoint fast path).
+	names := make([]string, 0, len(out.Endpoints))
 	for _, e := range out.Endpoints {
+		names = append(names, e.ClusterName)
+	}
+	ed := &adminv3.EndpointsConfigDump{}
+	for _, e := range s.eds.get(names...) {
 		ed.DynamicEndpointConfigs = append(ed.DynamicEndpointConfigs, &adminv3.EndpointsConfigDump_DynamicEndpointConfig{
 			VersionInfo: ver(resourcev3.EndpointType), EndpointConfig: mustAny(e)})
 	}
 	return &adminv3.ConfigDump{Configs: []*anypb.Any{mustAny(ld), mustAny(rd), mustAny(cd), mustAny(ed)}}, nil
+}
+
+// ForcePush rebuilds every scope from the current snapshot, for
+// /debug/adsz?push=true. Versions are content hashes, so proxies are sent
+// only what differs from what they hold. It reports false before the first
+// push.
+func (s *Server) ForcePush() bool {
+	s.mu.Lock()
+	x := s.index
+	s.mu.Unlock()
+	if x == nil {
+		return false
+	}
+	s.push(x.Snapshot(), pushInfo{trigger: []string{"debug"}})
+	return true
+}
+
+// ExplainScope says which scope the proxy proxyID (node ID or pod.namespace)
+// has and why it sees what it sees, for /debug/sidecarz.
+func (s *Server) ExplainScope(proxyID string) (translate.ScopeExplanation, error) {
+	for _, p := range s.Proxies() {
+		if p.NodeID != proxyID && p.ID != proxyID {
+			continue
+		}
+		s.mu.Lock()
+		x, ss := s.index, s.scopes[p.Scope]
+		s.mu.Unlock()
+		if x == nil || ss == nil {
+			return translate.ScopeExplanation{}, fmt.Errorf("proxy %q: no config built yet", proxyID)
+		}
+		return translate.ExplainScope(x, ss.scope), nil
+	}
+	return translate.ScopeExplanation{}, fmt.Errorf("proxy %q is not connected", proxyID)
 }

@@ -36,7 +36,8 @@ func buildSnapshot(x *translate.Index, sc model.Scope) (*translate.Output, *cach
 }
 
 // toSnapshot packs an Output into a go-control-plane snapshot with one
-// content-hash version per type, so a change to endpoints re-sends only EDS.
+// content-hash version per type, so a type whose content is unchanged is not
+// re-sent.
 func toSnapshot(out *translate.Output) (*cachev3.Snapshot, error) {
 	snap := &cachev3.Snapshot{}
 	set := func(typeURL string, names []string, items []types.Resource) error {
@@ -70,12 +71,6 @@ func toSnapshot(out *translate.Output) (*cachev3.Snapshot, error) {
 	if err := set(resourcev3.ClusterType, names, items); err != nil {
 		return nil, err
 	}
-	reset()
-	for _, e := range out.Endpoints {
-		names, items = append(names, e.ClusterName), append(items, e)
-	}
-	if err := set(resourcev3.EndpointType, names, items); err != nil {
-		return nil, err
-	}
+	// Endpoints are served mesh-wide by the edsCache, not per scope.
 	return snap, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"maps"
+	"runtime"
 	"slices"
 	"sort"
 	"sync"
@@ -27,15 +28,33 @@ type Options struct {
 	Domain  string
 	Logger  *slog.Logger
 	Metrics *metrics.Metrics
+	// PushThrottle bounds how many scopes are rebuilt and handed to their
+	// streams at once (PILOT_PUSH_THROTTLE); default min(15+5×GOMAXPROCS, 100).
+	PushThrottle int
+	// FilterGatewayClusters gives gateways only the clusters their routes
+	// use (PILOT_FILTER_GATEWAY_CLUSTER_CONFIG).
+	FilterGatewayClusters bool
 }
 
 // PushStatus describes the last push, for /debug/push_status.
 type PushStatus struct {
-	Seq           uint64        `json:"snapshotSeq"`
-	Trigger       []string      `json:"trigger"`
-	Events        int           `json:"events"`
-	ScopesBuilt   int           `json:"scopesBuilt"`
-	ScopesFailed  int           `json:"scopesFailed"`
+	Seq     uint64   `json:"snapshotSeq"`
+	Trigger []string `json:"trigger"`
+	Events  int      `json:"events"`
+	// EndpointsOnly is true when only EndpointSlices changed: the fast path
+	// that writes the changed ClusterLoadAssignments and rebuilds only the
+	// scopes whose non-EDS config can depend on endpoints.
+	EndpointsOnly bool `json:"endpointsOnly"`
+	// EndpointsUpdated and EndpointsRemoved count the ClusterLoadAssignments
+	// whose content changed; only proxies watching them are sent anything.
+	EndpointsUpdated int      `json:"endpointsUpdated"`
+	EndpointsRemoved int      `json:"endpointsRemoved"`
+	Clusters         []string `json:"changedEndpoints,omitempty"`
+	ScopesBuilt      int      `json:"scopesBuilt"`
+	ScopesFailed     int      `json:"scopesFailed"`
+	// ScopesChanged counts scopes whose served config changed: only their
+	// proxies are sent anything (besides EDS).
+	ScopesChanged int           `json:"scopesChanged"`
 	Started       time.Time     `json:"started"`
 	Duration      time.Duration `json:"durationNanos"`
 	DebounceDelay time.Duration `json:"debounceNanos"`
@@ -47,7 +66,11 @@ type Server struct {
 	log     *slog.Logger
 	m       *metrics.Metrics
 	cache   cachev3.SnapshotCache
+	eds     *edsCache
 	tracker *tracker
+	// origin is when the providers saw the oldest change of the newest push:
+	// the start of meshd_config_propagation_seconds.
+	origin atomic.Pointer[time.Time]
 
 	mu       sync.Mutex
 	index    *translate.Index
@@ -66,7 +89,12 @@ func New(opts Options) *Server {
 		opts.Metrics = metrics.New()
 	}
 	s := &Server{opts: opts, log: opts.Logger, m: opts.Metrics, scopes: map[string]*scopeState{}}
+	if opts.PushThrottle <= 0 {
+		opts.PushThrottle = min(15+5*runtime.GOMAXPROCS(0), 100)
+		s.opts.PushThrottle = opts.PushThrottle
+	}
 	s.cache = cachev3.NewSnapshotCache(false, scopeHash{}, nil)
+	s.eds = newEDSCache(s.log)
 	s.tracker = newTracker(s)
 	return s
 }
@@ -74,7 +102,7 @@ func New(opts Options) *Server {
 // Register adds the ADS service (SotW and delta) to g. The go-control-plane
 // server stops its streams when ctx is done.
 func (s *Server) Register(ctx context.Context, g *grpc.Server) {
-	srv := serverv3.NewServer(ctx, s.cache, s.tracker)
+	srv := serverv3.NewServer(ctx, mux(s.eds, s.cache), s.tracker)
 	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(g, srv)
 }
 
@@ -98,49 +126,132 @@ func (s *Server) Push(req push.Request) {
 		debounce = time.Since(req.Start)
 		s.m.DebounceTime.Observe(debounce.Seconds())
 	}
-	s.push(req.Snapshot, trigger, req.Events, debounce)
+	for _, c := range req.Changes {
+		s.m.InboundUpdates.WithLabelValues(string(c.Kind)).Inc()
+	}
+	s.push(req.Snapshot, pushInfo{trigger: trigger, events: req.Events, debounce: debounce,
+		endpointsOnly: req.EndpointsOnly, origin: req.First})
 }
 
 // PushSnapshot rebuilds config from snap (used at start-up).
-func (s *Server) PushSnapshot(snap *model.Snapshot) { s.push(snap, []string{"startup"}, 0, 0) }
+func (s *Server) PushSnapshot(snap *model.Snapshot) {
+	s.push(snap, pushInfo{trigger: []string{"startup"}})
+}
 
-// push indexes the snapshot once and rebuilds every scope with connected
-// proxies. Unchanged types keep their version and are not resent.
-func (s *Server) push(snap *model.Snapshot, trigger []string, events int, debounce time.Duration) {
+// pushInfo describes why a push happens.
+type pushInfo struct {
+	trigger       []string
+	events        int
+	debounce      time.Duration
+	endpointsOnly bool
+	origin        time.Time // when the oldest change was seen; zero if unknown
+}
+
+// push indexes the snapshot once, updates the mesh-wide endpoints, and
+// rebuilds the scopes with connected proxies (on the endpoint fast path only
+// those whose non-EDS config can depend on endpoints), PushThrottle at a
+// time. Unchanged types keep their version and are not resent.
+func (s *Server) push(snap *model.Snapshot, pi pushInfo) {
 	start := time.Now()
-	x := translate.NewIndex(snap, translate.Options{Domain: s.opts.Domain})
+	x := translate.NewIndex(snap, translate.Options{Domain: s.opts.Domain, FilterGatewayClusters: s.opts.FilterGatewayClusters})
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.index != nil && snap.Seq < s.index.Snapshot().Seq {
+		return // a newer snapshot was pushed meanwhile
+	}
+	if !pi.origin.IsZero() {
+		s.origin.Store(&pi.origin)
+	}
 	s.index = x
 	s.recordConfigErrors(x)
-	st := PushStatus{Seq: snap.Seq, Trigger: trigger, Events: events, Started: start, DebounceDelay: debounce}
+	st := PushStatus{Seq: snap.Seq, Trigger: pi.trigger, Events: pi.events, Started: start,
+		DebounceDelay: pi.debounce, EndpointsOnly: pi.endpointsOnly}
+	// Endpoints first, so that clusters new in this push find their
+	// assignments when their proxies ask for them.
+	updated, removed := s.eds.update(x.ClusterLoadAssignments())
+	st.EndpointsUpdated, st.EndpointsRemoved = len(updated), len(removed)
+	if len(updated) <= 20 {
+		st.Clusters = updated
+	}
+	var todo []*scopeState
 	for _, key := range slices.Sorted(maps.Keys(s.scopes)) {
-		st.ScopesBuilt++
-		if !s.rebuildLocked(s.scopes[key]) {
-			st.ScopesFailed++
+		if ss := s.scopes[key]; !pi.endpointsOnly || endpointsShape(ss.scope) {
+			todo = append(todo, ss)
 		}
 	}
+	st.ScopesBuilt = len(todo)
+	st.ScopesChanged, st.ScopesFailed = s.rebuildAll(todo)
 	st.Duration = time.Since(start)
 	s.lastPush = st
 	s.ready.Store(true)
-	s.log.Info("pushed config", "snapshot", snap.Seq, "trigger", trigger, "scopes", st.ScopesBuilt,
+	s.log.Info("pushed config", "snapshot", snap.Seq, "trigger", pi.trigger, "endpointsOnly", pi.endpointsOnly,
+		"endpointsUpdated", st.EndpointsUpdated, "scopes", st.ScopesBuilt, "changed", st.ScopesChanged,
 		"failed", st.ScopesFailed, "duration", st.Duration)
 }
 
+// endpointsShape reports whether a scope's listeners or clusters (not just
+// its EDS) depend on endpoints: a sidecar's inbound listener takes its
+// target ports from its workload's EndpointSlices.
+func endpointsShape(sc model.Scope) bool {
+	return sc.Type == model.SidecarProxy && sc.Generator != model.GeneratorGRPC
+}
+
+// rebuildAll rebuilds scopes, PushThrottle at a time, and returns how many
+// changed what they serve and how many failed. s.mu must be held.
+func (s *Server) rebuildAll(todo []*scopeState) (changed, failed int) {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, s.opts.PushThrottle)
+	for _, ss := range todo {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			ok, diff := s.rebuildLocked(ss)
+			mu.Lock()
+			defer mu.Unlock()
+			if !ok {
+				failed++
+			} else if diff {
+				changed++
+			}
+		}()
+	}
+	wg.Wait()
+	return changed, failed
+}
+
 // rebuildLocked rebuilds one scope from the current index and hands it to the
-// cache. On failure the last good snapshot stays served. s.mu must be held.
-func (s *Server) rebuildLocked(ss *scopeState) bool {
+// cache. On failure the last good snapshot stays served. It reports whether
+// the build is served and whether it differs from what was served. s.mu must
+// be held (rebuilds of distinct scopes may run in parallel under it).
+func (s *Server) rebuildLocked(ss *scopeState) (ok, changed bool) {
 	out, snap, err := buildSnapshot(s.index, ss.scope)
 	if err != nil {
 		ss.lastErr = err
 		s.m.SnapshotRejects.Inc()
 		s.log.Error("not serving new config", "scope", ss.scope.Key(), "error", err)
-		return false
+		return false, false
 	}
+	changed = ss.snap == nil || !sameVersions(ss.snap, snap)
 	ss.out, ss.snap, ss.lastErr = out, snap, nil
+	if !changed {
+		return true, false
+	}
 	if err := s.cache.SetSnapshot(context.Background(), ss.scope.Key(), snap); err != nil {
 		s.log.Error("setting snapshot", "scope", ss.scope.Key(), "error", err)
-		return false
+		return false, false
+	}
+	return true, true
+}
+
+// sameVersions reports whether two snapshots carry the same version of
+// every type (versions are content hashes).
+func sameVersions(a, b *cachev3.Snapshot) bool {
+	for i := range a.Resources {
+		if a.Resources[i].Version != b.Resources[i].Version {
+			return false
+		}
 	}
 	return true
 }

@@ -7,9 +7,12 @@ import (
 	"time"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
@@ -197,20 +200,113 @@ func TestDeltaServesAndTracksACK(t *testing.T) {
 	}, 5*time.Second, 10*time.Millisecond)
 }
 
-func TestEndpointChangeBumpsOnlyEDSVersion(t *testing.T) {
+// slice returns the change setting service name's only EndpointSlice to addrs.
+func slice(name string, addrs ...string) model.Change {
+	es := &model.EndpointSet{Name: name + "-1", Namespace: "shop", ServiceName: name}
+	for _, a := range addrs {
+		es.Endpoints = append(es.Endpoints, model.Endpoint{Address: a, Ports: map[string]uint32{"http": 8080}, Ready: true, Serving: true})
+	}
+	return model.Change{Kind: model.KindEndpointSlice, Namespace: "shop", Name: name + "-1", Object: es}
+}
+
+// TestEndpointFastPath: an endpoint-only change leaves every scope's
+// listeners, routes and clusters alone, and reaches only the streams that
+// watch the changed cluster, with only its ClusterLoadAssignment.
+func TestEndpointFastPath(t *testing.T) {
 	store := testStore(t)
-	s, _ := startServer(t, store)
-	sc := model.Scope{Type: model.SidecarProxy, Namespace: "shop"}
+	store.Apply([]model.Change{
+		{Kind: model.KindService, Namespace: "shop", Name: "backend", Object: &model.Service{
+			Hostname: "backend.shop.svc.cluster.local", Name: "backend", Namespace: "shop", Origin: model.KindService,
+			Ports: []model.Port{{Name: "http", Port: 8080, Protocol: model.ProtocolHTTP}}, VIPs: []string{"10.96.0.2"},
+		}},
+		slice("backend", "10.1.1.1"),
+	})
+	s, conn := startServer(t, store)
+	const front, back = "outbound|8080||frontend.shop.svc.cluster.local", "outbound|8080||backend.shop.svc.cluster.local"
+
+	// One proxy watches frontend's endpoints only.
+	stream, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(context.Background())
+	require.NoError(t, err)
+	ch := receiver(stream)
+	require.NoError(t, stream.Send(&discovery.DiscoveryRequest{
+		Node: node(t, "sidecar~10.1.0.9~a.shop~shop.svc.cluster.local", "shop"), TypeUrl: resourcev3.EndpointType,
+		ResourceNames: []string{front},
+	}))
+	resp, ok := recvWithin(t, ch, 5*time.Second)
+	require.True(t, ok)
+	require.Len(t, resp.Resources, 1)
+	ack := func(r *discovery.DiscoveryResponse) {
+		require.NoError(t, stream.Send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.EndpointType,
+			ResourceNames: []string{front}, VersionInfo: r.VersionInfo, ResponseNonce: r.Nonce}))
+	}
+	ack(resp)
+	sc := model.Scope{Type: model.SidecarProxy, Generator: "envoy", Namespace: "shop"}
 	s.acquireScope(sc)
 	before := s.scopes[sc.Key()].snap
-	next := store.Apply([]model.Change{{Kind: model.KindEndpointSlice, Namespace: "shop", Name: "frontend-1", Object: &model.EndpointSet{
-		Name: "frontend-1", Namespace: "shop", ServiceName: "frontend",
-		Endpoints: []model.Endpoint{{Address: "10.1.0.2", Ports: map[string]uint32{"http": 8080}, Ready: true}},
-	}}})
-	s.PushSnapshot(next)
+
+	// backend's endpoints change: nothing for this proxy.
+	s.push(store.Apply([]model.Change{slice("backend", "10.1.1.1", "10.1.1.2")}), pushInfo{endpointsOnly: true})
+	assert.Equal(t, []string{back}, s.LastPush().Clusters)
+	_, got := recvWithin(t, ch, 300*time.Millisecond)
+	assert.False(t, got, "a proxy not watching backend must be sent nothing")
+
+	// frontend's endpoints change: only its assignment is sent.
+	s.push(store.Apply([]model.Change{slice("frontend", "10.1.0.1", "10.1.0.2")}), pushInfo{endpointsOnly: true})
+	resp, ok = recvWithin(t, ch, 5*time.Second)
+	require.True(t, ok)
+	require.Len(t, resp.Resources, 1)
+	cla := &endpoint.ClusterLoadAssignment{}
+	require.NoError(t, resp.Resources[0].UnmarshalTo(cla))
+	assert.Equal(t, front, cla.ClusterName)
+	assert.Len(t, cla.Endpoints[0].LbEndpoints, 2)
+	ack(resp)
+
+	// Scopes keep their listener, route and cluster versions.
 	after := s.scopes[sc.Key()].snap
-	assert.NotEqual(t, before.GetVersion(resourcev3.EndpointType), after.GetVersion(resourcev3.EndpointType))
 	for _, typ := range []string{resourcev3.ClusterType, resourcev3.ListenerType, resourcev3.RouteType} {
 		assert.Equal(t, before.GetVersion(typ), after.GetVersion(typ), typ)
 	}
+
+	// An identical assignment (e.g. removing an endpoint that was already
+	// terminating) is not a change: nothing is sent.
+	s.push(store.Apply([]model.Change{slice("frontend", "10.1.0.2", "10.1.0.1")}), pushInfo{endpointsOnly: true})
+	assert.Zero(t, s.LastPush().EndpointsUpdated)
+	_, got = recvWithin(t, ch, 300*time.Millisecond)
+	assert.False(t, got, "unchanged endpoints must not be re-sent")
+}
+
+// TestPropagationMetric: a change's time from the provider seeing it to the
+// proxy's ACK is observed per type.
+func TestPropagationMetric(t *testing.T) {
+	store := testStore(t)
+	s, conn := startServer(t, store)
+	const front = "outbound|8080||frontend.shop.svc.cluster.local"
+	stream, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(context.Background())
+	require.NoError(t, err)
+	ch := receiver(stream)
+	require.NoError(t, stream.Send(&discovery.DiscoveryRequest{
+		Node: node(t, "sidecar~10.1.0.9~a.shop~shop.svc.cluster.local", "shop"), TypeUrl: resourcev3.EndpointType,
+		ResourceNames: []string{front},
+	}))
+	resp, ok := recvWithin(t, ch, 5*time.Second)
+	require.True(t, ok)
+	send := func(r *discovery.DiscoveryResponse) {
+		require.NoError(t, stream.Send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.EndpointType,
+			ResourceNames: []string{front}, VersionInfo: r.VersionInfo, ResponseNonce: r.Nonce}))
+	}
+	send(resp)
+	time.Sleep(20 * time.Millisecond) // the stream is now older than the change below
+	seen := time.Now()
+	s.push(store.Apply([]model.Change{slice("frontend", "10.1.0.1", "10.1.0.2")}), pushInfo{endpointsOnly: true, origin: seen})
+	resp, ok = recvWithin(t, ch, 5*time.Second)
+	require.True(t, ok)
+	time.Sleep(50 * time.Millisecond)
+	send(resp)
+	require.Eventually(t, func() bool {
+		return testutil.CollectAndCount(s.m.Propagation) == 1
+	}, 5*time.Second, 10*time.Millisecond, "the ACK must be observed once")
+	var m dto.Metric
+	require.NoError(t, s.m.Propagation.WithLabelValues("eds").(prometheus.Metric).Write(&m))
+	assert.Equal(t, uint64(1), m.GetHistogram().GetSampleCount())
+	assert.GreaterOrEqual(t, m.GetHistogram().GetSampleSum(), 0.05, "from the change to the ACK, at least the 50ms the client waited")
 }

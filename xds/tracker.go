@@ -10,6 +10,7 @@ import (
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/meshd/meshd/internal/model"
 )
@@ -20,11 +21,18 @@ type TypeStatus struct {
 	SentNonce     string    `json:"sentNonce,omitempty"`
 	SentAt        time.Time `json:"sentAt,omitempty"`
 	SentResources int       `json:"sentResources"`
-	AckedVersion  string    `json:"ackedVersion,omitempty"`
-	AckedNonce    string    `json:"ackedNonce,omitempty"`
-	AckedAt       time.Time `json:"ackedAt,omitempty"`
-	Nacks         int       `json:"nacks,omitempty"`
-	LastNack      string    `json:"lastNack,omitempty"`
+	// Responses counts every response of the type sent on the stream.
+	Responses    int       `json:"responses"`
+	AckedVersion string    `json:"ackedVersion,omitempty"`
+	AckedNonce   string    `json:"ackedNonce,omitempty"`
+	AckedAt      time.Time `json:"ackedAt,omitempty"`
+	Nacks        int       `json:"nacks,omitempty"`
+	LastNack     string    `json:"lastNack,omitempty"`
+
+	// origin is when the providers saw the change the last response
+	// carries (zero if it carries none, e.g. the first response of a
+	// stream); cleared once its propagation time is observed.
+	origin time.Time
 }
 
 // Synced reports whether the last response sent was acknowledged.
@@ -140,10 +148,17 @@ func (t *tracker) request(key streamKey, typeURL, nonce, version string, errDeta
 	if ts.AckedVersion == "" {
 		ts.AckedVersion = ts.SentVersion
 	}
+	if !ts.origin.IsZero() {
+		t.s.m.Propagation.WithLabelValues(ShortType(typeURL)).Observe(ts.AckedAt.Sub(ts.origin).Seconds())
+		ts.origin = time.Time{}
+	}
 	return "", false
 }
 
-func (t *tracker) response(key streamKey, typeURL, version, nonce string, n int) {
+// response records a response sent. Its origin is the newest push's when the
+// stream existed before that push's changes were seen: the response then
+// carries them (or newer ones).
+func (t *tracker) response(key streamKey, typeURL, version, nonce string, n, size int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	st, ok := t.streams[key]
@@ -156,7 +171,15 @@ func (t *tracker) response(key streamKey, typeURL, version, nonce string, n int)
 		st.types[typeURL] = ts
 	}
 	ts.SentVersion, ts.SentNonce, ts.SentAt, ts.SentResources = version, nonce, time.Now(), n
-	t.s.m.Pushes.WithLabelValues(ShortType(typeURL)).Inc()
+	ts.Responses++
+	ts.origin = time.Time{}
+	if o := t.s.origin.Load(); o != nil && st.connected.Before(*o) {
+		ts.origin = *o
+		t.s.m.ConvergenceTime.Observe(ts.SentAt.Sub(*o).Seconds())
+	}
+	short := ShortType(typeURL)
+	t.s.m.Pushes.WithLabelValues(short).Inc()
+	t.s.m.ConfigSize.WithLabelValues(short).Observe(float64(size))
 }
 
 // snapshot returns the status of every stream, sorted by node ID.
@@ -206,7 +229,7 @@ func (t *tracker) OnStreamRequest(id int64, req *discovery.DiscoveryRequest) err
 
 // OnStreamResponse records what was sent.
 func (t *tracker) OnStreamResponse(_ context.Context, id int64, _ *discovery.DiscoveryRequest, resp *discovery.DiscoveryResponse) {
-	t.response(streamKey{id: id}, resp.GetTypeUrl(), resp.GetVersionInfo(), resp.GetNonce(), len(resp.GetResources()))
+	t.response(streamKey{id: id}, resp.GetTypeUrl(), resp.GetVersionInfo(), resp.GetNonce(), len(resp.GetResources()), proto.Size(resp))
 }
 
 // OnDeltaStreamOpen implements the server callbacks.
@@ -229,7 +252,7 @@ func (t *tracker) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscoveryRe
 
 // OnStreamDeltaResponse records what was sent.
 func (t *tracker) OnStreamDeltaResponse(id int64, _ *discovery.DeltaDiscoveryRequest, resp *discovery.DeltaDiscoveryResponse) {
-	t.response(streamKey{delta: true, id: id}, resp.GetTypeUrl(), resp.GetSystemVersionInfo(), resp.GetNonce(), len(resp.GetResources()))
+	t.response(streamKey{delta: true, id: id}, resp.GetTypeUrl(), resp.GetSystemVersionInfo(), resp.GetNonce(), len(resp.GetResources()), proto.Size(resp))
 }
 
 // OnFetchRequest refuses REST fetches: meshd serves ADS only.

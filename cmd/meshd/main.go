@@ -9,8 +9,11 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
+
+	"github.com/meshd/meshd/internal/config"
 )
 
 func main() {
@@ -20,7 +23,12 @@ func main() {
 	}
 	switch os.Args[1] {
 	case "serve":
-		if err := serve(os.Args[2:]); err != nil {
+		err := serve(os.Args[2:])
+		if errors.Is(err, config.ErrHelp) {
+			config.Usage(os.Stdout)
+			return
+		}
+		if err != nil {
 			fmt.Fprintln(os.Stderr, "meshd:", err)
 			os.Exit(1)
 		}

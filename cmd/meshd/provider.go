@@ -11,6 +11,7 @@ import (
 	"github.com/meshd/meshd/discovery/file"
 	"github.com/meshd/meshd/discovery/kube"
 	"github.com/meshd/meshd/discovery/meshcfg"
+	"github.com/meshd/meshd/internal/config"
 	"github.com/meshd/meshd/internal/model"
 )
 
@@ -24,42 +25,42 @@ type provider interface {
 
 // newProvider picks the file provider (--config-dir) or the Kubernetes one.
 // The file provider has loaded the directory when it returns.
-func newProvider(s *settings, store *model.Store, log *slog.Logger) (provider, error) {
+func newProvider(s *config.Settings, store *model.Store, log *slog.Logger) (provider, error) {
 	static, err := staticMeshConfig(s, log)
 	if err != nil {
 		return nil, err
 	}
-	if s.configDir != "" {
+	if s.ConfigDir != "" {
 		if static != nil {
 			store.Apply([]model.Change{meshcfg.Change(static.Spec, static.Source)})
 		}
-		p := &file.Provider{Dir: s.configDir, Store: store, Domain: s.domain, Interval: s.pollInterval, Logger: log}
+		p := &file.Provider{Dir: s.ConfigDir, Store: store, Domain: s.Domain, Interval: s.PollInterval, Logger: log}
 		if err := p.Load(); err != nil {
-			return nil, fmt.Errorf("loading %s: %w", s.configDir, err)
+			return nil, fmt.Errorf("loading %s: %w", s.ConfigDir, err)
 		}
 		return loadedFiles{p}, nil
 	}
-	cfg, err := restConfig(s.kubeconfig)
+	cfg, err := restConfig(s.Kubeconfig)
 	if err != nil {
 		return nil, err
 	}
-	return kube.New(kube.Options{Config: cfg, Store: store, Domain: s.domain, RootNamespace: s.istioNamespace,
-		MeshConfigName: s.meshConfigMap, StaticMeshConfig: static, Logger: log})
+	return kube.New(kube.Options{Config: cfg, Store: store, Domain: s.Domain, RootNamespace: s.IstioNamespace,
+		MeshConfigName: s.MeshConfigMap, StaticMeshConfig: static, Logger: log})
 }
 
 // staticMeshConfig reads --mesh-config, if given.
-func staticMeshConfig(s *settings, log *slog.Logger) (*model.MeshConfig, error) {
-	if s.meshConfigFile == "" {
+func staticMeshConfig(s *config.Settings, log *slog.Logger) (*model.MeshConfig, error) {
+	if s.MeshConfigFile == "" {
 		return nil, nil
 	}
-	spec, warning, err := meshcfg.ReadFile(s.meshConfigFile)
+	spec, warning, err := meshcfg.ReadFile(s.MeshConfigFile)
 	if err != nil {
 		return nil, fmt.Errorf("--mesh-config: %w", err)
 	}
 	if warning != "" {
-		log.Warn(warning, "file", s.meshConfigFile)
+		log.Warn(warning, "file", s.MeshConfigFile)
 	}
-	return &model.MeshConfig{Spec: spec, Source: s.meshConfigFile}, nil
+	return &model.MeshConfig{Spec: spec, Source: s.MeshConfigFile}, nil
 }
 
 // restConfig loads the kubeconfig, or the in-cluster config when none is given.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"os/signal"
 	"syscall"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/meshd/meshd/internal/admin"
+	"github.com/meshd/meshd/internal/config"
 	"github.com/meshd/meshd/internal/metrics"
 	"github.com/meshd/meshd/internal/model"
 	"github.com/meshd/meshd/internal/push"
@@ -23,14 +25,11 @@ import (
 // serve wires provider → store → debounce → xDS server, plus admin, and runs
 // until SIGTERM or SIGINT.
 func serve(args []string) error {
-	s, err := parseSettings(args)
+	s, err := config.Parse(args, os.Getenv)
 	if err != nil {
 		return err
 	}
-	log, err := s.logger()
-	if err != nil {
-		return err
-	}
+	log := s.Logger(os.Stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
@@ -40,11 +39,12 @@ func serve(args []string) error {
 		return err
 	}
 	m := metrics.New()
-	srv := xds.New(xds.Options{Domain: s.domain, Logger: log, Metrics: m})
+	srv := xds.New(xds.Options{Domain: s.Domain, Logger: log, Metrics: m,
+		PushThrottle: s.PushThrottle, FilterGatewayClusters: s.FilterGatewayClusterConfig})
 	// Until the provider has synced nothing is served (proxies wait) and
 	// /ready says 503: a partial registry must never reach a proxy.
 	started := make(chan struct{})
-	deb := push.NewDebouncer(s.debounce, func(r push.Request) {
+	deb := push.NewDebouncer(s.Debounce, func(r push.Request) {
 		select {
 		case <-started:
 			srv.Push(r)
@@ -53,17 +53,20 @@ func serve(args []string) error {
 	})
 	store.Subscribe(deb.Enqueue)
 
-	xdsLis, err := net.Listen("tcp", s.xdsAddr)
+	xdsLis, err := net.Listen("tcp", s.XDSAddress)
 	if err != nil {
-		return fmt.Errorf("listening for ADS on %s: %w", s.xdsAddr, err)
+		return fmt.Errorf("listening for ADS on %s: %w", s.XDSAddress, err)
 	}
-	adminLis, err := net.Listen("tcp", s.adminAddr)
+	adminLis, err := net.Listen("tcp", s.AdminAddress)
 	if err != nil {
-		return fmt.Errorf("listening for admin on %s: %w", s.adminAddr, err)
+		return fmt.Errorf("listening for admin on %s: %w", s.AdminAddress, err)
 	}
+	ka := s.Keepalive
 	g := grpc.NewServer(
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 15 * time.Second, PermitWithoutStream: true}),
+		grpc.StreamInterceptor(xds.StreamRateLimit(s.MaxRequestsPerSecond, s.MaxRequestsBurst, config.StreamMaxWait, m.StreamsRefused)),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: ka.Time, Timeout: ka.Timeout,
+			MaxConnectionAge: ka.MaxConnectionAge, MaxConnectionAgeGrace: ka.MaxConnectionAgeGrace}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: ka.MinClientPing(), PermitWithoutStream: true}),
 	)
 	srv.Register(ctx, g)
 	web := &http.Server{Handler: admin.New(srv, store, m.Registry), ReadHeaderTimeout: 10 * time.Second}
@@ -85,7 +88,8 @@ func serve(args []string) error {
 			errc <- err
 		}
 	}()
-	log.Info("meshd serving", "ads", xdsLis.Addr().String(), "admin", adminLis.Addr().String(), "source", s.source())
+	log.Info("meshd serving", append([]any{"ads", xdsLis.Addr().String(), "admin", adminLis.Addr().String(),
+		"source", s.Source()}, s.LogAttrs()...)...)
 
 	var runErr error
 	select {

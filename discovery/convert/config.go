@@ -54,6 +54,9 @@ func newConfig(kind model.Kind, meta *metav1.ObjectMeta, spec proto.Message, spe
 	if fe := checkMeta(meta, true); fe != nil {
 		return nil, objectError(kind, meta, fe)
 	}
+	if specErr == nil {
+		specErr = checkSpecExportTo(spec, meta.Namespace)
+	}
 	if specErr != nil {
 		return nil, objectError(kind, meta, specErr)
 	}

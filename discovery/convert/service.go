@@ -15,7 +15,9 @@ import (
 const DefaultDomain = "cluster.local"
 
 // ExportToAnnotation is the Service annotation listing the namespaces the
-// service is visible to, comma separated ("*" all, "." own namespace).
+// service is visible to, comma separated ("*" all, "." own namespace, "~"
+// none, or namespace names). Without it the MeshConfig's
+// defaultServiceExportTo applies (translate).
 const ExportToAnnotation = "networking.istio.io/exportTo"
 
 // Service converts a Kubernetes Service. Its hostname is
@@ -36,6 +38,10 @@ func Service(svc *corev1.Service, domain string) (*model.Service, error) {
 	if fe != nil {
 		return nil, objectError(model.KindService, &svc.ObjectMeta, fe)
 	}
+	export := exportTo(svc.Annotations[ExportToAnnotation])
+	if fe := validateExportTo(export, svc.Namespace, key("metadata.annotations", ExportToAnnotation), true); fe != nil {
+		return nil, objectError(model.KindService, &svc.ObjectMeta, fe)
+	}
 	out := &model.Service{
 		Hostname:  svc.Name + "." + svc.Namespace + ".svc." + domain,
 		Name:      svc.Name,
@@ -44,7 +50,7 @@ func Service(svc *corev1.Service, domain string) (*model.Service, error) {
 		VIPs:      clusterIPs(&svc.Spec),
 		Labels:    svc.Labels,
 		Selector:  svc.Spec.Selector,
-		ExportTo:  exportTo(svc.Annotations[ExportToAnnotation]),
+		ExportTo:  export,
 		CreatedAt: svc.CreationTimestamp.Time,
 		Origin:    model.KindService,
 	}

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/meshd/meshd/internal/model"
+	"github.com/meshd/meshd/translate"
 	"github.com/meshd/meshd/xds"
 )
 
@@ -22,6 +23,8 @@ type XDS interface {
 	ConfigDump(proxyID string) (*adminv3.ConfigDump, error)
 	ConfigErrors() []model.ObjectError
 	LastPush() xds.PushStatus
+	ForcePush() bool
+	ExplainScope(proxyID string) (translate.ScopeExplanation, error)
 }
 
 // Handler serves the admin endpoints.
@@ -46,6 +49,7 @@ func New(x XDS, store *model.Store, reg *prometheus.Registry) *Handler {
 	h.handle("/debug/endpointz", h.endpointz)
 	h.handle("/debug/configz", h.configz)
 	h.handle("/debug/push_status", h.pushStatus)
+	h.handle("/debug/sidecarz", h.sidecarz)
 	h.handle("/debug/list", h.list)
 	h.mux.HandleFunc("/debug/pprof/", pprof.Index)
 	h.mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -91,8 +95,35 @@ func (h *Handler) pushStatus(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, h.xds.LastPush())
 }
 
-func (h *Handler) adsz(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"totalClients": len(h.xds.Proxies()), "clients": h.xds.Proxies()})
+// adsz lists the connected proxies; ?push=true first rebuilds and pushes
+// every scope (only what changed is sent).
+func (h *Handler) adsz(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Query().Get("push") == "true" {
+		if !h.xds.ForcePush() {
+			writeError(w, http.StatusServiceUnavailable, "no config built yet")
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"pushed": true, "push": h.xds.LastPush()})
+		return
+	}
+	proxies := h.xds.Proxies()
+	writeJSON(w, http.StatusOK, map[string]any{"totalClients": len(proxies), "clients": proxies})
+}
+
+// sidecarz explains a proxy's scope: the Sidecar that applies and why, the
+// outbound policy, the services, VirtualServices and DestinationRules it sees.
+func (h *Handler) sidecarz(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("proxyID")
+	if id == "" {
+		writeError(w, http.StatusBadRequest, "missing proxyID query parameter (node ID or pod.namespace)")
+		return
+	}
+	ex, err := h.xds.ExplainScope(id)
+	if err != nil {
+		writeError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, ex)
 }
 
 func (h *Handler) configDump(w http.ResponseWriter, r *http.Request) {

@@ -3,6 +3,7 @@ package admin
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	networking "istio.io/api/networking/v1"
 
 	"github.com/meshd/meshd/internal/model"
+	"github.com/meshd/meshd/translate"
 	"github.com/meshd/meshd/xds"
 )
 
@@ -21,12 +23,25 @@ type fakeXDS struct {
 	ready   bool
 	proxies []xds.ProxyStatus
 	errs    []model.ObjectError
+	pushes  int
 }
 
 func (f *fakeXDS) Ready() bool                       { return f.ready }
 func (f *fakeXDS) Proxies() []xds.ProxyStatus        { return f.proxies }
 func (f *fakeXDS) ConfigErrors() []model.ObjectError { return f.errs }
 func (f *fakeXDS) LastPush() xds.PushStatus          { return xds.PushStatus{Seq: 7} }
+func (f *fakeXDS) ExplainScope(id string) (translate.ScopeExplanation, error) {
+	if id != "p.ns" {
+		return translate.ScopeExplanation{}, fmt.Errorf("proxy %q is not connected", id)
+	}
+	return translate.ScopeExplanation{Scope: "sidecar|envoy|ns|"}, nil
+}
+func (f *fakeXDS) ForcePush() bool {
+	if f.ready {
+		f.pushes++
+	}
+	return f.ready
+}
 func (f *fakeXDS) ConfigDump(id string) (*adminv3.ConfigDump, error) {
 	if id != "p.ns" {
 		return nil, errors.New("proxy \"" + id + "\" is not connected")
@@ -55,8 +70,22 @@ func TestAdminEndpoints(t *testing.T) {
 	h := New(fx, store, prometheus.NewRegistry())
 
 	assert.Equal(t, http.StatusServiceUnavailable, get(t, h, "/ready").Code, "not ready before the first push")
+	assert.Equal(t, http.StatusServiceUnavailable, get(t, h, "/debug/adsz?push=true").Code, "nothing to push yet")
 	fx.ready = true
 	assert.Equal(t, http.StatusOK, get(t, h, "/ready").Code)
+	assert.Equal(t, http.StatusOK, get(t, h, "/debug/adsz?push=true").Code)
+	assert.Equal(t, 1, fx.pushes, "?push=true forces one push")
+	assert.Equal(t, http.StatusBadRequest, get(t, h, "/debug/sidecarz").Code)
+	assert.Equal(t, http.StatusNotFound, get(t, h, "/debug/sidecarz?proxyID=nope").Code)
+	var ex translate.ScopeExplanation
+	require.NoError(t, json.Unmarshal(get(t, h, "/debug/sidecarz?proxyID=p.ns").Body.Bytes(), &ex))
+	assert.Equal(t, "sidecar|envoy|ns|", ex.Scope)
+	var adsz struct {
+		TotalClients int `json:"totalClients"`
+	}
+	require.NoError(t, json.Unmarshal(get(t, h, "/debug/adsz").Body.Bytes(), &adsz))
+	assert.Equal(t, 1, adsz.TotalClients)
+	assert.Equal(t, 1, fx.pushes, "a plain GET does not push")
 
 	var reg []model.Service
 	require.NoError(t, json.Unmarshal(get(t, h, "/debug/registryz").Body.Bytes(), &reg))

@@ -31,6 +31,17 @@ type Metrics struct {
 	// SnapshotRejects is meshd_snapshot_rejects_total: scope snapshots that failed
 	// validation or the integrity check and were not served.
 	SnapshotRejects prometheus.Counter
+	// StreamsRefused is meshd_xds_streams_refused_total: new ADS streams
+	// refused by the new-stream rate limit (PILOT_MAX_REQUESTS_PER_SECOND).
+	StreamsRefused prometheus.Counter
+	// InboundUpdates is pilot_inbound_updates{type}: changes received from
+	// the providers, by kind.
+	InboundUpdates *prometheus.CounterVec
+	// ConfigSize is pilot_xds_config_size_bytes{type}: size of each response.
+	ConfigSize *prometheus.HistogramVec
+	// Propagation is meshd_config_propagation_seconds{type}: from the moment
+	// a provider saw a change to the proxy's ACK of the response carrying it.
+	Propagation *prometheus.HistogramVec
 }
 
 // New creates and registers meshd's metrics on a fresh registry, with the Go
@@ -67,11 +78,26 @@ func New() *Metrics {
 		SnapshotRejects: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "meshd_snapshot_rejects_total", Help: "Scope snapshots that failed validation or the referential-integrity check and were not served.",
 		}),
+		StreamsRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meshd_xds_streams_refused_total", Help: "New ADS streams refused with RESOURCE_EXHAUSTED by the new-stream rate limit (PILOT_MAX_REQUESTS_PER_SECOND).",
+		}),
+		InboundUpdates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pilot_inbound_updates", Help: "Total number of updates received by pilot.",
+		}, []string{"type"}),
+		ConfigSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "pilot_xds_config_size_bytes", Help: "Distribution of configuration sizes pushed to clients",
+			Buckets: []float64{1, 10000, 1000000, 4000000, 10000000, 40000000},
+		}, []string{"type"}),
+		Propagation: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "meshd_config_propagation_seconds",
+			Help:    "Delay in seconds from the moment meshd's watcher saw a change to the proxy's ACK of the response carrying it.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .15, .2, .3, .5, 1, 2, 5, 10, 30},
+		}, []string{"type"}),
 	}
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.XDSClients, m.Pushes, m.Rejects, m.ConvergenceTime, m.DebounceTime, m.PushTriggers,
-		m.Services, m.ConfigErrors, m.SnapshotRejects,
+		m.Services, m.ConfigErrors, m.SnapshotRejects, m.StreamsRefused, m.InboundUpdates, m.ConfigSize, m.Propagation,
 	)
 	return m
 }

@@ -9,7 +9,8 @@ import (
 )
 
 // Debouncer merges model.Events into Requests with istiod's debounce
-// semantics and hands them to a push function, one at a time, from its Run
+// semantics (plus an optional leading edge, see Options.LeadingEdge) and
+// hands them to a push function, one at a time, from its Run
 // goroutine. Create it with NewDebouncer, feed it with Enqueue (for example
 // Store.Subscribe(d.Enqueue)) and start Run once.
 type Debouncer struct {

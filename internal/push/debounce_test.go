@@ -9,9 +9,12 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// opts returns istiod's semantics (LeadingEdge off) with the test durations;
+// the tests in this file assert istiod's behaviour.
 func opts() Options {
 	o := DefaultOptions()
 	o.DebounceAfter, o.DebounceMax = debounceAfter, debounceMax
+	o.LeadingEdge = false
 	return o
 }
 

@@ -10,6 +10,13 @@
 // that becomes ready while the previous push is still running waits for it,
 // and keeps merging events in the meantime.
 //
+// Beyond istiod, Options.LeadingEdge (on by default, MESHD_PUSH_LEADING_EDGE)
+// pushes an isolated event (nothing pushed and no event within the last
+// quiet period) at once, and debounces only the events that follow it: a
+// single endpoint removal in a calm period reaches proxies in milliseconds,
+// while a burst such as a rolling update is still batched. With LeadingEdge
+// off the Debouncer behaves exactly like istiod's.
+//
 // The package owns its notion of time through Clock; FakeClock drives it
 // deterministically in tests, here and in other packages. It knows nothing of
 // Envoy or Kubernetes.

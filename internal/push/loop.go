@@ -4,42 +4,80 @@ import "time"
 
 // loop is the state of Debouncer.Run, owned by its goroutine.
 type loop struct {
-	d     *Debouncer
-	batch Request   // the pending debounced batch; owns its slice and map
-	last  time.Time // when the newest event of batch entered the Debouncer
-	timer Timer     // created on first use
-	armed time.Time // the deadline timer is armed for; zero when not armed
+	d      *Debouncer
+	batch  Request   // the pending debounced batch; owns its slice and map
+	last   time.Time // when the newest event of batch entered the Debouncer
+	prev   time.Time // when the newest debounced (not bypassed) event entered, batch or lead
+	pushed time.Time // when the last push returned; zero before the first
+	timer  Timer     // created on first use
+	armed  time.Time // the deadline timer is armed for; zero when not armed
 }
 
-// step merges the queued events, pushes bypassed endpoint events at once and
-// pushes the batch if it is due, otherwise arms the timer for its deadline.
+// step merges the queued events, pushes bypassed endpoint events and an
+// isolated leading event at once, and pushes the batch if it is due,
+// otherwise arms the timer for its deadline.
 //
 // The time is read before the queue is drained, so a batch pushed as due at
 // that time holds every event enqueued before it. Events that arrive during
-// the endpoint push wait for the next wake-up (their notify is pending), so a
-// stream of endpoint events cannot starve the batch.
+// the immediate pushes wait for the next wake-up (their notify is pending),
+// so a stream of endpoint events cannot starve the batch.
 func (l *loop) step() {
 	now := l.d.opts.Clock.Now()
-	if eds := l.drain(); eds.Events > 0 {
-		l.d.push(eds)
+	eds, lead := l.drain()
+	if eds.Events > 0 {
+		l.push(eds)
+	}
+	if lead.Events > 0 {
+		l.observe(now, lead)
+		l.push(lead)
 	}
 	l.flush(now)
 }
 
-// drain moves queued events into the batch and returns the endpoint-only
-// events that bypass the debounce (EnableEDSDebounce false), merged.
-func (l *loop) drain() Request {
-	var eds Request
+// drain moves queued events into the batch. It returns the endpoint-only
+// events that bypass the debounce (EnableEDSDebounce false), merged, and the
+// leading event to push at once (LeadingEdge), if any.
+func (l *loop) drain() (eds, lead Request) {
+	o := l.d.opts
 	for _, q := range l.d.take() {
 		r := requestFromEvent(q.ev, q.at)
-		if r.EndpointsOnly && !l.d.opts.EnableEDSDebounce {
+		if r.EndpointsOnly && !o.EnableEDSDebounce {
 			eds.absorb(r)
 			continue
 		}
-		l.batch.absorb(r)
-		l.last = q.at
+		if o.LeadingEdge && lead.Events == 0 && l.batch.Events == 0 && l.isolated(q.at) {
+			lead.absorb(r)
+		} else {
+			l.batch.absorb(r)
+			l.last = q.at
+		}
+		l.prev = q.at
 	}
-	return eds
+	return eds, lead
+}
+
+// isolated reports whether an event that entered at at follows a quiet
+// period: no debounced event and no push returned within DebounceAfter
+// before it. An event that arrived while a push was running is never
+// isolated.
+func (l *loop) isolated(at time.Time) bool {
+	quiet := l.d.opts.DebounceAfter
+	return (l.prev.IsZero() || at.Sub(l.prev) >= quiet) &&
+		(l.pushed.IsZero() || at.Sub(l.pushed) >= quiet)
+}
+
+// push hands r to the push function and records when it returned.
+func (l *loop) push(r Request) {
+	l.d.push(r)
+	l.pushed = l.d.opts.Clock.Now()
+}
+
+// observe reports a debounced push of r at now to Options.Observe, if set.
+// A leading event may have entered after step read now: it waited zero.
+func (l *loop) observe(now time.Time, r Request) {
+	if l.d.opts.Observe != nil {
+		l.d.opts.Observe(max(now.Sub(r.Start), 0), r.Events)
+	}
 }
 
 // flush pushes the batch if its quiet period or cap has elapsed at now, and
@@ -60,10 +98,8 @@ func (l *loop) flush(now time.Time) {
 	l.disarm()
 	req := l.batch
 	l.batch, l.last = Request{}, time.Time{}
-	if o.Observe != nil {
-		o.Observe(now.Sub(req.Start), req.Events)
-	}
-	l.d.push(req)
+	l.observe(now, req)
+	l.push(req)
 }
 
 // arm makes the timer fire at deadline. It leaves a timer already armed for

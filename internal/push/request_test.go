@@ -84,11 +84,13 @@ func TestOptionsDefaults(t *testing.T) {
 	assert.Equal(t, 100*time.Millisecond, d.DebounceAfter)
 	assert.Equal(t, 10*time.Second, d.DebounceMax)
 	assert.True(t, d.EnableEDSDebounce)
+	assert.True(t, d.LeadingEdge)
 	assert.NotNil(t, d.Clock)
 
 	w := Options{DebounceMax: time.Minute}.WithDefaults()
 	assert.Equal(t, DefaultDebounceAfter, w.DebounceAfter)
 	assert.Equal(t, time.Minute, w.DebounceMax)
 	assert.False(t, w.EnableEDSDebounce)
+	assert.False(t, w.LeadingEdge, "the zero value keeps istiod's semantics")
 	assert.NotNil(t, w.Clock)
 }
