@@ -61,6 +61,7 @@ func (b *builder) sidecarOutput() *Output {
 	out.Listeners = append(out.Listeners, inListeners...)
 	out.Clusters = append(out.Clusters, inClusters...)
 	out.Endpoints = b.endpointsFor(out.Clusters)
+	b.addAccessLogs(out)
 	return out
 }
 

@@ -55,7 +55,9 @@ type Index struct {
 	subsetEDS map[string]string
 	// inbound maps "namespace/labels" to the services a workload backs.
 	inbound map[string][]*model.Service
-	errors  []model.ObjectError
+	// logs are the access loggers MeshConfig turns on (accesslog.go).
+	logs   accessLogs
+	errors []model.ObjectError
 }
 
 // NewIndex validates the Snapshot's config against its registry and prepares
@@ -84,6 +86,7 @@ func NewIndex(snap *model.Snapshot, opts Options) *Index {
 	x.indexDestinationRules()
 	x.indexVirtualServices()
 	x.buildEndpoints()
+	x.indexAccessLogs()
 	return x
 }
 

@@ -3,6 +3,8 @@ package translate
 import (
 	"errors"
 	"fmt"
+	accesslog "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
+	grpclog "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/grpc/v3"
 
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
@@ -86,11 +88,21 @@ func validateListenerConfigs(l *listener.Listener) error {
 		if err != nil {
 			return err
 		}
-		if h, ok := m.(*hcm.HttpConnectionManager); ok {
-			for _, hf := range h.GetHttpFilters() {
+		var logs []*accesslog.AccessLog
+		switch f := m.(type) {
+		case *hcm.HttpConnectionManager:
+			for _, hf := range f.GetHttpFilters() {
 				if _, err := validateAny(hf.GetTypedConfig()); err != nil {
 					return fmt.Errorf("http filter %s: %w", hf.GetName(), err)
 				}
+			}
+			logs = f.GetAccessLog()
+		case *tcp.TcpProxy:
+			logs = f.GetAccessLog()
+		}
+		for _, al := range logs {
+			if _, err := validateAny(al.GetTypedConfig()); err != nil {
+				return fmt.Errorf("access log %s: %w", al.GetName(), err)
 			}
 		}
 	}
@@ -158,6 +170,7 @@ func listenerRefs(l *listener.Listener) []ref {
 		}
 		switch f := m.(type) {
 		case *hcm.HttpConnectionManager:
+			out = append(out, accessLogRefs(f.GetAccessLog())...)
 			if rc := f.GetRouteConfig(); rc != nil {
 				for _, c := range referencedClusters([]*route.RouteConfiguration{rc}) {
 					out = append(out, ref{cluster: c})
@@ -166,12 +179,35 @@ func listenerRefs(l *listener.Listener) []ref {
 			}
 			out = append(out, ref{route: f.GetRds().GetRouteConfigName()})
 		case *tcp.TcpProxy:
+			out = append(out, accessLogRefs(f.GetAccessLog())...)
 			if c := f.GetCluster(); c != "" {
 				out = append(out, ref{cluster: c})
 			}
 			for _, wc := range f.GetWeightedClusters().GetClusters() {
 				out = append(out, ref{cluster: wc.GetName()})
 			}
+		}
+	}
+	return out
+}
+
+// accessLogRefs lists the collector clusters of gRPC access loggers.
+func accessLogRefs(logs []*accesslog.AccessLog) []ref {
+	var out []ref
+	for _, l := range logs {
+		m, err := l.GetTypedConfig().UnmarshalNew()
+		if err != nil {
+			continue
+		}
+		var common *grpclog.CommonGrpcAccessLogConfig
+		switch c := m.(type) {
+		case *grpclog.HttpGrpcAccessLogConfig:
+			common = c.GetCommonConfig()
+		case *grpclog.TcpGrpcAccessLogConfig:
+			common = c.GetCommonConfig()
+		}
+		if name := common.GetGrpcService().GetEnvoyGrpc().GetClusterName(); name != "" {
+			out = append(out, ref{cluster: name})
 		}
 	}
 	return out

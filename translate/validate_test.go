@@ -1,7 +1,12 @@
 package translate
 
 import (
+	"slices"
 	"testing"
+
+	accesslog "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
+	grpclog "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/grpc/v3"
+	"google.golang.org/protobuf/proto"
 
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
@@ -46,6 +51,15 @@ func TestValidateRejectsDanglingReferences(t *testing.T) {
 		},
 		`EDS cluster "outbound|80||a" has no ClusterLoadAssignment`: func(o *Output) { o.Endpoints = o.Endpoints[1:] },
 		`cluster "bad"`: func(o *Output) { o.Clusters = append(o.Clusters, &cluster.Cluster{Name: "bad", LbPolicy: 99}) },
+		// Exactly the bank's outage: an access-log service the proxy has no cluster for.
+		`listener "0.0.0.0_80" references missing cluster "outbound|9000||als.telemetry.svc.cluster.local"`: func(o *Output) {
+			o.Listeners = slices.Clone(o.Listeners)
+			l := proto.Clone(o.Listeners[0]).(*listener.Listener)
+			setAccessLogs(l.FilterChains[0].Filters[0], []*accesslog.AccessLog{{Name: httpGrpcLogName,
+				ConfigType: &accesslog.AccessLog_TypedConfig{TypedConfig: mustAny(&grpclog.HttpGrpcAccessLogConfig{
+					CommonConfig: alsCommon("als", "", "outbound|9000||als.telemetry.svc.cluster.local", nil)})}}}, nil)
+			o.Listeners[0] = l
+		},
 	}
 	for want, mutate := range cases {
 		t.Run(want, func(t *testing.T) {

@@ -200,25 +200,33 @@ func endpointsShape(sc model.Scope) bool {
 // changed what they serve and how many failed. s.mu must be held.
 func (s *Server) rebuildAll(todo []*scopeState) (changed, failed int) {
 	var mu sync.Mutex
+	throttled(s.opts.PushThrottle, todo, func(ss *scopeState) {
+		ok, diff := s.rebuildLocked(ss)
+		mu.Lock()
+		defer mu.Unlock()
+		if !ok {
+			failed++
+		} else if diff {
+			changed++
+		}
+	})
+	return changed, failed
+}
+
+// throttled calls fn for every item, at most limit at a time, and returns
+// when all calls have.
+func throttled[T any](limit int, items []T, fn func(T)) {
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, s.opts.PushThrottle)
-	for _, ss := range todo {
+	sem := make(chan struct{}, max(limit, 1))
+	for _, it := range items {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			ok, diff := s.rebuildLocked(ss)
-			mu.Lock()
-			defer mu.Unlock()
-			if !ok {
-				failed++
-			} else if diff {
-				changed++
-			}
+			fn(it)
 		}()
 	}
 	wg.Wait()
-	return changed, failed
 }
 
 // rebuildLocked rebuilds one scope from the current index and hands it to the
