@@ -7,7 +7,7 @@ DEMO_DIR ?= hack/demo
 # Test timeout for the whole suite (unit + golden + e2e).
 TEST_TIMEOUT ?= 20m
 
-.PHONY: all build run test vet unit e2e e2e-file e2e-kube golden-update fmt clean
+.PHONY: all build run test vet unit e2e e2e-file e2e-kube golden-update fmt clean bench
 
 # kube-apiserver and etcd for the e2e suite (make testenv).
 include testenv.mk
@@ -49,6 +49,14 @@ e2e-kube: build testenv
 	$(GO) test -race -c -o $(BIN)/e2e-kube.test ./e2e/kube
 	cd e2e/testenv && $(E2E_ENV) ../../hack/netns-run.sh $(abspath $(BIN))/e2e-testenv.test -test.count=1 -test.v
 	cd e2e/kube && $(E2E_ENV) ../../hack/netns-run.sh $(abspath $(BIN))/e2e-kube.test -test.count=1 -test.v -test.run '$(E2E_RUN)' -test.timeout $(TEST_TIMEOUT)
+
+## bench: meshd at scale against the real Kubernetes API (README, Performance):
+## 500 services, 5,000 endpoints, 1,000 proxies; results in hack/bench-results/.
+## Scale up with e.g. BENCH_FLAGS="--services 1000 --endpoints 10000 --proxies 2000".
+BENCH_FLAGS ?=
+bench: build testenv
+	$(GO) build -o $(BIN)/bench ./hack/bench
+	$(BIN)/bench --meshd $(MESHD) --testenv-bin $(BIN) $(BENCH_FLAGS)
 
 ## golden-update: regenerate translate/testdata goldens.
 golden-update:

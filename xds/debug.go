@@ -48,13 +48,16 @@ func (s *Server) ConfigDump(proxyID string) (*adminv3.ConfigDump, error) {
 	if ps == nil {
 		return nil, fmt.Errorf("proxy %q is not connected", proxyID)
 	}
+	// ss.out is rewritten by every push under s.mu: read it under s.mu too.
+	var out *translate.Output
 	s.mu.Lock()
-	ss := s.scopes[ps.Scope]
+	if ss := s.scopes[ps.Scope]; ss != nil {
+		out = ss.out
+	}
 	s.mu.Unlock()
-	if ss == nil || ss.out == nil {
+	if out == nil {
 		return nil, fmt.Errorf("proxy %q: scope %s has no config yet", proxyID, ps.Scope)
 	}
-	out := ss.out
 	ver := func(typeURL string) string { return ps.Types[ShortType(typeURL)].SentVersion }
 	ld := &adminv3.ListenersConfigDump{}
 	for _, l := range out.Listeners {

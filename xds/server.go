@@ -175,7 +175,10 @@ func (s *Server) push(snap *model.Snapshot, pi pushInfo) {
 	}
 	var todo []*scopeState
 	for _, key := range slices.Sorted(maps.Keys(s.scopes)) {
-		if ss := s.scopes[key]; !pi.endpointsOnly || endpointsShape(ss.scope) {
+		// A scope never built (its proxy connected before the first push, or
+		// every build failed) is built now whatever the push: the fast path
+		// skips only scopes whose served config cannot depend on endpoints.
+		if ss := s.scopes[key]; !pi.endpointsOnly || ss.snap == nil || endpointsShape(ss.scope) {
 			todo = append(todo, ss)
 		}
 	}
@@ -190,10 +193,12 @@ func (s *Server) push(snap *model.Snapshot, pi pushInfo) {
 }
 
 // endpointsShape reports whether a scope's listeners or clusters (not just
-// its EDS) depend on endpoints: a sidecar's inbound listener takes its
-// target ports from its workload's EndpointSlices.
+// its EDS) can depend on endpoints and pods: a sidecar's inbound listener
+// takes its target ports from its workload's EndpointSlices, and ISTIO_MUTUAL
+// clusters of sidecars and gateways verify the service accounts of the
+// endpoints. Proxyless gRPC scopes get neither.
 func endpointsShape(sc model.Scope) bool {
-	return sc.Type == model.SidecarProxy && sc.Generator != model.GeneratorGRPC
+	return sc.Generator != model.GeneratorGRPC
 }
 
 // rebuildAll rebuilds scopes, PushThrottle at a time, and returns how many

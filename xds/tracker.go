@@ -19,13 +19,13 @@ import (
 type TypeStatus struct {
 	SentVersion   string    `json:"sentVersion,omitempty"`
 	SentNonce     string    `json:"sentNonce,omitempty"`
-	SentAt        time.Time `json:"sentAt,omitempty"`
+	SentAt        time.Time `json:"sentAt,omitzero"`
 	SentResources int       `json:"sentResources"`
 	// Responses counts every response of the type sent on the stream.
 	Responses    int       `json:"responses"`
 	AckedVersion string    `json:"ackedVersion,omitempty"`
 	AckedNonce   string    `json:"ackedNonce,omitempty"`
-	AckedAt      time.Time `json:"ackedAt,omitempty"`
+	AckedAt      time.Time `json:"ackedAt,omitzero"`
 	Nacks        int       `json:"nacks,omitempty"`
 	LastNack     string    `json:"lastNack,omitempty"`
 
@@ -33,7 +33,15 @@ type TypeStatus struct {
 	// carries (zero if it carries none, e.g. the first response of a
 	// stream); cleared once its propagation time is observed.
 	origin time.Time
+	// attributed is the last push origin a response of this type was
+	// attributed to: each push is measured once per proxy and type.
+	attributed time.Time
 }
+
+// maxPropagation bounds what is attributed to a push: a response sent
+// longer than this after the change was seen answers something else (a new
+// subscription), not that change.
+const maxPropagation = time.Minute
 
 // Synced reports whether the last response sent was acknowledged.
 func (t TypeStatus) Synced() bool { return t.SentNonce != "" && t.SentNonce == t.AckedNonce }
@@ -156,8 +164,9 @@ func (t *tracker) request(key streamKey, typeURL, nonce, version string, errDeta
 }
 
 // response records a response sent. Its origin is the newest push's when the
-// stream existed before that push's changes were seen: the response then
-// carries them (or newer ones).
+// stream existed before that push's changes were seen, no earlier response
+// of the type was attributed to that push, and the change is less than
+// maxPropagation old: the response then carries it (or newer changes).
 func (t *tracker) response(key streamKey, typeURL, version, nonce string, n, size int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -173,8 +182,9 @@ func (t *tracker) response(key streamKey, typeURL, version, nonce string, n, siz
 	ts.SentVersion, ts.SentNonce, ts.SentAt, ts.SentResources = version, nonce, time.Now(), n
 	ts.Responses++
 	ts.origin = time.Time{}
-	if o := t.s.origin.Load(); o != nil && st.connected.Before(*o) {
-		ts.origin = *o
+	if o := t.s.origin.Load(); o != nil && st.connected.Before(*o) && !o.Equal(ts.attributed) &&
+		ts.SentAt.Sub(*o) < maxPropagation {
+		ts.origin, ts.attributed = *o, *o
 		t.s.m.ConvergenceTime.Observe(ts.SentAt.Sub(*o).Seconds())
 	}
 	short := ShortType(typeURL)

@@ -2,6 +2,7 @@ package kube
 
 import (
 	"fmt"
+	"maps"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -66,10 +67,27 @@ func trimPod(obj any) (any, error) {
 // the caches in one go (applyInitial).
 func (p *Provider) handler(kind model.Kind) cache.ResourceEventHandlerFuncs {
 	return cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { p.upsert(kind, obj) },
-		UpdateFunc: func(_, obj any) { p.upsert(kind, obj) },
+		AddFunc: func(obj any) { p.upsert(kind, obj) },
+		UpdateFunc: func(old, obj any) {
+			if kind == model.KindPod && samePod(old, obj) {
+				return // status churn (readiness, phase, deletion) meshd does not read
+			}
+			p.upsert(kind, obj)
+		},
 		DeleteFunc: func(obj any) { p.remove(kind, obj) },
 	}
+}
+
+// samePod reports whether two versions of a Pod agree on every field
+// convert.Pod reads. Pod status changes on every readiness flip and at the
+// start of every termination, next to the EndpointSlice change that matters;
+// passing it on would turn each such endpoint-only push into a full one.
+func samePod(a, b any) bool {
+	pa, ok1 := a.(*corev1.Pod)
+	pb, ok2 := b.(*corev1.Pod)
+	return ok1 && ok2 && pa.Name == pb.Name && pa.Namespace == pb.Namespace &&
+		pa.Status.PodIP == pb.Status.PodIP && pa.Spec.ServiceAccountName == pb.Spec.ServiceAccountName &&
+		maps.Equal(pa.Labels, pb.Labels)
 }
 
 func (p *Provider) upsert(kind model.Kind, obj any) {

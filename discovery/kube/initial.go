@@ -23,9 +23,25 @@ func (p *Provider) applyInitial() {
 		batch = append(batch, c)
 	}
 	batch = append(batch, p.setSelectors(p.currentMesh().GetDiscoverySelectors())...)
+	batch = append(batch, meshChanges(p.q.take())...)
 	batch = append(batch, p.allObjects()...)
-	batch = append(batch, p.q.take()...) // anything that raced with the listing
 	p.opts.Store.Apply(batch)
+}
+
+// meshChanges keeps the MeshConfig changes of what the handlers queued
+// between the sync and the listing. The listing that follows supersedes the
+// rest: every queued object change was read from a cache the listing reads
+// later, and was converted before the discoverySelectors were installed, so
+// keeping it could apply an older version after the listing's or admit an
+// object of a namespace the selectors exclude.
+func meshChanges(queued []model.Change) []model.Change {
+	var out []model.Change
+	for _, c := range queued {
+		if c.Kind == model.KindMeshConfig {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // allObjects converts every cached object of every admitted namespace.
@@ -86,7 +102,8 @@ func (p *Provider) initialMeshConfig() (model.Change, bool) {
 		p.log.Info("no mesh ConfigMap; using istiod's defaults", "configmap", p.opts.RootNamespace+"/"+p.opts.MeshConfigName)
 		return model.Change{}, false
 	}
-	return p.meshChange(o.(*corev1.ConfigMap))
+	c, _ := p.meshChange(o.(*corev1.ConfigMap))
+	return c, true
 }
 
 // meshHandler follows the istio ConfigMap: a change is applied without a
@@ -97,16 +114,28 @@ func (p *Provider) meshHandler() cache.ResourceEventHandlerFuncs {
 		if !ok || cm.Name != p.opts.MeshConfigName || !p.synced.Load() {
 			return
 		}
-		if c, ok := p.meshChange(cm); ok {
-			p.q.push(c)
+		c, loaded := p.meshChange(cm)
+		p.q.push(c)
+		if loaded {
 			p.q.push(p.setSelectors(p.currentMesh().GetDiscoverySelectors())...)
 		}
 	}
-	return cache.ResourceEventHandlerFuncs{AddFunc: onChange, UpdateFunc: func(_, o any) { onChange(o) }}
+	onDelete := func(obj any) {
+		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj = d.Obj
+		}
+		if cm, ok := obj.(*corev1.ConfigMap); ok && cm.Name == p.opts.MeshConfigName {
+			p.log.Warn("mesh ConfigMap deleted; keeping the last mesh config until it is recreated",
+				"configmap", cm.Namespace+"/"+cm.Name)
+		}
+	}
+	return cache.ResourceEventHandlerFuncs{AddFunc: onChange, UpdateFunc: func(_, o any) { onChange(o) }, DeleteFunc: onDelete}
 }
 
-// meshChange parses the ConfigMap's "mesh" key. A config that does not parse
-// is reported and the previous one stays in force.
+// meshChange parses the ConfigMap's "mesh" key and returns the Store change
+// and whether a new config loaded. A config that does not parse yields an
+// error change (the Store keeps the previous config in force and lists the
+// error in /debug/configz and meshd_config_errors), a log line and an Event.
 func (p *Provider) meshChange(cm *corev1.ConfigMap) (model.Change, bool) {
 	source := "kube:" + cm.Namespace + "/" + cm.Name
 	cfg, warning, err := meshcfg.Parse([]byte(cm.Data["mesh"]))
@@ -114,8 +143,9 @@ func (p *Provider) meshChange(cm *corev1.ConfigMap) (model.Change, bool) {
 		oe := model.ObjectError{Kind: "ConfigMap", Namespace: cm.Namespace, Name: cm.Name, Source: "kube",
 			Field: "data.mesh", Message: err.Error()}
 		p.report("ConfigMap/"+cm.Namespace+"/"+cm.Name, cm, oe)
-		return model.Change{}, false
+		return model.Change{Kind: model.KindMeshConfig, Name: "mesh", Err: &oe, Seen: time.Now()}, false
 	}
+	p.forget("ConfigMap/" + cm.Namespace + "/" + cm.Name)
 	if warning != "" && p.reportedOnce(source, warning) {
 		p.log.Warn(warning, "configmap", cm.Namespace+"/"+cm.Name)
 	}

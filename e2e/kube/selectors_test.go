@@ -8,11 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meshd/meshd/e2e/harness"
+	"github.com/meshd/meshd/internal/model"
 )
 
 // meshConfigMap creates the istio ConfigMap holding mesh in namespace ns.
@@ -77,4 +79,16 @@ func TestDiscoverySelectors(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return strings.Contains(configDump(t, m, node), "echo.sel-out.svc.cluster.local")
 	}, 15*time.Second, 50*time.Millisecond, "the proxy must receive the newly selected namespace")
+
+	// A broken ConfigMap is reported; the last good mesh config stays.
+	c.updateMeshConfigMap("sel-system", "discoverySelectors: [\n")
+	var oe *model.ObjectError
+	require.Eventually(t, func() bool {
+		oe = configzError(t, m, "ConfigMap", "sel-system", "istio")
+		return oe != nil
+	}, 15*time.Second, 50*time.Millisecond, "/debug/configz must show the broken mesh ConfigMap")
+	t.Logf("broken ConfigMap reported: %s: %s", oe.Field, oe.Message)
+	assert.Equal(t, "data.mesh", oe.Field)
+	assert.True(t, registryHas(t, m, "echo.sel-out.svc") && !registryHas(t, m, "echo.sel-in.svc"),
+		"the last good discoverySelectors stay in force")
 }

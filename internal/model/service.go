@@ -1,6 +1,7 @@
 package model
 
 import (
+	"fmt"
 	"strings"
 	"time"
 )
@@ -102,6 +103,21 @@ const (
 	ResolutionPassthrough
 )
 
+var resolutionNames = map[Resolution]string{
+	ResolutionEDS: "EDS", ResolutionDNS: "DNS", ResolutionDNSRoundRobin: "DNS_ROUND_ROBIN", ResolutionPassthrough: "PASSTHROUGH",
+}
+
+// String names the resolution as /debug/registryz shows it.
+func (r Resolution) String() string {
+	if n, ok := resolutionNames[r]; ok {
+		return n
+	}
+	return fmt.Sprintf("Resolution(%d)", int(r))
+}
+
+// MarshalText makes JSON views show the name.
+func (r Resolution) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
 // Service is a named, addressable set of ports backed by endpoints: a
 // Kubernetes Service or one host of a ServiceEntry.
 type Service struct {
@@ -109,7 +125,7 @@ type Service struct {
 	Hostname  string            `json:"hostname,omitempty"`
 	Name      string            `json:"name,omitempty"`
 	Namespace string            `json:"namespace,omitempty"`
-	Ports     []Port            // sorted by Port `json:"ports,omitempty"`
+	Ports     []Port            `json:"ports,omitempty"` // sorted by Port
 	VIPs      []string          `json:"vips,omitempty"`
 	Labels    map[string]string `json:"labels,omitempty"`
 	// Selector picks the workloads (pods) backing the service, if any.
@@ -119,7 +135,7 @@ type Service struct {
 	ExportTo     []string   `json:"exportTo,omitempty"`
 	MeshExternal bool       `json:"meshExternal,omitempty"`
 	Resolution   Resolution `json:"resolution,omitempty"`
-	CreatedAt    time.Time  `json:"createdAt,omitempty"`
+	CreatedAt    time.Time  `json:"createdAt,omitzero"`
 	// Origin is the kind of object the service came from (Service or ServiceEntry).
 	Origin Kind `json:"origin,omitempty"`
 }

@@ -17,6 +17,10 @@ type Debouncer struct {
 	opts   Options
 	push   func(Request)
 	notify chan struct{} // capacity 1: "the queue may be non-empty"
+	// pushed, if set (by tests), is called on Run's goroutine once a push
+	// has returned and been recorded, so a test can move a fake clock
+	// without racing the loop's bookkeeping.
+	pushed func()
 
 	mu      sync.Mutex
 	queue   []queued // events not yet seen by Run, in arrival order

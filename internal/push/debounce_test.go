@@ -175,7 +175,7 @@ func TestEDSDebounce(t *testing.T) {
 		o := opts()
 		o.EnableEDSDebounce = false
 		h := newHarness(t, o, false)
-		ev := h.enqueue(model.KindEndpointSlice, model.KindPod)
+		ev := h.enqueue(model.KindEndpointSlice, model.KindService)
 		h.waitTimer(debounceAfter)
 		h.none()
 		h.advanceTo(debounceAfter)

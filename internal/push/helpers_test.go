@@ -31,8 +31,12 @@ type harness struct {
 	d      *Debouncer
 	pushes chan Request
 	gate   chan struct{} // if set, every push waits for a value (or ctx done)
-	seq    uint64
-	flight atomic.Int32
+	// returned receives a value each time the Debouncer has recorded a push
+	// as returned; next (ungated) and release (gated) wait for it, so the
+	// test never moves the clock while the loop is still noting the push.
+	returned chan struct{}
+	seq      uint64
+	flight   atomic.Int32
 }
 
 // newHarness starts Run with opts (Clock replaced by a FakeClock at t0); it is
@@ -45,6 +49,8 @@ func newHarness(t *testing.T, opts Options, gated bool) *harness {
 	}
 	opts.Clock = h.clock
 	h.d = NewDebouncer(opts, h.push)
+	h.returned = make(chan struct{}, 100)
+	h.d.pushed = func() { h.returned <- struct{}{} }
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -106,10 +112,22 @@ func (h *harness) advanceTo(off time.Duration) {
 func (h *harness) next() Request {
 	select {
 	case r := <-h.pushes:
+		if h.gate == nil {
+			h.waitReturned()
+		}
 		return r
 	case <-time.After(wait):
 		require.FailNow(h.t, "no push")
 		return Request{}
+	}
+}
+
+// waitReturned waits until the Debouncer has recorded a push as returned.
+func (h *harness) waitReturned() {
+	select {
+	case <-h.returned:
+	case <-time.After(wait):
+		require.FailNow(h.t, "push did not return")
 	}
 }
 
@@ -122,6 +140,7 @@ func (h *harness) none() {
 func (h *harness) release() {
 	select {
 	case h.gate <- struct{}{}:
+		h.waitReturned()
 	case <-time.After(wait):
 		require.FailNow(h.t, "no gated push to release")
 	}

@@ -70,6 +70,9 @@ func (l *loop) isolated(at time.Time) bool {
 func (l *loop) push(r Request) {
 	l.d.push(r)
 	l.pushed = l.d.opts.Clock.Now()
+	if l.d.pushed != nil {
+		l.d.pushed()
+	}
 }
 
 // observe reports a debounced push of r at now to Options.Observe, if set.

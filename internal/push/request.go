@@ -24,7 +24,9 @@ type Request struct {
 	// Events is the number of events merged.
 	Events int
 	// EndpointsOnly is true when every change is of kind
-	// model.KindEndpointSlice: the xDS layer may take the EDS fast path.
+	// model.KindEndpointSlice or model.KindPod (pods only feed endpoint
+	// labels, service accounts and localities): the xDS layer may take the
+	// EDS fast path. A rolling update changes both.
 	EndpointsOnly bool
 }
 
@@ -46,7 +48,7 @@ func requestFromEvent(ev model.Event, at time.Time) Request {
 // EndpointSlices.
 func endpointsOnly(changes []model.Change) bool {
 	for _, c := range changes {
-		if c.Kind != model.KindEndpointSlice {
+		if c.Kind != model.KindEndpointSlice && c.Kind != model.KindPod {
 			return false
 		}
 	}

@@ -26,7 +26,9 @@ func TestRequestFromEvent(t *testing.T) {
 		want  bool
 	}{
 		{"endpoints only", []model.Kind{model.KindEndpointSlice, model.KindEndpointSlice}, true},
-		{"pod is not", []model.Kind{model.KindPod}, false},
+		{"pods count as endpoints", []model.Kind{model.KindPod}, true},
+		{"rolling update: slices and pods", []model.Kind{model.KindEndpointSlice, model.KindPod}, true},
+		{"a namespace is not", []model.Kind{model.KindEndpointSlice, model.KindNamespace}, false},
 		{"mixed", []model.Kind{model.KindEndpointSlice, model.KindService}, false},
 		{"no changes", nil, false},
 	} {
