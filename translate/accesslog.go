@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	accesslog "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	filelog "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/file/v3"
@@ -173,13 +174,13 @@ func defaultJSONLabels() *structpb.Struct {
 
 // addAccessLogs attaches the mesh's access loggers to every HTTP connection
 // manager and TCP proxy of a sidecar's listeners. An ALS logger whose
-// collector cluster the scope does not have is left out of this scope.
-func (b *builder) addAccessLogs(out *Output) {
+// collector cluster is not among clusters is left out.
+func (b *builder) addAccessLogs(listeners []*listener.Listener, clusters []*cluster.Cluster) {
 	if len(b.x.logs.http) == 0 && len(b.x.logs.tcp) == 0 {
 		return
 	}
 	have := map[string]bool{}
-	for _, c := range out.Clusters {
+	for _, c := range clusters {
 		have[c.Name] = true
 	}
 	usable := func(ls []accessLogger) []*accesslog.AccessLog {
@@ -192,7 +193,7 @@ func (b *builder) addAccessLogs(out *Output) {
 		return out
 	}
 	httpLogs, tcpLogs := usable(b.x.logs.http), usable(b.x.logs.tcp)
-	for _, l := range out.Listeners {
+	for _, l := range listeners {
 		chains := l.GetFilterChains()
 		if d := l.GetDefaultFilterChain(); d != nil {
 			chains = append(chains[:len(chains):len(chains)], d)

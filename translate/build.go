@@ -30,7 +30,7 @@ func Build(x *Index, scope model.Scope) *Output {
 	var out *Output
 	switch {
 	case b.grpc:
-		out = b.grpcOutput()
+		out = merged(x.views.get(b.viewKey(), b.grpcOutput), &Output{})
 	case scope.Type == model.Router:
 		out = b.routerOutput()
 	default:
@@ -41,6 +41,18 @@ func Build(x *Index, scope model.Scope) *Output {
 }
 
 func (b *builder) sidecarOutput() *Output {
+	shared := b.x.views.get(b.viewKey(), b.sidecarOutbound)
+	inListeners, inClusters := b.inboundOutput()
+	b.addAccessLogs(inListeners, shared.Clusters)
+	out := merged(shared, &Output{Listeners: inListeners, Clusters: inClusters})
+	out.Endpoints = b.endpointsFor(out.Clusters)
+	return out
+}
+
+// sidecarOutbound builds a sidecar's outbound listeners, routes and
+// clusters: its view, shared by the scopes with the same viewKey. Its
+// Endpoints are left to each scope.
+func (b *builder) sidecarOutbound() *Output {
 	services := b.visibleServices()
 	httpPorts := map[uint32][]*model.Service{}
 	for _, svc := range services {
@@ -57,11 +69,7 @@ func (b *builder) sidecarOutput() *Output {
 	}
 	out.Clusters = append(b.serviceClusters(services, out.Routes), blackHoleCluster(), passthroughCluster())
 	out.Clusters = b.addListenerClusters(out.Clusters, out.Listeners)
-	inListeners, inClusters := b.inboundOutput()
-	out.Listeners = append(out.Listeners, inListeners...)
-	out.Clusters = append(out.Clusters, inClusters...)
-	out.Endpoints = b.endpointsFor(out.Clusters)
-	b.addAccessLogs(out)
+	b.addAccessLogs(out.Listeners, out.Clusters)
 	return out
 }
 

@@ -56,8 +56,14 @@ type Index struct {
 	// inbound maps "namespace/labels" to the services a workload backs.
 	inbound map[string][]*model.Service
 	// logs are the access loggers MeshConfig turns on (accesslog.go).
-	logs   accessLogs
-	errors []model.ObjectError
+	logs accessLogs
+	// sourceLabels are the sourceLabels of the mesh VirtualServices' HTTP
+	// matches, and views the memoised per-view outputs (view.go).
+	sourceLabels []map[string]string
+	views        views
+	// checked remembers validation of resources shared between scopes.
+	checked memo
+	errors  []model.ObjectError
 }
 
 // NewIndex validates the Snapshot's config against its registry and prepares
@@ -85,6 +91,7 @@ func NewIndex(snap *model.Snapshot, opts Options) *Index {
 	x.indexServices()
 	x.indexDestinationRules()
 	x.indexVirtualServices()
+	x.indexSourceLabels()
 	x.buildEndpoints()
 	x.indexAccessLogs()
 	return x

@@ -3,6 +3,8 @@ package translate
 import (
 	"errors"
 	"fmt"
+	"sync"
+
 	accesslog "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
 	grpclog "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/grpc/v3"
 
@@ -39,7 +41,13 @@ func validateAny(a *anypb.Any) (proto.Message, error) {
 // typed configs of listener filters, HTTP filters and cluster protocol
 // options) and then checks referential integrity. It returns every problem
 // found, each naming the resource.
-func Validate(out *Output) error {
+func Validate(out *Output) error { return validate(out, nil) }
+
+// ValidateIn is Validate for an Output that Build made from x: a resource
+// shared by the Outputs of several scopes is checked once per Index.
+func ValidateIn(x *Index, out *Output) error { return validate(out, &x.checked) }
+
+func validate(out *Output, m *memo) error {
 	var errs []error
 	fail := func(kind, name string, err error) {
 		if err != nil {
@@ -47,21 +55,65 @@ func Validate(out *Output) error {
 		}
 	}
 	for _, l := range out.Listeners {
-		fail("listener", l.Name, validateMessage(l))
-		fail("listener", l.Name, validateListenerConfigs(l))
+		fail("listener", l.Name, m.check(l, func() error {
+			return errors.Join(validateMessage(l), validateListenerConfigs(l))
+		}))
 	}
 	for _, r := range out.Routes {
-		fail("route", r.Name, validateMessage(r))
-		fail("route", r.Name, validateRouteConfigs(r))
+		fail("route", r.Name, m.check(r, func() error {
+			return errors.Join(validateMessage(r), validateRouteConfigs(r))
+		}))
 	}
 	for _, c := range out.Clusters {
-		fail("cluster", c.Name, validateCluster(c))
+		fail("cluster", c.Name, m.check(c, func() error { return validateCluster(c) }))
 	}
 	for _, e := range out.Endpoints {
-		fail("endpoints", e.ClusterName, validateMessage(e))
+		fail("endpoints", e.ClusterName, m.check(e, func() error { return validateMessage(e) }))
 	}
-	errs = append(errs, CheckReferences(out)...)
+	errs = append(errs, checkReferences(out, m)...)
 	return errors.Join(errs...)
+}
+
+// memo remembers, per resource value, the result of its checks and the
+// references it makes; nil remembers nothing.
+type memo struct{ errs, refs sync.Map }
+
+type checked struct{ err error }
+
+func (m *memo) check(key any, f func() error) error {
+	if m == nil {
+		return f()
+	}
+	if v, ok := m.errs.Load(key); ok {
+		return v.(checked).err
+	}
+	err := f()
+	m.errs.Store(key, checked{err})
+	return err
+}
+
+func (m *memo) listenerRefs(l *listener.Listener) []ref {
+	if m == nil {
+		return listenerRefs(l)
+	}
+	if v, ok := m.refs.Load(l); ok {
+		return v.([]ref)
+	}
+	r := listenerRefs(l)
+	m.refs.Store(l, r)
+	return r
+}
+
+func (m *memo) routeRefs(rc *route.RouteConfiguration) []string {
+	if m == nil {
+		return referencedClusters([]*route.RouteConfiguration{rc})
+	}
+	if v, ok := m.refs.Load(rc); ok {
+		return v.([]string)
+	}
+	r := referencedClusters([]*route.RouteConfiguration{rc})
+	m.refs.Store(rc, r)
+	return r
 }
 
 // listenerConfigs returns the typed configs of a listener's filters (and of
@@ -112,7 +164,9 @@ func validateListenerConfigs(l *listener.Listener) error {
 // CheckReferences verifies that every route a listener names, every cluster a
 // listener or route names, and every EDS cluster's endpoints are present in
 // out. meshd never serves a snapshot that fails this check.
-func CheckReferences(out *Output) []error {
+func CheckReferences(out *Output) []error { return checkReferences(out, nil) }
+
+func checkReferences(out *Output, m *memo) []error {
 	routes := map[string]bool{}
 	for _, r := range out.Routes {
 		routes[r.Name] = true
@@ -127,7 +181,7 @@ func CheckReferences(out *Output) []error {
 	}
 	var errs []error
 	for _, l := range out.Listeners {
-		for _, ref := range listenerRefs(l) {
+		for _, ref := range m.listenerRefs(l) {
 			if ref.route != "" && !routes[ref.route] {
 				errs = append(errs, fmt.Errorf("listener %q references missing route %q", l.Name, ref.route))
 			}
@@ -137,7 +191,7 @@ func CheckReferences(out *Output) []error {
 		}
 	}
 	for _, r := range out.Routes {
-		for _, c := range referencedClusters([]*route.RouteConfiguration{r}) {
+		for _, c := range m.routeRefs(r) {
 			if !clusters[c] {
 				errs = append(errs, fmt.Errorf("route %q references missing cluster %q", r.Name, c))
 			}

@@ -2,6 +2,7 @@ package xds
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
@@ -23,12 +24,13 @@ type scopeState struct {
 }
 
 // buildSnapshot translates, validates and versions one scope's config.
-func buildSnapshot(x *translate.Index, sc model.Scope) (*translate.Output, *cachev3.Snapshot, error) {
+// Resource hashes are remembered in hashes, which belongs to x.
+func buildSnapshot(x *translate.Index, hashes *sync.Map, sc model.Scope) (*translate.Output, *cachev3.Snapshot, error) {
 	out := translate.Build(x, sc)
-	if err := translate.Validate(out); err != nil {
+	if err := translate.ValidateIn(x, out); err != nil {
 		return nil, nil, fmt.Errorf("scope %s: config failed validation, keeping the last good snapshot: %w", sc.Key(), err)
 	}
-	snap, err := toSnapshot(out)
+	snap, err := toSnapshot(out, hashes)
 	if err != nil {
 		return nil, nil, fmt.Errorf("scope %s: %w", sc.Key(), err)
 	}
@@ -38,10 +40,10 @@ func buildSnapshot(x *translate.Index, sc model.Scope) (*translate.Output, *cach
 // toSnapshot packs an Output into a go-control-plane snapshot with one
 // content-hash version per type, so a type whose content is unchanged is not
 // re-sent.
-func toSnapshot(out *translate.Output) (*cachev3.Snapshot, error) {
+func toSnapshot(out *translate.Output, hashes *sync.Map) (*cachev3.Snapshot, error) {
 	snap := &cachev3.Snapshot{}
 	set := func(typeURL string, names []string, items []types.Resource) error {
-		v, err := contentVersion(names, items)
+		v, err := contentVersionWith(hashes, names, items)
 		if err != nil {
 			return fmt.Errorf("hashing %s: %w", ShortType(typeURL), err)
 		}

@@ -68,12 +68,15 @@ type Server struct {
 	cache   cachev3.SnapshotCache
 	eds     *edsCache
 	tracker *tracker
+	// shape is the EndpointShape of the last push's Index.
+	shape string
 	// origin is when the providers saw the oldest change of the newest push:
 	// the start of meshd_config_propagation_seconds.
 	origin atomic.Pointer[time.Time]
 
 	mu       sync.Mutex
 	index    *translate.Index
+	hashes   *sync.Map // resource hashes for index's outputs (version.go)
 	scopes   map[string]*scopeState
 	lastPush PushStatus
 	logged   map[model.ObjectError]bool // translator errors already logged
@@ -162,7 +165,7 @@ func (s *Server) push(snap *model.Snapshot, pi pushInfo) {
 	if !pi.origin.IsZero() {
 		s.origin.Store(&pi.origin)
 	}
-	s.index = x
+	s.index, s.hashes = x, &sync.Map{}
 	s.recordConfigErrors(x)
 	st := PushStatus{Seq: snap.Seq, Trigger: pi.trigger, Events: pi.events, Started: start,
 		DebounceDelay: pi.debounce, EndpointsOnly: pi.endpointsOnly}
@@ -173,12 +176,18 @@ func (s *Server) push(snap *model.Snapshot, pi pushInfo) {
 	if len(updated) <= 20 {
 		st.Clusters = updated
 	}
+	// On the endpoint fast path, scopes are rebuilt only when endpoints
+	// changed something besides ClusterLoadAssignments (service accounts,
+	// port numbers, DNS endpoints), or when they were never built.
+	shape := x.EndpointShape()
+	shapeChanged := shape != s.shape
+	s.shape = shape
 	var todo []*scopeState
 	for _, key := range slices.Sorted(maps.Keys(s.scopes)) {
 		// A scope never built (its proxy connected before the first push, or
 		// every build failed) is built now whatever the push: the fast path
 		// skips only scopes whose served config cannot depend on endpoints.
-		if ss := s.scopes[key]; !pi.endpointsOnly || ss.snap == nil || endpointsShape(ss.scope) {
+		if ss := s.scopes[key]; !pi.endpointsOnly || ss.snap == nil || (shapeChanged && endpointsShape(ss.scope)) {
 			todo = append(todo, ss)
 		}
 	}
@@ -239,7 +248,7 @@ func throttled[T any](limit int, items []T, fn func(T)) {
 // the build is served and whether it differs from what was served. s.mu must
 // be held (rebuilds of distinct scopes may run in parallel under it).
 func (s *Server) rebuildLocked(ss *scopeState) (ok, changed bool) {
-	out, snap, err := buildSnapshot(s.index, ss.scope)
+	out, snap, err := buildSnapshot(s.index, s.hashes, ss.scope)
 	if err != nil {
 		ss.lastErr = err
 		s.m.SnapshotRejects.Inc()

@@ -261,6 +261,8 @@ func TestEndpointFastPath(t *testing.T) {
 	assert.Len(t, cla.Endpoints[0].LbEndpoints, 2)
 	ack(resp)
 
+	assert.Zero(t, s.LastPush().ScopesBuilt, "endpoints that change only assignments rebuild no scope")
+
 	// Scopes keep their listener, route and cluster versions.
 	after := s.scopes[sc.Key()].snap
 	for _, typ := range []string{resourcev3.ClusterType, resourcev3.ListenerType, resourcev3.RouteType} {
@@ -273,6 +275,13 @@ func TestEndpointFastPath(t *testing.T) {
 	assert.Zero(t, s.LastPush().EndpointsUpdated)
 	_, got = recvWithin(t, ch, 300*time.Millisecond)
 	assert.False(t, got, "unchanged endpoints must not be re-sent")
+
+	// A new service account can change clusters (ISTIO_MUTUAL verifies
+	// them): the scopes are rebuilt.
+	sa := slice("frontend", "10.1.0.1", "10.1.0.2")
+	sa.Object.(*model.EndpointSet).Endpoints[0].ServiceAccount = "frontend-v2"
+	s.push(store.Apply([]model.Change{sa}), pushInfo{endpointsOnly: true})
+	assert.Equal(t, 1, s.LastPush().ScopesBuilt, "a service account change rebuilds the scopes")
 }
 
 // TestPropagationMetric: a change's time from the provider seeing it to the
