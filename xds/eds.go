@@ -79,19 +79,24 @@ func (e *edsCache) get(names ...string) []*endpoint.ClusterLoadAssignment {
 	return out
 }
 
-// mux routes EDS watches to the mesh-wide edsCache and everything else to
-// the per-scope snapshot cache.
-func mux(eds *edsCache, scoped cachev3.Cache) *cachev3.MuxCache {
-	const edsKey, scopeKey = "eds", "scope"
-	classify := func(typeURL string) string {
-		if typeURL == resourcev3.EndpointType {
-			return edsKey
-		}
-		return scopeKey
-	}
+// mux routes EDS watches to the mesh-wide edsCache, other state-of-the-world
+// watches to the sharedCache and other delta watches to the per-scope
+// snapshot cache.
+func mux(eds *edsCache, shared *sharedCache, scoped cachev3.Cache) *cachev3.MuxCache {
+	const edsKey, sharedKey, scopeKey = "eds", "shared", "scope"
 	return &cachev3.MuxCache{
-		Classify:      func(r *cachev3.Request) string { return classify(r.GetTypeUrl()) },
-		ClassifyDelta: func(r *cachev3.DeltaRequest) string { return classify(r.GetTypeUrl()) },
-		Caches:        map[string]cachev3.Cache{edsKey: eds.lc, scopeKey: scoped},
+		Classify: func(r *cachev3.Request) string {
+			if r.GetTypeUrl() == resourcev3.EndpointType {
+				return edsKey
+			}
+			return sharedKey
+		},
+		ClassifyDelta: func(r *cachev3.DeltaRequest) string {
+			if r.GetTypeUrl() == resourcev3.EndpointType {
+				return edsKey
+			}
+			return scopeKey
+		},
+		Caches: map[string]cachev3.Cache{edsKey: eds.lc, sharedKey: shared, scopeKey: scoped},
 	}
 }

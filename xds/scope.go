@@ -24,55 +24,69 @@ type scopeState struct {
 }
 
 // buildSnapshot translates, validates and versions one scope's config.
-// Resource hashes are remembered in hashes, which belongs to x.
-func buildSnapshot(x *translate.Index, hashes *sync.Map, sc model.Scope) (*translate.Output, *cachev3.Snapshot, error) {
+// Marshalled resources are remembered in memo, which belongs to x.
+func buildSnapshot(x *translate.Index, memo *sync.Map, sc model.Scope) (*translate.Output, *cachev3.Snapshot, []typeWire, error) {
 	out := translate.Build(x, sc)
 	if err := translate.ValidateIn(x, out); err != nil {
-		return nil, nil, fmt.Errorf("scope %s: config failed validation, keeping the last good snapshot: %w", sc.Key(), err)
+		return nil, nil, nil, fmt.Errorf("scope %s: config failed validation, keeping the last good snapshot: %w", sc.Key(), err)
 	}
-	snap, err := toSnapshot(out, hashes)
+	snap, wire, err := toSnapshot(out, memo)
 	if err != nil {
-		return nil, nil, fmt.Errorf("scope %s: %w", sc.Key(), err)
+		return nil, nil, nil, fmt.Errorf("scope %s: %w", sc.Key(), err)
 	}
-	return out, snap, nil
+	return out, snap, wire, nil
 }
 
-// toSnapshot packs an Output into a go-control-plane snapshot with one
-// content-hash version per type, so a type whose content is unchanged is not
-// re-sent.
-func toSnapshot(out *translate.Output, hashes *sync.Map) (*cachev3.Snapshot, error) {
+// typeWire is one type of a scope's config, marshalled, for the sharedCache.
+type typeWire struct {
+	typeURL, version string
+	names            []string
+	ms               []marshalled
+}
+
+// toSnapshot marshals an Output (each resource value once per memo) and
+// packs it into a go-control-plane snapshot (for delta streams) and its
+// wire form (for state-of-the-world streams), with one content-hash version
+// per type, so a type whose content is unchanged is not re-sent. Endpoints
+// are served mesh-wide by the edsCache, not per scope.
+func toSnapshot(out *translate.Output, memo *sync.Map) (*cachev3.Snapshot, []typeWire, error) {
 	snap := &cachev3.Snapshot{}
-	set := func(typeURL string, names []string, items []types.Resource) error {
-		v, err := contentVersionWith(hashes, names, items)
-		if err != nil {
-			return fmt.Errorf("hashing %s: %w", ShortType(typeURL), err)
+	var wire []typeWire
+	add := func(typeURL string, names []string, items []types.Resource) error {
+		ms := make([]marshalled, len(items))
+		for i, r := range items {
+			m, err := marshal(memo, typeURL, r)
+			if err != nil {
+				return fmt.Errorf("marshalling %s %s: %w", ShortType(typeURL), names[i], err)
+			}
+			ms[i] = m
 		}
+		v := typeVersion(names, ms)
 		snap.Resources[cachev3.GetResponseType(typeURL)] = cachev3.NewResources(v, items)
+		wire = append(wire, typeWire{typeURL: typeURL, version: v, names: names, ms: ms})
 		return nil
 	}
 	var names []string
 	var items []types.Resource
-	reset := func() { names, items = nil, nil }
 	for _, l := range out.Listeners {
 		names, items = append(names, l.Name), append(items, l)
 	}
-	if err := set(resourcev3.ListenerType, names, items); err != nil {
-		return nil, err
+	if err := add(resourcev3.ListenerType, names, items); err != nil {
+		return nil, nil, err
 	}
-	reset()
+	names, items = nil, nil
 	for _, r := range out.Routes {
 		names, items = append(names, r.Name), append(items, r)
 	}
-	if err := set(resourcev3.RouteType, names, items); err != nil {
-		return nil, err
+	if err := add(resourcev3.RouteType, names, items); err != nil {
+		return nil, nil, err
 	}
-	reset()
+	names, items = nil, nil
 	for _, c := range out.Clusters {
 		names, items = append(names, c.Name), append(items, c)
 	}
-	if err := set(resourcev3.ClusterType, names, items); err != nil {
-		return nil, err
+	if err := add(resourcev3.ClusterType, names, items); err != nil {
+		return nil, nil, err
 	}
-	// Endpoints are served mesh-wide by the edsCache, not per scope.
-	return snap, nil
+	return snap, wire, nil
 }

@@ -65,7 +65,8 @@ type Server struct {
 	opts    Options
 	log     *slog.Logger
 	m       *metrics.Metrics
-	cache   cachev3.SnapshotCache
+	cache   cachev3.SnapshotCache // delta streams
+	shared  *sharedCache          // state-of-the-world streams
 	eds     *edsCache
 	tracker *tracker
 	// shape is the EndpointShape of the last push's Index.
@@ -76,7 +77,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	index    *translate.Index
-	hashes   *sync.Map // resource hashes for index's outputs (version.go)
+	hashes   *sync.Map // marshalled resources of index's outputs (shared.go)
 	scopes   map[string]*scopeState
 	lastPush PushStatus
 	logged   map[model.ObjectError]bool // translator errors already logged
@@ -97,6 +98,7 @@ func New(opts Options) *Server {
 		s.opts.PushThrottle = opts.PushThrottle
 	}
 	s.cache = cachev3.NewSnapshotCache(false, scopeHash{}, nil)
+	s.shared = newSharedCache(scopeHash{})
 	s.eds = newEDSCache(s.log)
 	s.tracker = newTracker(s)
 	return s
@@ -105,7 +107,7 @@ func New(opts Options) *Server {
 // Register adds the ADS service (SotW and delta) to g. The go-control-plane
 // server stops its streams when ctx is done.
 func (s *Server) Register(ctx context.Context, g *grpc.Server) {
-	srv := serverv3.NewServer(ctx, mux(s.eds, s.cache), s.tracker)
+	srv := serverv3.NewServer(ctx, mux(s.eds, s.shared, s.cache), s.tracker)
 	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(g, srv)
 }
 
@@ -248,7 +250,7 @@ func throttled[T any](limit int, items []T, fn func(T)) {
 // the build is served and whether it differs from what was served. s.mu must
 // be held (rebuilds of distinct scopes may run in parallel under it).
 func (s *Server) rebuildLocked(ss *scopeState) (ok, changed bool) {
-	out, snap, err := buildSnapshot(s.index, s.hashes, ss.scope)
+	out, snap, wire, err := buildSnapshot(s.index, s.hashes, ss.scope)
 	if err != nil {
 		ss.lastErr = err
 		s.m.SnapshotRejects.Inc()
@@ -256,14 +258,19 @@ func (s *Server) rebuildLocked(ss *scopeState) (ok, changed bool) {
 		return false, false
 	}
 	changed = ss.snap == nil || !sameVersions(ss.snap, snap)
-	ss.out, ss.snap, ss.lastErr = out, snap, nil
+	ss.out, ss.lastErr = out, nil
 	if !changed {
 		return true, false
 	}
-	if err := s.cache.SetSnapshot(context.Background(), ss.scope.Key(), snap); err != nil {
-		s.log.Error("setting snapshot", "scope", ss.scope.Key(), "error", err)
+	key := ss.scope.Key()
+	for _, w := range wire {
+		s.shared.publish(key, w.typeURL, w.version, w.names, w.ms)
+	}
+	if err := s.cache.SetSnapshot(context.Background(), key, snap); err != nil {
+		s.log.Error("setting snapshot", "scope", key, "error", err)
 		return false, false
 	}
+	ss.snap = snap
 	return true, true
 }
 
@@ -308,6 +315,7 @@ func (s *Server) releaseScope(sc model.Scope) {
 	if ss.streams--; ss.streams <= 0 {
 		delete(s.scopes, key)
 		s.cache.ClearSnapshot(key)
+		s.shared.clear(key)
 	}
 }
 

@@ -1,0 +1,237 @@
+package xds
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"maps"
+	"slices"
+	"sync"
+
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// sharedCache serves listeners, routes and clusters to state-of-the-world
+// streams. Each scope's resources are marshalled once, when the scope is
+// published, and every stream of the scope is sent the same bytes — and a
+// resource value shared by several scopes (translate's views) is marshalled
+// once per push for all of them. go-control-plane's snapshot cache would
+// marshal (and keep) a copy per stream.
+//
+// Per stream and type it answers as go-control-plane's LinearCache does:
+// a wildcard (Envoy's LDS and CDS) gets everything when the type's version
+// (a content hash) differs from the one the request carries; a named
+// subscription (gRPC's listeners and clusters, RDS) gets an answer when one
+// of its resources is new to it or changed, and for listeners and clusters
+// also when one it holds is gone. A reconnecting wildcard stream that holds
+// the current version is sent nothing.
+type sharedCache struct {
+	hash cachev3.NodeHash
+
+	mu     sync.Mutex
+	scopes map[string]*sharedScope
+	nextID int64
+}
+
+type sharedScope struct {
+	types   map[string]*published // by type URL; nil until the scope is published
+	watches map[int64]*sharedWatch
+}
+
+// published is one type's resources of one scope, marshalled.
+type published struct {
+	version string
+	names   []string // sorted
+	items   map[string]marshalled
+}
+
+// marshalled is a resource's wire form and content hash.
+type marshalled struct {
+	any  *anypb.Any
+	hash string
+}
+
+type sharedWatch struct {
+	req *cachev3.Request
+	sub cachev3.Subscription
+	ch  chan cachev3.Response
+}
+
+func newSharedCache(hash cachev3.NodeHash) *sharedCache {
+	return &sharedCache{hash: hash, scopes: map[string]*sharedScope{}}
+}
+
+// marshal returns r's wire form and hash, from memo when r was marshalled
+// before in this push.
+func marshal(memo *sync.Map, typeURL string, r types.Resource) (marshalled, error) {
+	if memo != nil {
+		if v, ok := memo.Load(r); ok {
+			return v.(marshalled), nil
+		}
+	}
+	b, err := deterministic.Marshal(r)
+	if err != nil {
+		return marshalled{}, err
+	}
+	sum := sha256.Sum256(b)
+	m := marshalled{any: &anypb.Any{TypeUrl: typeURL, Value: b}, hash: hex.EncodeToString(sum[:16])}
+	if memo != nil {
+		memo.Store(r, m)
+	}
+	return m, nil
+}
+
+// publish makes the scope's resources of typeURL (names sorted, in the order
+// of items) current, with version, and answers the watches it concerns.
+func (c *sharedCache) publish(scope, typeURL, version string, names []string, ms []marshalled) {
+	p := &published{version: version, names: names, items: make(map[string]marshalled, len(ms))}
+	for i, n := range names {
+		p.items[n] = ms[i]
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := c.scope(scope)
+	st.types[typeURL] = p
+	for id, w := range st.watches {
+		if w.req.GetTypeUrl() == typeURL && c.answer(w, p) {
+			delete(st.watches, id)
+		}
+	}
+}
+
+// clear forgets a scope no stream uses any more.
+func (c *sharedCache) clear(scope string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.scopes[scope]; ok && len(st.watches) == 0 {
+		delete(c.scopes, scope)
+	}
+}
+
+func (c *sharedCache) scope(key string) *sharedScope {
+	st, ok := c.scopes[key]
+	if !ok {
+		st = &sharedScope{types: map[string]*published{}, watches: map[int64]*sharedWatch{}}
+		c.scopes[key] = st
+	}
+	return st
+}
+
+// CreateWatch answers at once when the stream lacks something, else waits
+// for the scope's next publication.
+func (c *sharedCache) CreateWatch(req *cachev3.Request, sub cachev3.Subscription, ch chan cachev3.Response) (func(), error) {
+	key := c.hash.ID(req.GetNode())
+	w := &sharedWatch{req: req, sub: sub, ch: ch}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := c.scope(key)
+	if p := st.types[req.GetTypeUrl()]; p != nil && c.answer(w, p) {
+		return func() {}, nil
+	}
+	c.nextID++
+	id := c.nextID
+	st.watches[id] = w
+	return func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if st, ok := c.scopes[key]; ok {
+			delete(st.watches, id)
+		}
+	}, nil
+}
+
+// answer sends w a response if it lacks something of p and reports whether
+// it did. The stream's channel holds one response per type, and a watch is
+// answered at most once, so the send never blocks. c.mu is held.
+func (c *sharedCache) answer(w *sharedWatch, p *published) bool {
+	typeURL := w.req.GetTypeUrl()
+	full := cachev3.ResourceRequiresFullStateInSotw(typeURL)
+	returned := w.sub.ReturnedResources()
+	var send []string
+	if w.sub.IsWildcard() {
+		if w.req.GetVersionInfo() == p.version {
+			return false
+		}
+		send = p.names
+	} else {
+		first := w.req.GetVersionInfo() == ""
+		wanted := slices.Sorted(maps.Keys(w.sub.SubscribedResources()))
+		changed, gone := false, false
+		var present []string
+		for _, n := range wanted {
+			m, ok := p.items[n]
+			if !ok {
+				_, held := returned[n]
+				gone = gone || held
+				continue
+			}
+			present = append(present, n)
+			if returned[n] != m.hash {
+				changed = true
+				if !full && !first {
+					send = append(send, n) // RDS: only what changed
+				}
+			}
+		}
+		for n := range returned {
+			if _, still := w.sub.SubscribedResources()[n]; !still {
+				gone = true
+			}
+		}
+		if !first && !changed && !(full && gone) {
+			return false
+		}
+		if full || first {
+			send = present
+		}
+	}
+	next := make(map[string]string, len(send))
+	if !w.sub.IsWildcard() {
+		for n, v := range returned {
+			if _, ok := p.items[n]; ok {
+				if _, sub := w.sub.SubscribedResources()[n]; sub {
+					next[n] = v
+				}
+			}
+		}
+	}
+	anys := make([]*anypb.Any, len(send))
+	for i, n := range send {
+		anys[i] = p.items[n].any
+		next[n] = p.items[n].hash
+	}
+	w.ch <- &sharedResponse{req: w.req, version: p.version, anys: anys, returned: next}
+	return true
+}
+
+// CreateDeltaWatch is not served here: delta streams use the snapshot cache.
+func (c *sharedCache) CreateDeltaWatch(*cachev3.DeltaRequest, cachev3.Subscription, chan cachev3.DeltaResponse) (func(), error) {
+	return nil, errors.New("sharedCache serves state-of-the-world streams only")
+}
+
+// Fetch is not supported: meshd serves ADS only.
+func (c *sharedCache) Fetch(context.Context, *cachev3.Request) (cachev3.Response, error) {
+	return nil, errors.New("meshd serves ADS only")
+}
+
+// sharedResponse hands every stream its own DiscoveryResponse (the server
+// sets the nonce on it) over the shared marshalled resources.
+type sharedResponse struct {
+	req      *cachev3.Request
+	version  string
+	anys     []*anypb.Any
+	returned map[string]string
+}
+
+func (r *sharedResponse) GetDiscoveryResponse() (*discovery.DiscoveryResponse, error) {
+	return &discovery.DiscoveryResponse{VersionInfo: r.version, Resources: r.anys, TypeUrl: r.req.GetTypeUrl()}, nil
+}
+func (r *sharedResponse) GetRequest() *discovery.DiscoveryRequest { return r.req }
+func (r *sharedResponse) GetVersion() (string, error)             { return r.version, nil }
+func (r *sharedResponse) GetResponseVersion() string              { return r.version }
+func (r *sharedResponse) GetReturnedResources() map[string]string { return r.returned }
+func (r *sharedResponse) GetContext() context.Context             { return context.Background() }

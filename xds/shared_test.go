@@ -1,0 +1,103 @@
+package xds
+
+import (
+	"testing"
+
+	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	streamv3 "github.com/envoyproxy/go-control-plane/pkg/server/stream/v3"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const sharedScopeKey = "sidecar|envoy|shop|"
+
+// publishTest publishes items (sorted by name) as scope sharedScopeKey's
+// resources of typeURL and returns the version.
+func publishTest(t *testing.T, c *sharedCache, typeURL string, names []string, items ...types.Resource) string {
+	ms := make([]marshalled, len(items))
+	for i, r := range items {
+		m, err := marshal(nil, typeURL, r)
+		require.NoError(t, err)
+		ms[i] = m
+	}
+	v := typeVersion(names, ms)
+	c.publish(sharedScopeKey, typeURL, v, names, ms)
+	return v
+}
+
+// watch opens a watch for a proxy of sharedScopeKey and returns the response
+// it got at once, if any.
+func watch(t *testing.T, c *sharedCache, typeURL, version string, sub streamv3.Subscription) (chan cachev3.Response, cachev3.Response) {
+	ch := make(chan cachev3.Response, 1)
+	req := &cachev3.Request{Node: node(t, "sidecar~10.1.0.9~a.shop~shop.svc.cluster.local", "shop"), TypeUrl: typeURL, VersionInfo: version}
+	_, err := c.CreateWatch(req, sub, ch)
+	require.NoError(t, err)
+	select {
+	case r := <-ch:
+		return ch, r
+	default:
+		return ch, nil
+	}
+}
+
+// TestSharedCacheSharesBytes: every stream of a scope is sent the same
+// marshalled resources; a reconnecting stream holding the current version is
+// sent nothing until the config changes.
+func TestSharedCacheSharesBytes(t *testing.T) {
+	c := newSharedCache(scopeHash{})
+	l1, l2 := &listener.Listener{Name: "a"}, &listener.Listener{Name: "b"}
+	v1 := publishTest(t, c, resourcev3.ListenerType, []string{"a", "b"}, l1, l2)
+
+	_, r1 := watch(t, c, resourcev3.ListenerType, "", streamv3.NewSotwSubscription(nil, true))
+	_, r2 := watch(t, c, resourcev3.ListenerType, "", streamv3.NewSotwSubscription(nil, true))
+	require.NotNil(t, r1)
+	require.NotNil(t, r2)
+	d1, _ := r1.GetDiscoveryResponse()
+	d2, _ := r2.GetDiscoveryResponse()
+	require.Len(t, d1.Resources, 2)
+	assert.Same(t, d1.Resources[0], d2.Resources[0], "the same marshalled bytes for every stream")
+	assert.NotSame(t, d1, d2, "each stream its own response (the server sets its nonce)")
+	assert.Equal(t, v1, d1.VersionInfo)
+
+	ch, r := watch(t, c, resourcev3.ListenerType, v1, streamv3.NewSotwSubscription(nil, true))
+	assert.Nil(t, r, "a stream that holds the current version is sent nothing")
+	publishTest(t, c, resourcev3.ListenerType, []string{"a", "b"}, l1, l2)
+	assert.Empty(t, ch, "republishing the same content sends nothing")
+	v2 := publishTest(t, c, resourcev3.ListenerType, []string{"a"}, l1)
+	require.Len(t, ch, 1, "a change answers the waiting watch")
+	d, _ := (<-ch).GetDiscoveryResponse()
+	assert.Equal(t, v2, d.VersionInfo)
+	assert.Len(t, d.Resources, 1, "listeners are full state: b is gone")
+}
+
+// TestSharedCacheNamedRoutes: a named RDS subscription is sent what it
+// lacks, and afterwards only the routes that changed.
+func TestSharedCacheNamedRoutes(t *testing.T) {
+	c := newSharedCache(scopeHash{})
+	ra, rb := &route.RouteConfiguration{Name: "a"}, &route.RouteConfiguration{Name: "b"}
+	publishTest(t, c, resourcev3.RouteType, []string{"a", "b", "c"}, ra, rb, &route.RouteConfiguration{Name: "c"})
+
+	sub := streamv3.NewSotwSubscription([]string{"a", "b"}, true)
+	_, r := watch(t, c, resourcev3.RouteType, "", sub)
+	require.NotNil(t, r)
+	d, _ := r.GetDiscoveryResponse()
+	assert.Len(t, d.Resources, 2, "the subscribed routes, not c")
+	sub.SetReturnedResources(r.GetReturnedResources())
+
+	ch, r := watch(t, c, resourcev3.RouteType, d.VersionInfo, sub)
+	assert.Nil(t, r, "nothing new")
+	rc := &route.RouteConfiguration{Name: "c", VirtualHosts: []*route.VirtualHost{{Name: "x"}}}
+	publishTest(t, c, resourcev3.RouteType, []string{"a", "b", "c"}, ra, rb, rc)
+	assert.Empty(t, ch, "a change to a route it does not subscribe to sends nothing")
+	publishTest(t, c, resourcev3.RouteType, []string{"a", "b", "c"}, ra, &route.RouteConfiguration{Name: "b", VirtualHosts: []*route.VirtualHost{{Name: "y"}}}, rc)
+	require.Len(t, ch, 1)
+	d, _ = (<-ch).GetDiscoveryResponse()
+	require.Len(t, d.Resources, 1, "only the changed route")
+	got := &route.RouteConfiguration{}
+	require.NoError(t, d.Resources[0].UnmarshalTo(got))
+	assert.Equal(t, "b", got.Name)
+}
