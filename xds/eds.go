@@ -20,14 +20,15 @@ import (
 // Only assignments whose content changed are written to the LinearCache:
 // a push that leaves an assignment as it was sends nobody anything.
 type edsCache struct {
-	lc     *cachev3.LinearCache
-	hashes map[string]string // EDS service name → content hash of what lc holds
+	lc     *cachev3.LinearCache // delta streams
+	sotw   *sotwEDS             // state-of-the-world streams
+	hashes map[string]string    // EDS service name → content hash of what lc holds
 	log    *slog.Logger
 }
 
 func newEDSCache(log *slog.Logger) *edsCache {
 	return &edsCache{lc: cachev3.NewLinearCache(resourcev3.EndpointType, cachev3.WithVersionPrefix("eds-")),
-		hashes: map[string]string{}, log: log}
+		sotw: newSotwEDS(), hashes: map[string]string{}, log: log}
 }
 
 // update makes the cache hold exactly clas, writing only what changed, and
@@ -60,6 +61,13 @@ func (e *edsCache) update(clas map[string]*endpoint.ClusterLoadAssignment) (upda
 		if err := e.lc.UpdateResources(toUpdate, removed); err != nil {
 			e.log.Error("updating endpoints", "error", err)
 		}
+		changed := make(map[string]*endpoint.ClusterLoadAssignment, len(toUpdate))
+		for n, r := range toUpdate {
+			changed[n] = r.(*endpoint.ClusterLoadAssignment)
+		}
+		if err := e.sotw.update(changed, removed); err != nil {
+			e.log.Error("updating endpoints", "error", err)
+		}
 	}
 	return updated, removed
 }
@@ -79,15 +87,15 @@ func (e *edsCache) get(names ...string) []*endpoint.ClusterLoadAssignment {
 	return out
 }
 
-// mux routes EDS watches to the mesh-wide edsCache, other state-of-the-world
-// watches to the sharedCache and other delta watches to the per-scope
-// snapshot cache.
+// mux routes EDS watches to the mesh-wide edsCache (sotwEDS or the
+// LinearCache), other state-of-the-world watches to the sharedCache and
+// other delta watches to the per-scope snapshot cache.
 func mux(eds *edsCache, shared *sharedCache, scoped cachev3.Cache) *cachev3.MuxCache {
-	const edsKey, sharedKey, scopeKey = "eds", "shared", "scope"
+	const edsKey, sotwEDSKey, sharedKey, scopeKey = "eds", "sotw-eds", "shared", "scope"
 	return &cachev3.MuxCache{
 		Classify: func(r *cachev3.Request) string {
 			if r.GetTypeUrl() == resourcev3.EndpointType {
-				return edsKey
+				return sotwEDSKey
 			}
 			return sharedKey
 		},
@@ -97,6 +105,6 @@ func mux(eds *edsCache, shared *sharedCache, scoped cachev3.Cache) *cachev3.MuxC
 			}
 			return scopeKey
 		},
-		Caches: map[string]cachev3.Cache{edsKey: eds.lc, sharedKey: shared, scopeKey: scoped},
+		Caches: map[string]cachev3.Cache{edsKey: eds.lc, sotwEDSKey: eds.sotw, sharedKey: shared, scopeKey: scoped},
 	}
 }

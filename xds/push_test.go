@@ -21,14 +21,19 @@ func TestEndpointPushBuildsScopesNeverBuilt(t *testing.T) {
 	store := testStore(t)
 	s := New(Options{})
 	gw := model.Scope{Type: model.Router, Namespace: "shop"}
-	s.acquireScope(gw) // no index yet: nothing built
+	s.acquireScope(gw, false) // no index yet: nothing built
 	s.push(store.Apply([]model.Change{slice("frontend", "10.1.0.1", "10.1.0.2")}), pushInfo{endpointsOnly: true})
 	s.mu.Lock()
 	built := s.scopes[gw.Key()].snap != nil
 	s.mu.Unlock()
 	assert.True(t, built, "the gateway scope must be built by the first push")
+	s.mu.Lock()
+	published := s.shared.scopes[gw.Key()] != nil && s.shared.scopes[gw.Key()].types[resourcev3.ClusterType] != nil
+	s.mu.Unlock()
+	assert.True(t, published, "and published for its streams")
+	s.acquireScope(gw, true)
 	_, err := s.cache.GetSnapshot(gw.Key())
-	assert.NoError(t, err, "and handed to the cache")
+	assert.NoError(t, err, "a delta stream gets it from the snapshot cache")
 }
 
 // TestConfigDumpDuringPushes: /debug/config_dump reads a scope's output while

@@ -16,6 +16,9 @@ import (
 type scopeState struct {
 	scope   model.Scope
 	streams int
+	// deltaStreams counts the delta streams among them: only scopes with
+	// delta streams are put in the snapshot cache.
+	deltaStreams int
 	// out and snap are the last snapshot that passed validation; nil until one did.
 	out  *translate.Output
 	snap *cachev3.Snapshot

@@ -266,11 +266,10 @@ func (s *Server) rebuildLocked(ss *scopeState) (ok, changed bool) {
 	for _, w := range wire {
 		s.shared.publish(key, w.typeURL, w.version, w.names, w.ms)
 	}
-	if err := s.cache.SetSnapshot(context.Background(), key, snap); err != nil {
-		s.log.Error("setting snapshot", "scope", key, "error", err)
-		return false, false
-	}
 	ss.snap = snap
+	if ss.deltaStreams > 0 {
+		s.setDeltaSnapshot(ss)
+	}
 	return true, true
 }
 
@@ -287,7 +286,7 @@ func sameVersions(a, b *cachev3.Snapshot) bool {
 
 // acquireScope makes sure the scope has a built snapshot (building it on first
 // use) and counts one more stream on it.
-func (s *Server) acquireScope(sc model.Scope) {
+func (s *Server) acquireScope(sc model.Scope, delta bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	key := sc.Key()
@@ -300,11 +299,16 @@ func (s *Server) acquireScope(sc model.Scope) {
 		}
 	}
 	ss.streams++
+	if delta {
+		if ss.deltaStreams++; ss.deltaStreams == 1 && ss.snap != nil {
+			s.setDeltaSnapshot(ss)
+		}
+	}
 }
 
 // releaseScope drops one stream from the scope and forgets the scope when no
 // stream uses it any more.
-func (s *Server) releaseScope(sc model.Scope) {
+func (s *Server) releaseScope(sc model.Scope, delta bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	key := sc.Key()
@@ -312,10 +316,23 @@ func (s *Server) releaseScope(sc model.Scope) {
 	if !ok {
 		return
 	}
+	if delta {
+		if ss.deltaStreams--; ss.deltaStreams == 0 {
+			s.cache.ClearSnapshot(key)
+		}
+	}
 	if ss.streams--; ss.streams <= 0 {
 		delete(s.scopes, key)
 		s.cache.ClearSnapshot(key)
 		s.shared.clear(key)
+	}
+}
+
+// setDeltaSnapshot hands the scope's snapshot to the snapshot cache, which
+// serves delta streams. s.mu is held.
+func (s *Server) setDeltaSnapshot(ss *scopeState) {
+	if err := s.cache.SetSnapshot(context.Background(), ss.scope.Key(), ss.snap); err != nil {
+		s.log.Error("setting snapshot", "scope", ss.scope.Key(), "error", err)
 	}
 }
 

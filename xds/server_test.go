@@ -153,7 +153,7 @@ func TestProxiesOfOneScopeShareASnapshotAndVersionsAreContentHashes(t *testing.T
 	other := New(Options{})
 	other.PushSnapshot(store.Current())
 	sc := model.Scope{Type: model.SidecarProxy, Namespace: "shop"}
-	other.acquireScope(sc)
+	other.acquireScope(sc, false)
 	s.mu.Lock()
 	mine := s.scopes[sc.Key()].snap
 	s.mu.Unlock()
@@ -241,7 +241,7 @@ func TestEndpointFastPath(t *testing.T) {
 	}
 	ack(resp)
 	sc := model.Scope{Type: model.SidecarProxy, Generator: "envoy", Namespace: "shop"}
-	s.acquireScope(sc)
+	s.acquireScope(sc, false)
 	before := s.scopes[sc.Key()].snap
 
 	// backend's endpoints change: nothing for this proxy.

@@ -189,8 +189,11 @@ func (c *sharedCache) answer(w *sharedWatch, p *published) bool {
 			send = present
 		}
 	}
-	next := make(map[string]string, len(send))
+	// A wildcard stream is answered by version alone: it needs no record of
+	// what it holds (which would cost a map of every resource per stream).
+	var next map[string]string
 	if !w.sub.IsWildcard() {
+		next = make(map[string]string, len(send))
 		for n, v := range returned {
 			if _, ok := p.items[n]; ok {
 				if _, sub := w.sub.SubscribedResources()[n]; sub {
@@ -202,7 +205,9 @@ func (c *sharedCache) answer(w *sharedWatch, p *published) bool {
 	anys := make([]*anypb.Any, len(send))
 	for i, n := range send {
 		anys[i] = p.items[n].any
-		next[n] = p.items[n].hash
+		if next != nil {
+			next[n] = p.items[n].hash
+		}
 	}
 	w.ch <- &sharedResponse{req: w.req, version: p.version, anys: anys, returned: next}
 	return true

@@ -109,7 +109,7 @@ func (t *tracker) open(key streamKey, node *core.Node) error {
 		t.s.log.Warn("refusing xDS stream", "node", node.GetId(), "error", err)
 		return status.Errorf(codes.InvalidArgument, "meshd: %v", err)
 	}
-	t.s.acquireScope(p.Scope())
+	t.s.acquireScope(p.Scope(), key.delta)
 	t.mu.Lock()
 	t.streams[key] = &streamState{proxy: p, connected: time.Now(), types: map[string]*TypeStatus{}}
 	t.mu.Unlock()
@@ -126,7 +126,7 @@ func (t *tracker) closed(key streamKey) {
 	if !ok {
 		return
 	}
-	t.s.releaseScope(st.proxy.Scope())
+	t.s.releaseScope(st.proxy.Scope(), key.delta)
 	t.s.m.XDSClients.WithLabelValues("meshd").Dec()
 	t.s.log.Info("proxy disconnected", "proxy", st.proxy.NodeID)
 }

@@ -1,0 +1,100 @@
+package xds
+
+import (
+	"fmt"
+	"testing"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	streamv3 "github.com/envoyproxy/go-control-plane/pkg/server/stream/v3"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func cla(name string, port uint32) *endpoint.ClusterLoadAssignment {
+	return &endpoint.ClusterLoadAssignment{ClusterName: name, Endpoints: []*endpoint.LocalityLbEndpoints{{
+		LbEndpoints: []*endpoint.LbEndpoint{{HostIdentifier: &endpoint.LbEndpoint_Endpoint{Endpoint: &endpoint.Endpoint{
+			Address: &core.Address{Address: &core.Address_SocketAddress{SocketAddress: &core.SocketAddress{
+				Address: "10.0.0.1", PortSpecifier: &core.SocketAddress_PortValue{PortValue: port}}}},
+		}}}},
+	}}}
+}
+
+// edsWatch opens a watch and returns its response, if it got one at once.
+func edsWatch(t *testing.T, e *sotwEDS, version string, sub streamv3.Subscription) (chan cachev3.Response, cachev3.Response) {
+	ch := make(chan cachev3.Response, 1)
+	_, err := e.CreateWatch(&cachev3.Request{TypeUrl: resourcev3.EndpointType, VersionInfo: version}, sub, ch)
+	require.NoError(t, err)
+	select {
+	case r := <-ch:
+		return ch, r
+	default:
+		return ch, nil
+	}
+}
+
+func names(t *testing.T, r cachev3.Response) []string {
+	d, err := r.GetDiscoveryResponse()
+	require.NoError(t, err)
+	var out []string
+	for _, a := range d.Resources {
+		c := &endpoint.ClusterLoadAssignment{}
+		require.NoError(t, a.UnmarshalTo(c))
+		out = append(out, c.ClusterName)
+	}
+	return out
+}
+
+// TestSotwEDS: a stream is sent what it subscribes to, then only what
+// changed (found through the change log, or by comparing every name when
+// its version is older than the log or another process's).
+func TestSotwEDS(t *testing.T) {
+	e := newSotwEDS()
+	all := map[string]*endpoint.ClusterLoadAssignment{}
+	for i := range 3 {
+		n := fmt.Sprintf("c%d", i)
+		all[n] = cla(n, 1)
+	}
+	require.NoError(t, e.update(all, nil))
+
+	sub := streamv3.NewSotwSubscription([]string{"c0", "c1"}, true)
+	_, r := edsWatch(t, e, "", sub)
+	require.NotNil(t, r)
+	assert.ElementsMatch(t, []string{"c0", "c1"}, names(t, r))
+	sub.SetReturnedResources(r.GetReturnedResources())
+	v := r.GetResponseVersion()
+
+	ch, r := edsWatch(t, e, v, sub)
+	assert.Nil(t, r, "up to date: nothing")
+	require.NoError(t, e.update(map[string]*endpoint.ClusterLoadAssignment{"c2": cla("c2", 2)}, nil))
+	assert.Empty(t, ch, "c2 is not subscribed")
+	require.NoError(t, e.update(map[string]*endpoint.ClusterLoadAssignment{"c1": cla("c1", 2)}, nil))
+	require.Len(t, ch, 1)
+	r = <-ch
+	assert.Equal(t, []string{"c1"}, names(t, r), "only the changed assignment")
+	sub.SetReturnedResources(r.GetReturnedResources())
+
+	// A request echoing an older generation gets what changed since.
+	require.NoError(t, e.update(map[string]*endpoint.ClusterLoadAssignment{"c0": cla("c0", 3)}, nil))
+	_, r = edsWatch(t, e, r.GetResponseVersion(), sub)
+	require.NotNil(t, r)
+	assert.Equal(t, []string{"c0"}, names(t, r))
+	sub.SetReturnedResources(r.GetReturnedResources())
+
+	// Older than the change log: every name is compared.
+	old := r.GetResponseVersion()
+	for i := range maxChangeLog + 1 {
+		require.NoError(t, e.update(map[string]*endpoint.ClusterLoadAssignment{"c2": cla("c2", uint32(10+i))}, nil))
+	}
+	require.NoError(t, e.update(map[string]*endpoint.ClusterLoadAssignment{"c1": cla("c1", 9)}, nil))
+	_, r = edsWatch(t, e, old, sub)
+	require.NotNil(t, r)
+	assert.Equal(t, []string{"c1"}, names(t, r))
+
+	// A new stream echoing another process's version gets everything.
+	_, r = edsWatch(t, e, "eds-other-7", streamv3.NewSotwSubscription([]string{"c0", "c1"}, true))
+	require.NotNil(t, r)
+	assert.ElementsMatch(t, []string{"c0", "c1"}, names(t, r))
+}
