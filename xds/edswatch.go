@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -22,10 +23,12 @@ import (
 // LinearCache indexes every watch under every name it subscribes to, so
 // each endpoint change costs (watching proxies × names each watches) map
 // updates — seconds at 2,000 sidecars and 1,000 services. sotwEDS keeps
-// a short log of which names changed in which generation instead: a watch
-// is answered by looking up the changed names in its subscription, and a
-// new request that echoes the current generation is registered in O(1).
-// Assignments are marshalled once and shared by every stream.
+// a short log of which names changed in which generation instead, and
+// puts the generation and a hash of the subscription in the version it
+// sends: a watch is answered by looking up the changed names in its
+// subscription, and a request echoing the current version is registered
+// without looking at its names. Nothing is kept per stream; assignments are
+// marshalled once and shared by every stream.
 type sotwEDS struct {
 	mu      sync.Mutex
 	boot    string // distinguishes this process's versions from another's
@@ -54,17 +57,42 @@ func newSotwEDS() *sotwEDS {
 	return &sotwEDS{boot: strconv.FormatUint(rand.Uint64()%1e6, 36), items: map[string]edsItem{}, watches: map[int64]*sharedWatch{}}
 }
 
-func (e *sotwEDS) version() string { return fmt.Sprintf("eds-%s-%d", e.boot, e.gen) }
+// version names what a stream holds after a response: this process, the
+// generation, and a hash of the names it subscribes to. A request echoing
+// it with the same subscription lacks only what changed since; no record
+// per stream is kept.
+func (e *sotwEDS) version(subs uint64) string {
+	return fmt.Sprintf("eds-%s-%d-%x", e.boot, e.gen, subs)
+}
 
-// genOf returns the generation a request's version names, if it is this
-// process's.
-func (e *sotwEDS) genOf(v string) (uint64, bool) {
+// parse returns the generation and subscription hash of a version this
+// process sent.
+func (e *sotwEDS) parse(v string) (gen, subs uint64, ok bool) {
 	rest, ok := strings.CutPrefix(v, "eds-"+e.boot+"-")
 	if !ok {
-		return 0, false
+		return 0, 0, false
 	}
-	g, err := strconv.ParseUint(rest, 10, 64)
-	return g, err == nil
+	g, h, ok := strings.Cut(rest, "-")
+	if !ok {
+		return 0, 0, false
+	}
+	gen, err1 := strconv.ParseUint(g, 10, 64)
+	subs, err2 := strconv.ParseUint(h, 16, 64)
+	return gen, subs, err1 == nil && err2 == nil
+}
+
+// subsHash is an order-independent hash of the names a watch subscribes to.
+func subsHash(w *sharedWatch) uint64 {
+	if w.sub.IsWildcard() {
+		return 0
+	}
+	var x uint64
+	for n := range w.sub.SubscribedResources() {
+		h := fnv.New64a()
+		h.Write([]byte(n))
+		x ^= h.Sum64()
+	}
+	return x
 }
 
 // update applies changed assignments and removals, and answers the watches
@@ -138,11 +166,11 @@ func (e *sotwEDS) CreateWatch(req *cachev3.Request, sub cachev3.Subscription, ch
 }
 
 // missing returns the names w should be sent now, and whether to answer
-// even with none (a stream's first request). e.mu is held.
+// even with none (a stream's first request, or one whose subscription
+// changed). e.mu is held.
 func (e *sotwEDS) missing(w *sharedWatch) ([]string, bool) {
-	returned := w.sub.ReturnedResources()
 	subs := w.sub.SubscribedResources()
-	if g, ok := e.genOf(w.req.GetVersionInfo()); ok && len(returned) > 0 && len(returned) == len(subs) && !w.sub.IsWildcard() {
+	if g, h, ok := e.parse(w.req.GetVersionInfo()); ok && h == subsHash(w) {
 		// The stream holds everything it subscribes to as of generation g:
 		// it lacks only what changed since.
 		if g == e.gen {
@@ -156,7 +184,7 @@ func (e *sotwEDS) missing(w *sharedWatch) ([]string, bool) {
 					continue
 				}
 				for _, n := range c.names {
-					if _, sub := subs[n]; sub && !seen[n] {
+					if _, sub := subs[n]; (sub || w.sub.IsWildcard()) && !seen[n] {
 						if _, ok := e.items[n]; ok {
 							seen[n] = true
 							send = append(send, n)
@@ -167,44 +195,31 @@ func (e *sotwEDS) missing(w *sharedWatch) ([]string, bool) {
 			return send, false
 		}
 	}
-	// Compare every subscribed name with what the stream was last sent.
+	// A new stream, a changed subscription or a version older than the
+	// change log: everything it subscribes to.
 	var send []string
 	if w.sub.IsWildcard() {
-		for n, it := range e.items {
-			if returned[n] != it.m.hash {
-				send = append(send, n)
-			}
+		for n := range e.items {
+			send = append(send, n)
 		}
 	} else {
 		for n := range subs {
-			if it, ok := e.items[n]; ok && returned[n] != it.m.hash {
+			if _, ok := e.items[n]; ok {
 				send = append(send, n)
 			}
 		}
 	}
-	return send, w.req.GetVersionInfo() == ""
+	return send, true
 }
 
 // respond sends w the named assignments. e.mu is held; the stream's channel
 // holds one response per type, so this never blocks.
 func (e *sotwEDS) respond(w *sharedWatch, send []string) {
-	returned := w.sub.ReturnedResources()
-	subs := w.sub.SubscribedResources()
-	next := make(map[string]string, len(subs))
-	for n, v := range returned {
-		if _, ok := e.items[n]; ok {
-			if _, sub := subs[n]; sub || w.sub.IsWildcard() {
-				next[n] = v
-			}
-		}
-	}
 	anys := make([]*anypb.Any, 0, len(send))
 	for _, n := range send {
-		it := e.items[n]
-		anys = append(anys, it.m.any)
-		next[n] = it.m.hash
+		anys = append(anys, e.items[n].m.any)
 	}
-	w.ch <- &sharedResponse{req: w.req, version: e.version(), anys: anys, returned: next}
+	w.ch <- &sharedResponse{req: w.req, version: e.version(subsHash(w)), anys: anys}
 }
 
 // CreateDeltaWatch is not served here: delta streams use the LinearCache.

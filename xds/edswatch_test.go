@@ -48,8 +48,8 @@ func names(t *testing.T, r cachev3.Response) []string {
 }
 
 // TestSotwEDS: a stream is sent what it subscribes to, then only what
-// changed (found through the change log, or by comparing every name when
-// its version is older than the log or another process's).
+// changed (found through the change log); a version older than the log,
+// another process's, or a changed subscription gets everything subscribed.
 func TestSotwEDS(t *testing.T) {
 	e := newSotwEDS()
 	all := map[string]*endpoint.ClusterLoadAssignment{}
@@ -63,7 +63,6 @@ func TestSotwEDS(t *testing.T) {
 	_, r := edsWatch(t, e, "", sub)
 	require.NotNil(t, r)
 	assert.ElementsMatch(t, []string{"c0", "c1"}, names(t, r))
-	sub.SetReturnedResources(r.GetReturnedResources())
 	v := r.GetResponseVersion()
 
 	ch, r := edsWatch(t, e, v, sub)
@@ -74,16 +73,14 @@ func TestSotwEDS(t *testing.T) {
 	require.Len(t, ch, 1)
 	r = <-ch
 	assert.Equal(t, []string{"c1"}, names(t, r), "only the changed assignment")
-	sub.SetReturnedResources(r.GetReturnedResources())
 
 	// A request echoing an older generation gets what changed since.
 	require.NoError(t, e.update(map[string]*endpoint.ClusterLoadAssignment{"c0": cla("c0", 3)}, nil))
 	_, r = edsWatch(t, e, r.GetResponseVersion(), sub)
 	require.NotNil(t, r)
 	assert.Equal(t, []string{"c0"}, names(t, r))
-	sub.SetReturnedResources(r.GetReturnedResources())
 
-	// Older than the change log: every name is compared.
+	// Older than the change log: everything subscribed is sent again.
 	old := r.GetResponseVersion()
 	for i := range maxChangeLog + 1 {
 		require.NoError(t, e.update(map[string]*endpoint.ClusterLoadAssignment{"c2": cla("c2", uint32(10+i))}, nil))
@@ -91,7 +88,13 @@ func TestSotwEDS(t *testing.T) {
 	require.NoError(t, e.update(map[string]*endpoint.ClusterLoadAssignment{"c1": cla("c1", 9)}, nil))
 	_, r = edsWatch(t, e, old, sub)
 	require.NotNil(t, r)
-	assert.Equal(t, []string{"c1"}, names(t, r))
+	assert.ElementsMatch(t, []string{"c0", "c1"}, names(t, r))
+
+	// A changed subscription (a new cluster) is sent everything it names.
+	grown := streamv3.NewSotwSubscription([]string{"c0", "c1", "c2"}, true)
+	_, r = edsWatch(t, e, r.GetResponseVersion(), grown)
+	require.NotNil(t, r)
+	assert.ElementsMatch(t, []string{"c0", "c1", "c2"}, names(t, r))
 
 	// A new stream echoing another process's version gets everything.
 	_, r = edsWatch(t, e, "eds-other-7", streamv3.NewSotwSubscription([]string{"c0", "c1"}, true))

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/meshd/meshd/hack/loadgen/fleet"
+	"github.com/meshd/meshd/internal/xdsclient"
+)
+
+// Latency is a latency distribution in milliseconds.
+type Latency struct {
+	N     int     `json:"n"`
+	P50Ms float64 `json:"p50Ms"`
+	P90Ms float64 `json:"p90Ms"`
+	P99Ms float64 `json:"p99Ms"`
+	MaxMs float64 `json:"maxMs"`
+}
+
+func latency(ds []time.Duration) Latency {
+	s := fleet.Quantiles(ds)
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	return Latency{N: s.N, P50Ms: ms(s.P50), P90Ms: ms(s.P90), P99Ms: ms(s.P99), MaxMs: ms(s.Max)}
+}
+
+// Storm is the connect-storm result.
+type Storm struct {
+	Proxies    int     `json:"proxies"`
+	Configured int     `json:"configured"`
+	Latency    Latency `json:"configuredAfter"`
+	// Streams counts the ADS streams opened (more than Proxies when
+	// meshd's stream rate limit refused some and they retried).
+	Streams int `json:"streams"`
+	// BytesPerProxy is what an average proxy received, per type.
+	BytesPerProxy map[string]int `json:"bytesPerProxy"`
+}
+
+// Change is the result of one kind of change (endpoint churn or canary),
+// over all rounds.
+type Change struct {
+	Rounds int `json:"rounds"`
+	// Watching is how many proxies watched the changed resource (summed
+	// over rounds); Received how many got the new version before the
+	// timeout; Latency from the API write to each one's ACK.
+	Watching int     `json:"watching"`
+	Received int     `json:"received"`
+	Latency  Latency `json:"latency"`
+	// AllBy is, per round, when the last watching proxy had ACKed (ms).
+	AllByMs []float64 `json:"allByMs"`
+	// WriteMs is how long each API write took to be accepted.
+	WriteMs []float64 `json:"writeMs"`
+	// Responses counts the responses of each type all proxies received
+	// during the rounds; BytesPerProxy the bytes an average proxy received
+	// per round, per type.
+	Responses     map[string]int     `json:"responses"`
+	BytesPerProxy map[string]float64 `json:"bytesPerProxy"`
+	// PushedProxies is how many proxies received anything, per round.
+	PushedProxies []int `json:"pushedProxies"`
+	// Pushes is meshd's /debug/push_status after each round.
+	Pushes []PushStatus `json:"pushes"`
+
+	samples []time.Duration
+}
+
+// PushStatus is the part of meshd's /debug/push_status the report shows.
+type PushStatus struct {
+	EndpointsOnly bool  `json:"endpointsOnly"`
+	ScopesBuilt   int   `json:"scopesBuilt"`
+	ScopesChanged int   `json:"scopesChanged"`
+	DurationNanos int64 `json:"durationNanos"`
+	DebounceNanos int64 `json:"debounceNanos"`
+}
+
+// storm connects every proxy at once and waits until all are configured.
+func storm(ctx context.Context, opts fleet.Options, timeout time.Duration) (*fleet.Fleet, Storm, error) {
+	f, err := fleet.Start(ctx, opts)
+	if err != nil {
+		return nil, Storm{}, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	waitErr := f.WaitConfigured(wctx)
+	res := Storm{Proxies: opts.Proxies, BytesPerProxy: map[string]int{}}
+	var ds []time.Duration
+	for _, p := range f.Proxies() {
+		if d, ok := p.ConfiguredAfter(); ok {
+			ds = append(ds, d)
+		}
+		res.Streams += p.Attempts()
+		b, _ := fleet.Totals(p.Arrivals(0))
+		for t, n := range b {
+			res.BytesPerProxy[t] += n
+		}
+	}
+	for t := range res.BytesPerProxy {
+		res.BytesPerProxy[t] /= opts.Proxies
+	}
+	res.Configured, res.Latency = len(ds), latency(ds)
+	if waitErr != nil {
+		return f, res, fmt.Errorf("connect storm: %w", waitErr)
+	}
+	return f, res, nil
+}
+
+// probe records, per proxy, when it first ACKed a response of type typ
+// carrying resource name.
+type probe struct {
+	typ, name string
+	at        []atomic.Int64
+	n         atomic.Int32
+}
+
+func newProbe(f *fleet.Fleet, typ, name string) *probe {
+	pr := &probe{typ: typ, name: name, at: make([]atomic.Int64, len(f.Proxies()))}
+	f.SetHook(func(p *fleet.Proxy, r xdsclient.Response) {
+		if r.Type == pr.typ && !r.Nack && slices.Contains(r.Names, pr.name) &&
+			pr.at[p.Index].CompareAndSwap(0, r.At.UnixNano()) {
+			pr.n.Add(1)
+		}
+	})
+	return pr
+}
+
+// watchers returns the proxies subscribed to name of type typ.
+func watchers(f *fleet.Fleet, typ, name string) []*fleet.Proxy {
+	var out []*fleet.Proxy
+	for _, p := range f.Proxies() {
+		if c := p.Client(); c != nil {
+			if _, ok := slices.BinarySearch(c.Subscribed(typ), name); ok {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// round makes one change (write) and measures its propagation to the
+// proxies watching resource name of type typ: it waits for all of them
+// (or timeout), then for a quiet second, and adds the figures to res.
+func round(ctx context.Context, f *fleet.Fleet, typ, name string, write func() error, timeout time.Duration, res *Change) error {
+	watching := watchers(f, typ, name)
+	if len(watching) == 0 {
+		return fmt.Errorf("no proxy watches %s %s", typ, name)
+	}
+	marks := make([]int, len(f.Proxies()))
+	for i, p := range f.Proxies() {
+		marks[i] = p.Mark()
+	}
+	pr := newProbe(f, typ, name)
+	defer f.SetHook(nil)
+	t0 := time.Now()
+	if err := write(); err != nil {
+		return err
+	}
+	res.WriteMs = append(res.WriteMs, float64(time.Since(t0).Microseconds())/1000)
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		done := 0
+		for _, p := range watching {
+			if pr.at[p.Index].Load() != 0 {
+				done++
+			}
+		}
+		if done == len(watching) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	_ = f.WaitQuiet(qctx, time.Second)
+	cancel()
+
+	res.Rounds++
+	res.Watching += len(watching)
+	var last time.Duration
+	for _, p := range watching {
+		if at := pr.at[p.Index].Load(); at != 0 {
+			d := time.Duration(at - t0.UnixNano())
+			res.Received++
+			res.samples = append(res.samples, d)
+			last = max(last, d)
+		}
+	}
+	res.AllByMs = append(res.AllByMs, float64(last.Microseconds())/1000)
+	pushed := 0
+	for i, p := range f.Proxies() {
+		arr := p.Arrivals(marks[i])
+		if len(arr) > 0 {
+			pushed++
+		}
+		b, r := fleet.Totals(arr)
+		for t, n := range r {
+			res.Responses[t] += n
+		}
+		for t, n := range b {
+			res.BytesPerProxy[t] += float64(n) / float64(len(f.Proxies()))
+		}
+	}
+	res.PushedProxies = append(res.PushedProxies, pushed)
+	res.Latency = latency(res.samples)
+	return nil
+}
+
+func newChange() Change {
+	return Change{Responses: map[string]int{}, BytesPerProxy: map[string]float64{}}
+}
+
+// perRound turns BytesPerProxy from a sum over rounds into a per-round mean.
+func (c *Change) perRound() {
+	if c.Rounds == 0 {
+		return
+	}
+	for t := range c.BytesPerProxy {
+		c.BytesPerProxy[t] /= float64(c.Rounds)
+	}
+}

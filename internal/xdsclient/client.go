@@ -1,0 +1,381 @@
+package xdsclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/structpb"
+)
+
+// Types are the short names of the four types the client follows, in the
+// order Envoy subscribes to them.
+var Types = []string{"cds", "eds", "lds", "rds"}
+
+var typeURLs = map[string]string{
+	"cds": resourcev3.ClusterType, "eds": resourcev3.EndpointType,
+	"lds": resourcev3.ListenerType, "rds": resourcev3.RouteType,
+}
+
+// dependent maps a type to the type whose names it references.
+var dependent = map[string]string{"cds": "eds", "lds": "rds"}
+
+// TypeStats is what the client received of one type.
+type TypeStats struct {
+	// Responses counts responses received; Resources the resources in them.
+	Responses, Resources int
+	// Bytes is the total size of the responses.
+	Bytes int
+	// Version is the version_info of the last accepted response (delta:
+	// its system_version_info); Names the names of the resources the client
+	// currently holds (sorted).
+	Version string
+	Names   []string
+	// Nacks counts responses the client could not decode and rejected.
+	Nacks int
+	// At is when the last response arrived.
+	At time.Time
+}
+
+// Options tune a Client; the zero value is what Start uses.
+type Options struct {
+	// Delta speaks the incremental protocol (DeltaAggregatedResources)
+	// instead of state of the world.
+	Delta bool
+	// OnResponse, if set, is called on the client's goroutine after each
+	// response has been recorded, ACKed or NACKed, and the subscriptions it
+	// implies sent. It must be quick.
+	OnResponse func(*Client, Response)
+}
+
+// Response describes one response as the client handled it.
+type Response struct {
+	// Type is the short type ("cds", "eds", "lds", "rds").
+	Type string
+	// Version is version_info (delta: system_version_info); Nonce the nonce.
+	Version, Nonce string
+	// Names are the resources the response carried; Removed the names a
+	// delta response removed.
+	Names, Removed []string
+	// Bytes is the size of the response message.
+	Bytes int
+	// At is when the ACK (or NACK) was sent.
+	At time.Time
+	// Nack is set when the response was rejected; Err says why.
+	Nack bool
+	Err  error
+}
+
+// Client is one simulated proxy on one ADS stream.
+type Client struct {
+	nodeID string
+	opts   Options
+	tr     transport
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu    sync.Mutex
+	stats map[string]*TypeStats
+	// held maps type → name of each resource held → the names it references
+	// (EDS names of a cluster, RDS names of a listener; nil for the others).
+	held  map[string]map[string][]string
+	want  map[string][]string // type → subscribed names (eds, rds), sorted
+	err   error
+	waits []chan struct{} // closed at every response
+}
+
+// Start opens a state-of-the-world ADS stream on conn as node nodeID with
+// the given metadata (NAMESPACE, GENERATOR, ...) and subscribes like Envoy.
+// It runs until Close or until the stream fails (Err).
+func Start(conn grpc.ClientConnInterface, nodeID string, metadata map[string]any) (*Client, error) {
+	return StartWith(conn, nodeID, metadata, Options{})
+}
+
+// StartWith is Start with Options (delta protocol, a response callback).
+func StartWith(conn grpc.ClientConnInterface, nodeID string, metadata map[string]any, opts Options) (*Client, error) {
+	md, err := structpb.NewStruct(metadata)
+	if err != nil {
+		return nil, fmt.Errorf("node metadata: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	node := &core.Node{Id: nodeID, Metadata: md}
+	var tr transport
+	if opts.Delta {
+		tr, err = openDelta(ctx, conn, node)
+	} else {
+		tr, err = openSotW(ctx, conn, node)
+	}
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	c := &Client{nodeID: nodeID, opts: opts, tr: tr, cancel: cancel, done: make(chan struct{}),
+		stats: map[string]*TypeStats{}, held: map[string]map[string][]string{}, want: map[string][]string{}}
+	for _, t := range Types {
+		c.stats[t] = &TypeStats{}
+		c.held[t] = map[string][]string{}
+	}
+	for _, t := range []string{"cds", "lds"} {
+		if err := tr.subscribe(t, nil, nil, nil); err != nil {
+			cancel()
+			return nil, err
+		}
+	}
+	go c.run()
+	return c, nil
+}
+
+// NodeID is the node ID the client connected with.
+func (c *Client) NodeID() string { return c.nodeID }
+
+// Close ends the stream and waits for the client to stop.
+func (c *Client) Close() {
+	c.cancel()
+	<-c.done
+}
+
+// Done is closed when the client has stopped (Close, or the stream failed).
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Err is why the stream ended, nil while it runs.
+func (c *Client) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// Stats returns a copy of what was received, by short type.
+func (c *Client) Stats() map[string]TypeStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]TypeStats, len(c.stats))
+	for t, s := range c.stats {
+		cp := *s
+		cp.Names = slices.Sorted(maps.Keys(c.held[t]))
+		out[t] = cp
+	}
+	return out
+}
+
+// Subscribed returns the names the client subscribes to of type t ("eds"
+// or "rds"), sorted; nil for the wildcard types.
+func (c *Client) Subscribed(t string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.want[t])
+}
+
+// Holds reports whether the client holds the resource of type t named name.
+func (c *Client) Holds(t, name string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.held[t][name]
+	return ok
+}
+
+// Complete reports whether the client has its full config: an accepted
+// CDS and LDS response, and every EDS and RDS name they reference.
+func (c *Client) Complete() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, t := range []string{"cds", "lds"} {
+		if c.stats[t].Responses-c.stats[t].Nacks == 0 {
+			return false
+		}
+	}
+	for _, t := range []string{"eds", "rds"} {
+		for _, n := range c.want[t] {
+			if _, ok := c.held[t][n]; !ok {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// Changed returns a channel closed at the next response of any type.
+func (c *Client) Changed() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan struct{})
+	c.waits = append(c.waits, ch)
+	return ch
+}
+
+// Wait returns nil once cond holds (checked now and after every response),
+// ctx's error if it ends first, or the stream's error if it fails first.
+func (c *Client) Wait(ctx context.Context, cond func(*Client) bool) error {
+	for {
+		ch := c.Changed()
+		if cond(c) {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-c.done:
+			if cond(c) {
+				return nil
+			}
+			if err := c.Err(); err != nil {
+				return err
+			}
+			return errors.New("xdsclient: stream ended")
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (c *Client) run() {
+	defer close(c.done)
+	for {
+		u, err := c.tr.recv()
+		if err == nil {
+			err = c.handle(u)
+		}
+		if err != nil {
+			c.mu.Lock()
+			c.err = err
+			for _, ch := range c.waits {
+				close(ch)
+			}
+			c.waits = nil
+			c.mu.Unlock()
+			return
+		}
+	}
+}
+
+// handle records a response, ACKs (or NACKs) it and subscribes to the EDS
+// and RDS names it references.
+func (c *Client) handle(u *update) error {
+	short := shortType(u.typeURL)
+	if short == "" {
+		return nil
+	}
+	decodeErr := decode(short, u)
+	c.mu.Lock()
+	st := c.stats[short]
+	st.Responses++
+	st.Resources += len(u.res)
+	st.Bytes += u.bytes
+	st.At = time.Now()
+	var sub *subscription
+	if decodeErr != nil {
+		st.Nacks++
+	} else {
+		st.Version = u.version
+		c.hold(short, u)
+		sub = c.follow(short)
+	}
+	for _, ch := range c.waits {
+		close(ch)
+	}
+	c.waits = nil
+	names, version := c.want[short], st.Version
+	c.mu.Unlock()
+
+	if err := c.tr.ack(u, version, names, decodeErr); err != nil {
+		return err
+	}
+	at := time.Now()
+	if sub != nil {
+		if err := c.tr.subscribe(sub.typ, sub.names, sub.added, sub.removed); err != nil {
+			return err
+		}
+	}
+	if c.opts.OnResponse != nil {
+		r := Response{Type: short, Version: u.version, Nonce: u.nonce, Removed: u.removed, Bytes: u.bytes, At: at,
+			Nack: decodeErr != nil, Err: decodeErr}
+		r.Names = make([]string, len(u.res))
+		for i, x := range u.res {
+			r.Names[i] = x.name
+		}
+		c.opts.OnResponse(c, r)
+	}
+	return nil
+}
+
+// hold records the resources of an accepted response: a full state for
+// state-of-the-world CDS and LDS, an update of the named ones otherwise.
+// c.mu must be held.
+func (c *Client) hold(short string, u *update) {
+	h := c.held[short]
+	if u.full {
+		h = make(map[string][]string, len(u.res))
+		c.held[short] = h
+	}
+	for _, r := range u.res {
+		h[r.name] = r.refs
+	}
+	for _, n := range u.removed {
+		delete(h, n)
+	}
+	if want, ok := c.want[short]; ok && !u.delta { // forget what is no longer subscribed
+		for name := range h {
+			if _, found := slices.BinarySearch(want, name); !found {
+				delete(h, name)
+			}
+		}
+	}
+}
+
+// subscription is a change of the names subscribed to of one type.
+type subscription struct {
+	typ                   string
+	names, added, removed []string
+}
+
+// follow recomputes the names type short's held resources reference and
+// returns the subscription change, nil if none. c.mu must be held.
+func (c *Client) follow(short string) *subscription {
+	dep, ok := dependent[short]
+	if !ok {
+		return nil
+	}
+	set := map[string]bool{}
+	for _, refs := range c.held[short] {
+		for _, n := range refs {
+			set[n] = true
+		}
+	}
+	names := slices.Sorted(maps.Keys(set))
+	old := c.want[dep]
+	if slices.Equal(old, names) {
+		return nil
+	}
+	s := &subscription{typ: dep, names: names}
+	for _, n := range names {
+		if _, found := slices.BinarySearch(old, n); !found {
+			s.added = append(s.added, n)
+		}
+	}
+	for _, n := range old {
+		if !set[n] {
+			s.removed = append(s.removed, n)
+		}
+	}
+	c.want[dep] = names
+	if len(s.removed) > 0 { // stop holding what is no longer wanted
+		for _, n := range s.removed {
+			delete(c.held[dep], n)
+		}
+	}
+	return s
+}
+
+func shortType(typeURL string) string {
+	for s, u := range typeURLs {
+		if u == typeURL {
+			return s
+		}
+	}
+	return ""
+}

@@ -1,0 +1,140 @@
+package xdsclient
+
+import (
+	"context"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// update is one response of either protocol, in a common form.
+type update struct {
+	typeURL, version, nonce string
+	res                     []resource
+	removed                 []string
+	bytes                   int
+	// full: the response is the whole state of its type (state of the
+	// world CDS and LDS). delta: it came on a delta stream.
+	full, delta bool
+}
+
+// resource is one resource of an update; name and refs are filled in by
+// decode (a delta resource arrives with its name).
+type resource struct {
+	name string
+	any  *anypb.Any
+	refs []string
+}
+
+// transport is one ADS stream, state of the world or delta.
+type transport interface {
+	recv() (*update, error)
+	// ack ACKs u, or NACKs it if nackErr is set; version is the last
+	// accepted version of its type and names the names subscribed to.
+	ack(u *update, version string, names []string, nackErr error) error
+	// subscribe requests type t: names is the full list (state of the
+	// world, nil = wildcard), added and removed the change (delta).
+	subscribe(t string, names, added, removed []string) error
+}
+
+func nackStatus(err error) *rpcstatus.Status {
+	if err == nil {
+		return nil
+	}
+	return &rpcstatus.Status{Code: int32(codes.InvalidArgument), Message: err.Error()}
+}
+
+// sotw is a state-of-the-world stream.
+type sotw struct {
+	stream discovery.AggregatedDiscoveryService_StreamAggregatedResourcesClient
+	node   *core.Node
+}
+
+func openSotW(ctx context.Context, conn grpc.ClientConnInterface, node *core.Node) (transport, error) {
+	s, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &sotw{stream: s, node: node}, nil
+}
+
+func (s *sotw) recv() (*update, error) {
+	resp, err := s.stream.Recv()
+	if err != nil {
+		return nil, err
+	}
+	t := shortType(resp.GetTypeUrl())
+	u := &update{typeURL: resp.GetTypeUrl(), version: resp.GetVersionInfo(), nonce: resp.GetNonce(),
+		bytes: proto.Size(resp), full: t == "cds" || t == "lds", res: make([]resource, len(resp.GetResources()))}
+	for i, a := range resp.GetResources() {
+		u.res[i].any = a
+	}
+	return u, nil
+}
+
+func (s *sotw) ack(u *update, version string, names []string, nackErr error) error {
+	req := &discovery.DiscoveryRequest{TypeUrl: u.typeURL, ResponseNonce: u.nonce, ResourceNames: names,
+		VersionInfo: u.version, ErrorDetail: nackStatus(nackErr)}
+	if nackErr != nil {
+		req.VersionInfo = version
+	}
+	return s.stream.Send(req)
+}
+
+func (s *sotw) subscribe(t string, names, _, _ []string) error {
+	req := &discovery.DiscoveryRequest{TypeUrl: typeURLs[t], ResourceNames: names}
+	if t == "cds" || t == "lds" { // the opening requests carry the node
+		req.Node = s.node
+	}
+	return s.stream.Send(req)
+}
+
+// delta is an incremental stream.
+type delta struct {
+	stream discovery.AggregatedDiscoveryService_DeltaAggregatedResourcesClient
+	node   *core.Node
+}
+
+func openDelta(ctx context.Context, conn grpc.ClientConnInterface, node *core.Node) (transport, error) {
+	s, err := discovery.NewAggregatedDiscoveryServiceClient(conn).DeltaAggregatedResources(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &delta{stream: s, node: node}, nil
+}
+
+func (d *delta) recv() (*update, error) {
+	resp, err := d.stream.Recv()
+	if err != nil {
+		return nil, err
+	}
+	u := &update{typeURL: resp.GetTypeUrl(), version: resp.GetSystemVersionInfo(), nonce: resp.GetNonce(),
+		bytes: proto.Size(resp), delta: true, removed: resp.GetRemovedResources(),
+		res: make([]resource, len(resp.GetResources()))}
+	for i, r := range resp.GetResources() {
+		u.res[i] = resource{name: r.GetName(), any: r.GetResource()}
+	}
+	for i, n := range u.removed {
+		u.removed[i] = intern(n)
+	}
+	return u, nil
+}
+
+func (d *delta) ack(u *update, _ string, _ []string, nackErr error) error {
+	return d.stream.Send(&discovery.DeltaDiscoveryRequest{TypeUrl: u.typeURL, ResponseNonce: u.nonce,
+		ErrorDetail: nackStatus(nackErr)})
+}
+
+func (d *delta) subscribe(t string, _, added, removed []string) error {
+	req := &discovery.DeltaDiscoveryRequest{TypeUrl: typeURLs[t], ResourceNamesSubscribe: added,
+		ResourceNamesUnsubscribe: removed}
+	if t == "cds" || t == "lds" {
+		req.Node = d.node
+	}
+	return d.stream.Send(req)
+}

@@ -1,0 +1,93 @@
+package xds
+
+import (
+	"fmt"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/meshd/meshd/hack/bench/meshgen"
+	"github.com/meshd/meshd/translate"
+)
+
+var benchMarshal = proto.MarshalOptions{Deterministic: true}
+
+// scopeOutput translates one sidecar scope of a generated mesh of n
+// services (ten endpoints each, hack/bench's shape).
+func scopeOutput(b *testing.B, n int) *translate.Output {
+	m := meshgen.Mesh{Services: n, Endpoints: 10 * n, Namespaces: max(1, n/50)}
+	snap, err := m.Snapshot()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return translate.Build(translate.NewIndex(snap, translate.Options{}), m.Scope(1, true))
+}
+
+// BenchmarkToSnapshot: packing one scope's output into a go-control-plane
+// snapshot with content-hash versions (buildSnapshot's last step).
+func BenchmarkToSnapshot(b *testing.B) {
+	for _, n := range []int{100, 500, 1000} {
+		b.Run(fmt.Sprintf("services=%d", n), func(b *testing.B) {
+			out := scopeOutput(b, n)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := toSnapshot(out, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkMarshalScope: proto-marshalling every listener, route
+// configuration and cluster of one scope once, the serialisation a scope's
+// config costs when it is not shared.
+func BenchmarkMarshalScope(b *testing.B) {
+	for _, n := range []int{100, 500, 1000} {
+		b.Run(fmt.Sprintf("services=%d", n), func(b *testing.B) {
+			out := scopeOutput(b, n)
+			var msgs []proto.Message
+			for _, l := range out.Listeners {
+				msgs = append(msgs, l)
+			}
+			for _, r := range out.Routes {
+				msgs = append(msgs, r)
+			}
+			for _, c := range out.Clusters {
+				msgs = append(msgs, c)
+			}
+			size := 0
+			for _, m := range msgs {
+				size += proto.Size(m)
+			}
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, m := range msgs {
+					if _, err := benchMarshal.Marshal(m); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkMarshalEndpoints: proto-marshalling one scope's
+// ClusterLoadAssignments (ten endpoints each).
+func BenchmarkMarshalEndpoints(b *testing.B) {
+	out := scopeOutput(b, 500)
+	size := 0
+	for _, c := range out.Endpoints {
+		size += proto.Size(c)
+	}
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, c := range out.Endpoints {
+			if _, err := benchMarshal.Marshal(c); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
