@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
+	"hash/maphash"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -35,8 +35,14 @@ type sotwEDS struct {
 	gen     uint64
 	items   map[string]edsItem
 	changes []genChange // the newest last; at most maxChangeLog
-	watches map[int64]*sharedWatch
+	watches map[int64]*edsWatch
 	nextID  int64
+}
+
+// edsWatch is a watch with the hash of its subscription, computed once.
+type edsWatch struct {
+	*sharedWatch
+	subs uint64
 }
 
 type edsItem struct {
@@ -54,7 +60,7 @@ type genChange struct {
 const maxChangeLog = 512
 
 func newSotwEDS() *sotwEDS {
-	return &sotwEDS{boot: strconv.FormatUint(rand.Uint64()%1e6, 36), items: map[string]edsItem{}, watches: map[int64]*sharedWatch{}}
+	return &sotwEDS{boot: strconv.FormatUint(rand.Uint64()%1e6, 36), items: map[string]edsItem{}, watches: map[int64]*edsWatch{}}
 }
 
 // version names what a stream holds after a response: this process, the
@@ -81,16 +87,18 @@ func (e *sotwEDS) parse(v string) (gen, subs uint64, ok bool) {
 	return gen, subs, err1 == nil && err2 == nil
 }
 
-// subsHash is an order-independent hash of the names a watch subscribes to.
-func subsHash(w *sharedWatch) uint64 {
-	if w.sub.IsWildcard() {
+// subsSeed seeds subscription hashes; versions carrying them are only
+// understood by this process (see boot).
+var subsSeed = maphash.MakeSeed()
+
+// subsHash is an order-independent hash of the names a subscription names.
+func subsHash(sub cachev3.Subscription) uint64 {
+	if sub.IsWildcard() {
 		return 0
 	}
 	var x uint64
-	for n := range w.sub.SubscribedResources() {
-		h := fnv.New64a()
-		h.Write([]byte(n))
-		x ^= h.Sum64()
+	for n := range sub.SubscribedResources() {
+		x ^= maphash.String(subsSeed, n)
 	}
 	return x
 }
@@ -132,7 +140,7 @@ func (e *sotwEDS) update(changed map[string]*endpoint.ClusterLoadAssignment, rem
 }
 
 // subscribed returns those of names that w subscribes to and that exist.
-func (e *sotwEDS) subscribed(w *sharedWatch, names []string) []string {
+func (e *sotwEDS) subscribed(w *edsWatch, names []string) []string {
 	var out []string
 	subs := w.sub.SubscribedResources()
 	for _, n := range names {
@@ -148,7 +156,7 @@ func (e *sotwEDS) subscribed(w *sharedWatch, names []string) []string {
 
 // CreateWatch answers at once with what the stream lacks, if anything.
 func (e *sotwEDS) CreateWatch(req *cachev3.Request, sub cachev3.Subscription, ch chan cachev3.Response) (func(), error) {
-	w := &sharedWatch{req: req, sub: sub, ch: ch}
+	w := &edsWatch{sharedWatch: &sharedWatch{req: req, sub: sub, ch: ch}, subs: subsHash(sub)}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if send, ok := e.missing(w); ok || len(send) > 0 {
@@ -168,9 +176,9 @@ func (e *sotwEDS) CreateWatch(req *cachev3.Request, sub cachev3.Subscription, ch
 // missing returns the names w should be sent now, and whether to answer
 // even with none (a stream's first request, or one whose subscription
 // changed). e.mu is held.
-func (e *sotwEDS) missing(w *sharedWatch) ([]string, bool) {
+func (e *sotwEDS) missing(w *edsWatch) ([]string, bool) {
 	subs := w.sub.SubscribedResources()
-	if g, h, ok := e.parse(w.req.GetVersionInfo()); ok && h == subsHash(w) {
+	if g, h, ok := e.parse(w.req.GetVersionInfo()); ok && h == w.subs {
 		// The stream holds everything it subscribes to as of generation g:
 		// it lacks only what changed since.
 		if g == e.gen {
@@ -214,12 +222,12 @@ func (e *sotwEDS) missing(w *sharedWatch) ([]string, bool) {
 
 // respond sends w the named assignments. e.mu is held; the stream's channel
 // holds one response per type, so this never blocks.
-func (e *sotwEDS) respond(w *sharedWatch, send []string) {
+func (e *sotwEDS) respond(w *edsWatch, send []string) {
 	anys := make([]*anypb.Any, 0, len(send))
 	for _, n := range send {
 		anys = append(anys, e.items[n].m.any)
 	}
-	w.ch <- &sharedResponse{req: w.req, version: e.version(subsHash(w)), anys: anys}
+	w.ch <- &sharedResponse{req: w.req, version: e.version(w.subs), anys: anys}
 }
 
 // CreateDeltaWatch is not served here: delta streams use the LinearCache.

@@ -22,8 +22,8 @@ func cla(name string, port uint32) *endpoint.ClusterLoadAssignment {
 	}}}
 }
 
-// edsWatch opens a watch and returns its response, if it got one at once.
-func edsWatch(t *testing.T, e *sotwEDS, version string, sub streamv3.Subscription) (chan cachev3.Response, cachev3.Response) {
+// openEDSWatch opens a watch and returns its response, if it got one at once.
+func openEDSWatch(t *testing.T, e *sotwEDS, version string, sub streamv3.Subscription) (chan cachev3.Response, cachev3.Response) {
 	ch := make(chan cachev3.Response, 1)
 	_, err := e.CreateWatch(&cachev3.Request{TypeUrl: resourcev3.EndpointType, VersionInfo: version}, sub, ch)
 	require.NoError(t, err)
@@ -60,12 +60,12 @@ func TestSotwEDS(t *testing.T) {
 	require.NoError(t, e.update(all, nil))
 
 	sub := streamv3.NewSotwSubscription([]string{"c0", "c1"}, true)
-	_, r := edsWatch(t, e, "", sub)
+	_, r := openEDSWatch(t, e, "", sub)
 	require.NotNil(t, r)
 	assert.ElementsMatch(t, []string{"c0", "c1"}, names(t, r))
 	v := r.GetResponseVersion()
 
-	ch, r := edsWatch(t, e, v, sub)
+	ch, r := openEDSWatch(t, e, v, sub)
 	assert.Nil(t, r, "up to date: nothing")
 	require.NoError(t, e.update(map[string]*endpoint.ClusterLoadAssignment{"c2": cla("c2", 2)}, nil))
 	assert.Empty(t, ch, "c2 is not subscribed")
@@ -76,7 +76,7 @@ func TestSotwEDS(t *testing.T) {
 
 	// A request echoing an older generation gets what changed since.
 	require.NoError(t, e.update(map[string]*endpoint.ClusterLoadAssignment{"c0": cla("c0", 3)}, nil))
-	_, r = edsWatch(t, e, r.GetResponseVersion(), sub)
+	_, r = openEDSWatch(t, e, r.GetResponseVersion(), sub)
 	require.NotNil(t, r)
 	assert.Equal(t, []string{"c0"}, names(t, r))
 
@@ -86,18 +86,18 @@ func TestSotwEDS(t *testing.T) {
 		require.NoError(t, e.update(map[string]*endpoint.ClusterLoadAssignment{"c2": cla("c2", uint32(10+i))}, nil))
 	}
 	require.NoError(t, e.update(map[string]*endpoint.ClusterLoadAssignment{"c1": cla("c1", 9)}, nil))
-	_, r = edsWatch(t, e, old, sub)
+	_, r = openEDSWatch(t, e, old, sub)
 	require.NotNil(t, r)
 	assert.ElementsMatch(t, []string{"c0", "c1"}, names(t, r))
 
 	// A changed subscription (a new cluster) is sent everything it names.
 	grown := streamv3.NewSotwSubscription([]string{"c0", "c1", "c2"}, true)
-	_, r = edsWatch(t, e, r.GetResponseVersion(), grown)
+	_, r = openEDSWatch(t, e, r.GetResponseVersion(), grown)
 	require.NotNil(t, r)
 	assert.ElementsMatch(t, []string{"c0", "c1", "c2"}, names(t, r))
 
 	// A new stream echoing another process's version gets everything.
-	_, r = edsWatch(t, e, "eds-other-7", streamv3.NewSotwSubscription([]string{"c0", "c1"}, true))
+	_, r = openEDSWatch(t, e, "eds-other-7", streamv3.NewSotwSubscription([]string{"c0", "c1"}, true))
 	require.NotNil(t, r)
 	assert.ElementsMatch(t, []string{"c0", "c1"}, names(t, r))
 }
