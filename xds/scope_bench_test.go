@@ -91,3 +91,23 @@ func BenchmarkMarshalEndpoints(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPushAllScopes: a config push (a canary) rebuilding 200 workload
+// scopes of a 1,000-service mesh: translation, validation, versions and
+// publication, as the benchmark's canary phase does for every workload.
+func BenchmarkPushAllScopes(b *testing.B) {
+	m := meshgen.Mesh{Services: 1000, Endpoints: 10000, Namespaces: 20}
+	snap, err := m.Snapshot()
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := New(Options{})
+	s.PushSnapshot(snap)
+	for i := range 200 {
+		s.acquireScope(m.Scope(i, true), false)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		s.push(snap, pushInfo{}) // a new Index: every view and scope is rebuilt
+	}
+}
