@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"net"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,6 +13,8 @@ import (
 	healthgrpc "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/meshd/meshd/e2e/harness"
 )
 
 // routesVS exercises the VirtualService features proxyless gRPC supports:
@@ -89,14 +90,9 @@ func (h *scriptedHealth) Check(ctx context.Context, _ *healthgrpc.HealthCheckReq
 }
 
 func startScripted(t *testing.T, name string) (*backend, *scriptedHealth) {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
 	h := &scriptedHealth{name: name}
-	b := &backend{name: name, port: lis.Addr().(*net.TCPAddr).Port, srv: grpc.NewServer()}
-	healthgrpc.RegisterHealthServer(b.srv, h)
-	go func() { _ = b.srv.Serve(lis) }()
-	t.Cleanup(b.srv.Stop)
-	return b, h
+	b := harness.StartBackendWith(t, name, "127.0.0.1", 0, h)
+	return &backend{name: name, port: b.Port}, h
 }
 
 // routesMesh starts three scripted backends (a: v1, b and c: v2) and meshd

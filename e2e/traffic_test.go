@@ -11,9 +11,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/xds" // the xds:/// resolver and balancers
 )
 
 const clientNode = "sidecar~127.0.0.1~client.demo~demo.svc.cluster.local"
@@ -85,36 +82,6 @@ spec:
     - destination: {host: echo, subset: v2}
       weight: %d
 `, v1, v2)
-}
-
-// dialXDS connects grpc-go's xDS client to meshd as a proxyless client in demo.
-func dialXDS(t *testing.T, m *meshd, target string) *grpc.ClientConn {
-	bootstrap := fmt.Sprintf(`{
-  "xds_servers": [{"server_uri": %q, "channel_creds": [{"type": "insecure"}], "server_features": ["xds_v3"]}],
-  "node": {"id": %q, "metadata": {"NAMESPACE": "demo", "GENERATOR": "grpc"}}
-}`, m.xdsAddr, clientNode)
-	// A resolver with its own bootstrap (and xDS client pool), so tests do not
-	// share an xDS client or depend on process-wide environment.
-	res, err := xds.NewXDSResolverWithConfigForTesting([]byte(bootstrap))
-	require.NoError(t, err)
-	conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithResolvers(res))
-	require.NoError(t, err)
-	t.Cleanup(func() { conn.Close() })
-	return conn
-}
-
-// share is the fraction of calls that reached the named backends.
-func share(counts map[string]int, names ...string) float64 {
-	total, hit := 0, 0
-	for b, n := range counts {
-		total += n
-		for _, want := range names {
-			if b == want {
-				hit += n
-			}
-		}
-	}
-	return float64(hit) / float64(total)
 }
 
 // TestWeightedSplitAndEndpointRemoval drives the real meshd binary with the

@@ -36,13 +36,19 @@ func (h namedHealth) Check(ctx context.Context, _ *healthgrpc.HealthCheckRequest
 }
 
 // StartBackend serves on ip:port (port 0: chosen by the kernel) until the
-// test ends.
+// test ends, answering health checks with its name in the "backend" header.
 func StartBackend(t testing.TB, name, ip string, port int) *Backend {
+	return StartBackendWith(t, name, ip, port, namedHealth{name: name})
+}
+
+// StartBackendWith is StartBackend with a health service of the test's own
+// (to script failures, delays or headers).
+func StartBackendWith(t testing.TB, name, ip string, port int, h healthgrpc.HealthServer) *Backend {
 	t.Helper()
 	lis, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
 	require.NoError(t, err)
 	b := &Backend{Name: name, IP: ip, Port: lis.Addr().(*net.TCPAddr).Port, srv: grpc.NewServer()}
-	healthgrpc.RegisterHealthServer(b.srv, namedHealth{name: name})
+	healthgrpc.RegisterHealthServer(b.srv, h)
 	go func() { _ = b.srv.Serve(lis) }()
 	t.Cleanup(b.srv.Stop)
 	return b
