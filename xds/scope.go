@@ -47,11 +47,10 @@ type typeWire struct {
 	ms               []marshalled
 }
 
-// toSnapshot marshals an Output (each resource value once per memo) and
-// packs it into a go-control-plane snapshot (for delta streams) and its
-// wire form (for state-of-the-world streams), with one content-hash version
-// per type, so a type whose content is unchanged is not re-sent. Endpoints
-// are served mesh-wide by the edsCache, not per scope.
+// toSnapshot marshals an Output (each resource value once per memo) into
+// its wire form (for state-of-the-world streams) and a snapshot holding one
+// content-hash version per type, so a type whose content is unchanged is not
+// re-sent. Endpoints are served mesh-wide by the edsCache, not per scope.
 func toSnapshot(out *translate.Output, memo *sync.Map) (*cachev3.Snapshot, []typeWire, error) {
 	snap := &cachev3.Snapshot{}
 	var wire []typeWire
@@ -65,7 +64,9 @@ func toSnapshot(out *translate.Output, memo *sync.Map) (*cachev3.Snapshot, []typ
 			ms[i] = m
 		}
 		v := typeVersion(names, ms)
-		snap.Resources[cachev3.GetResponseType(typeURL)] = cachev3.NewResources(v, items)
+		// Versions only: the resources are indexed for the snapshot cache
+		// (deltaSnapshot) only while the scope has delta streams.
+		snap.Resources[cachev3.GetResponseType(typeURL)] = cachev3.Resources{Version: v}
 		wire = append(wire, typeWire{typeURL: typeURL, version: v, names: names, ms: ms})
 		return nil
 	}
@@ -92,4 +93,30 @@ func toSnapshot(out *translate.Output, memo *sync.Map) (*cachev3.Snapshot, []typ
 		return nil, nil, err
 	}
 	return snap, wire, nil
+}
+
+// deltaSnapshot is the snapshot of a scope's output for go-control-plane's
+// snapshot cache, which serves delta streams, with versions's versions.
+func deltaSnapshot(out *translate.Output, versions *cachev3.Snapshot) *cachev3.Snapshot {
+	snap := &cachev3.Snapshot{}
+	set := func(typeURL string, items []types.Resource) {
+		i := cachev3.GetResponseType(typeURL)
+		snap.Resources[i] = cachev3.NewResources(versions.Resources[i].Version, items)
+	}
+	var items []types.Resource
+	for _, l := range out.Listeners {
+		items = append(items, l)
+	}
+	set(resourcev3.ListenerType, items)
+	items = nil
+	for _, r := range out.Routes {
+		items = append(items, r)
+	}
+	set(resourcev3.RouteType, items)
+	items = nil
+	for _, c := range out.Clusters {
+		items = append(items, c)
+	}
+	set(resourcev3.ClusterType, items)
+	return snap
 }

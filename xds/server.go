@@ -331,7 +331,7 @@ func (s *Server) releaseScope(sc model.Scope, delta bool) {
 // setDeltaSnapshot hands the scope's snapshot to the snapshot cache, which
 // serves delta streams. s.mu is held.
 func (s *Server) setDeltaSnapshot(ss *scopeState) {
-	if err := s.cache.SetSnapshot(context.Background(), ss.scope.Key(), ss.snap); err != nil {
+	if err := s.cache.SetSnapshot(context.Background(), ss.scope.Key(), deltaSnapshot(ss.out, ss.snap)); err != nil {
 		s.log.Error("setting snapshot", "scope", ss.scope.Key(), "error", err)
 	}
 }

@@ -45,8 +45,18 @@ type sharedScope struct {
 // published is one type's resources of one scope, marshalled.
 type published struct {
 	version string
-	names   []string // sorted
-	items   map[string]marshalled
+	names   []string     // sorted
+	ms      []marshalled // in the order of names
+	anys    []*anypb.Any // ms' wire forms: every wildcard response shares it
+}
+
+// get returns the named resource (binary search: no map per scope and type).
+func (p *published) get(name string) (marshalled, bool) {
+	i, ok := slices.BinarySearch(p.names, name)
+	if !ok {
+		return marshalled{}, false
+	}
+	return p.ms[i], true
 }
 
 // marshalled is a resource's wire form and content hash.
@@ -88,9 +98,9 @@ func marshal(memo *sync.Map, typeURL string, r types.Resource) (marshalled, erro
 // publish makes the scope's resources of typeURL (names sorted, in the order
 // of items) current, with version, and answers the watches it concerns.
 func (c *sharedCache) publish(scope, typeURL, version string, names []string, ms []marshalled) {
-	p := &published{version: version, names: names, items: make(map[string]marshalled, len(ms))}
-	for i, n := range names {
-		p.items[n] = ms[i]
+	p := &published{version: version, names: names, ms: ms, anys: make([]*anypb.Any, len(ms))}
+	for i, m := range ms {
+		p.anys[i] = m.any
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -153,61 +163,57 @@ func (c *sharedCache) answer(w *sharedWatch, p *published) bool {
 	returned := w.sub.ReturnedResources()
 	var send []string
 	if w.sub.IsWildcard() {
+		// Answered by version alone, with the shared list: no record of
+		// what the stream holds is needed (nor a map of every resource).
 		if w.req.GetVersionInfo() == p.version {
 			return false
 		}
-		send = p.names
-	} else {
-		first := w.req.GetVersionInfo() == ""
-		wanted := slices.Sorted(maps.Keys(w.sub.SubscribedResources()))
-		changed, gone := false, false
-		var present []string
-		for _, n := range wanted {
-			m, ok := p.items[n]
-			if !ok {
-				_, held := returned[n]
-				gone = gone || held
-				continue
-			}
-			present = append(present, n)
-			if returned[n] != m.hash {
-				changed = true
-				if !full && !first {
-					send = append(send, n) // RDS: only what changed
-				}
-			}
+		w.ch <- &sharedResponse{req: w.req, version: p.version, anys: p.anys}
+		return true
+	}
+	first := w.req.GetVersionInfo() == ""
+	wanted := slices.Sorted(maps.Keys(w.sub.SubscribedResources()))
+	changed, gone := false, false
+	var present []string
+	for _, n := range wanted {
+		m, ok := p.get(n)
+		if !ok {
+			_, held := returned[n]
+			gone = gone || held
+			continue
 		}
-		for n := range returned {
-			if _, still := w.sub.SubscribedResources()[n]; !still {
-				gone = true
+		present = append(present, n)
+		if returned[n] != m.hash {
+			changed = true
+			if !full && !first {
+				send = append(send, n) // RDS: only what changed
 			}
-		}
-		if !first && !changed && !(full && gone) {
-			return false
-		}
-		if full || first {
-			send = present
 		}
 	}
-	// A wildcard stream is answered by version alone: it needs no record of
-	// what it holds (which would cost a map of every resource per stream).
-	var next map[string]string
-	if !w.sub.IsWildcard() {
-		next = make(map[string]string, len(send))
-		for n, v := range returned {
-			if _, ok := p.items[n]; ok {
-				if _, sub := w.sub.SubscribedResources()[n]; sub {
-					next[n] = v
-				}
+	for n := range returned {
+		if _, still := w.sub.SubscribedResources()[n]; !still {
+			gone = true
+		}
+	}
+	if !first && !changed && !(full && gone) {
+		return false
+	}
+	if full || first {
+		send = present
+	}
+	next := make(map[string]string, len(send))
+	for n, v := range returned {
+		if _, ok := p.get(n); ok {
+			if _, sub := w.sub.SubscribedResources()[n]; sub {
+				next[n] = v
 			}
 		}
 	}
 	anys := make([]*anypb.Any, len(send))
 	for i, n := range send {
-		anys[i] = p.items[n].any
-		if next != nil {
-			next[n] = p.items[n].hash
-		}
+		m, _ := p.get(n)
+		anys[i] = m.any
+		next[n] = m.hash
 	}
 	w.ch <- &sharedResponse{req: w.req, version: p.version, anys: anys, returned: next}
 	return true
