@@ -94,10 +94,26 @@ func (p *Provider) upsert(kind model.Kind, obj any) {
 	if !p.synced.Load() {
 		return
 	}
+	unlock := p.lockSelection(kind)
+	defer unlock()
 	if kind == model.KindNamespace {
 		p.q.push(p.reselect()...)
 	}
 	p.q.push(p.changeFor(kind, obj)...)
+}
+
+// lockSelection orders handlers against changes of the selection: a
+// Namespace event (which may add or delete a namespace's objects) excludes
+// every other handler, so an object's upsert can never be queued after the
+// deletes of its namespace leaving the selection. Other handlers share the
+// lock and run concurrently.
+func (p *Provider) lockSelection(kind model.Kind) (unlock func()) {
+	if kind == model.KindNamespace {
+		p.selMu.Lock()
+		return p.selMu.Unlock
+	}
+	p.selMu.RLock()
+	return p.selMu.RUnlock
 }
 
 func (p *Provider) remove(kind model.Kind, obj any) {
@@ -111,6 +127,8 @@ func (p *Provider) remove(kind model.Kind, obj any) {
 	if !ok {
 		return
 	}
+	unlock := p.lockSelection(kind)
+	defer unlock()
 	c := model.Change{Kind: kind, Namespace: m.GetNamespace(), Name: m.GetName(), Seen: time.Now()}
 	p.forget(c.Key())
 	p.q.push(c)

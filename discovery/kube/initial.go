@@ -114,6 +114,8 @@ func (p *Provider) meshHandler() cache.ResourceEventHandlerFuncs {
 		if !ok || cm.Name != p.opts.MeshConfigName || !p.synced.Load() {
 			return
 		}
+		p.selMu.Lock() // new selectors: exclude the object handlers (lockSelection)
+		defer p.selMu.Unlock()
 		c, loaded := p.meshChange(cm)
 		p.q.push(c)
 		if loaded {

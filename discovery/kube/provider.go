@@ -51,6 +51,8 @@ type Provider struct {
 	synced    atomic.Bool
 	syncedCh  chan struct{}
 
+	// selMu orders object handlers against selection changes (lockSelection).
+	selMu    sync.RWMutex
 	mu       sync.Mutex
 	sel      *selection
 	mesh     *model.MeshConfig
