@@ -67,16 +67,29 @@ func (b *builder) viewKey() string {
 	return k.String()
 }
 
-// indexSourceLabels collects the sourceLabels of every HTTP match of the
-// mesh's VirtualServices (delegated routes included): the only way a
-// workload's labels change its outbound routes.
+// indexSourceLabels collects the sourceLabels of every HTTP, TCP and TLS
+// match of the mesh's VirtualServices (delegated routes included): the only
+// way a workload's labels change its outbound routes and listeners.
 func (x *Index) indexSourceLabels() {
+	add := func(sl map[string]string) {
+		if len(sl) > 0 {
+			x.sourceLabels = append(x.sourceLabels, sl)
+		}
+	}
 	for _, vs := range x.vsAll {
 		for _, r := range vs.spec.GetHttp() { // delegates already merged in
 			for _, m := range r.GetMatch() {
-				if sl := m.GetSourceLabels(); len(sl) > 0 {
-					x.sourceLabels = append(x.sourceLabels, sl)
-				}
+				add(m.GetSourceLabels())
+			}
+		}
+		for _, r := range vs.spec.GetTcp() {
+			for _, m := range r.GetMatch() {
+				add(m.GetSourceLabels())
+			}
+		}
+		for _, r := range vs.spec.GetTls() {
+			for _, m := range r.GetMatch() {
+				add(m.GetSourceLabels())
 			}
 		}
 	}

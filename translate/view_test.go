@@ -75,3 +75,38 @@ func prettyRoutes(t *testing.T, out *translate.Output) string {
 	}
 	return s
 }
+
+// TestTCPSourceLabelsSplitViews: a VirtualService's tcp (or tls) match with
+// sourceLabels changes the outbound listener of the workloads it selects,
+// so they must not share a view with the others.
+func TestTCPSourceLabelsSplitViews(t *testing.T) {
+	manifests := svcYAML("shop", "db", "", "{name: tcp, port: 5432}") + "  clusterIP: 10.96.0.10\n" +
+		svcYAML("shop", "replica", "", "{name: tcp, port: 5432}") + "  clusterIP: 10.96.0.11\n" +
+		vsYAML("shop", "db", "2026-01-01T00:00:00Z", `  hosts: [db]
+  tcp:
+  - match: [{sourceLabels: {app: reporting}}]
+    route: [{destination: {host: replica}}]
+  - route: [{destination: {host: db}}]
+`)
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.yaml")
+	require.NoError(t, os.WriteFile(in, []byte(manifests), 0o644))
+	x := translate.NewIndex(loadSnapshot(t, in), translate.Options{})
+	dump := func(labels string) string {
+		sc, err := model.ParseScopeKey("sidecar|envoy|shop|" + labels)
+		require.NoError(t, err)
+		out := translate.Build(x, sc)
+		require.NoError(t, translate.ValidateIn(x, out))
+		for _, l := range out.Listeners {
+			if l.Name == "10.96.0.10_5432" {
+				return l.String()
+			}
+		}
+		t.Fatalf("%s: no listener 10.96.0.10_5432", labels)
+		return ""
+	}
+	other := dump("app=web") // builds the view first
+	reporting := dump("app=reporting")
+	assert.NotContains(t, other, "outbound|5432||replica.shop.svc.cluster.local")
+	assert.Contains(t, reporting, "outbound|5432||replica.shop.svc.cluster.local", "reporting's tcp route for db goes to the replica")
+}

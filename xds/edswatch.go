@@ -60,7 +60,7 @@ type genChange struct {
 const maxChangeLog = 512
 
 func newSotwEDS() *sotwEDS {
-	return &sotwEDS{boot: strconv.FormatUint(rand.Uint64()%1e6, 36), items: map[string]edsItem{}, watches: map[int64]*edsWatch{}}
+	return &sotwEDS{boot: strconv.FormatUint(rand.Uint64(), 36), items: map[string]edsItem{}, watches: map[int64]*edsWatch{}}
 }
 
 // version names what a stream holds after a response: this process, the

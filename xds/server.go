@@ -13,6 +13,7 @@ import (
 
 	discoverygrpc "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
 
@@ -262,9 +263,16 @@ func (s *Server) rebuildLocked(ss *scopeState) (ok, changed bool) {
 	if !changed {
 		return true, false
 	}
+	// Clusters first, then listeners and routes: a stream is sent a new
+	// cluster before a listener or route that names it (istiod's order;
+	// their assignments were written before the scopes were rebuilt).
 	key := ss.scope.Key()
-	for _, w := range wire {
-		s.shared.publish(key, w.typeURL, w.version, w.names, w.ms)
+	for _, typeURL := range []string{resourcev3.ClusterType, resourcev3.ListenerType, resourcev3.RouteType} {
+		for _, w := range wire {
+			if w.typeURL == typeURL {
+				s.shared.publish(key, w.typeURL, w.version, w.names, w.ms)
+			}
+		}
 	}
 	ss.snap = snap
 	if ss.deltaStreams > 0 {

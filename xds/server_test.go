@@ -319,3 +319,30 @@ func TestPropagationMetric(t *testing.T) {
 	assert.Equal(t, uint64(1), m.GetHistogram().GetSampleCount())
 	assert.GreaterOrEqual(t, m.GetHistogram().GetSampleSum(), 0.05, "from the change to the ACK, at least the 50ms the client waited")
 }
+
+// TestEDSReRequestIsAnswered: Envoy re-requests EDS, with the nonce it has
+// already acknowledged, after CDS updated a cluster; the cluster stays
+// warming until it is answered, so it must be answered at once.
+func TestEDSReRequestIsAnswered(t *testing.T) {
+	_, conn := startServer(t, testStore(t))
+	const front = "outbound|8080||frontend.shop.svc.cluster.local"
+	stream, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(context.Background())
+	require.NoError(t, err)
+	ch := receiver(stream)
+	require.NoError(t, stream.Send(&discovery.DiscoveryRequest{
+		Node: node(t, "sidecar~10.1.0.9~a.shop~shop.svc.cluster.local", "shop"), TypeUrl: resourcev3.EndpointType,
+		ResourceNames: []string{front},
+	}))
+	resp, ok := recvWithin(t, ch, 5*time.Second)
+	require.True(t, ok)
+	ack := &discovery.DiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResourceNames: []string{front},
+		VersionInfo: resp.VersionInfo, ResponseNonce: resp.Nonce}
+	require.NoError(t, stream.Send(ack))
+	_, got := recvWithin(t, ch, 300*time.Millisecond)
+	require.False(t, got, "an ACK is not answered")
+
+	require.NoError(t, stream.Send(ack)) // the same request again: a re-request
+	again, ok := recvWithin(t, ch, 5*time.Second)
+	require.True(t, ok, "a re-request is answered")
+	require.Len(t, again.Resources, 1)
+}

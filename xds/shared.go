@@ -150,6 +150,9 @@ func (c *sharedCache) CreateWatch(req *cachev3.Request, sub cachev3.Subscription
 		defer c.mu.Unlock()
 		if st, ok := c.scopes[key]; ok {
 			delete(st.watches, id)
+			if len(st.watches) == 0 && len(st.types) == 0 {
+				delete(c.scopes, key) // nothing published: nothing to keep
+			}
 		}
 	}, nil
 }
@@ -174,12 +177,17 @@ func (c *sharedCache) answer(w *sharedWatch, p *published) bool {
 	first := w.req.GetVersionInfo() == ""
 	wanted := slices.Sorted(maps.Keys(w.sub.SubscribedResources()))
 	changed, gone := false, false
-	var present []string
+	var present, absent []string
 	for _, n := range wanted {
 		m, ok := p.get(n)
 		if !ok {
-			_, held := returned[n]
-			gone = gone || held
+			// For listeners and clusters, a name subscribed but absent is
+			// kept in returned with no hash once a response told the client
+			// so; one not yet told (newly subscribed, or held and now
+			// removed) needs a response.
+			v, told := returned[n]
+			gone = gone || !told || v != ""
+			absent = append(absent, n)
 			continue
 		}
 		present = append(present, n)
@@ -207,6 +215,11 @@ func (c *sharedCache) answer(w *sharedWatch, p *published) bool {
 			if _, sub := w.sub.SubscribedResources()[n]; sub {
 				next[n] = v
 			}
+		}
+	}
+	if full {
+		for _, n := range absent {
+			next[n] = "" // told absent: not answered again until it appears
 		}
 	}
 	anys := make([]*anypb.Any, len(send))

@@ -1,6 +1,7 @@
 package xds
 
 import (
+	"fmt"
 	"testing"
 
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
@@ -100,4 +101,57 @@ func TestSharedCacheNamedRoutes(t *testing.T) {
 	got := &route.RouteConfiguration{}
 	require.NoError(t, d.Resources[0].UnmarshalTo(got))
 	assert.Equal(t, "b", got.Name)
+}
+
+// TestSharedCacheNewAbsentName: a named listener (or cluster) subscription
+// that grows by a name the scope lacks is answered at once, without it: for
+// full-state types its absence is how the client (gRPC) learns that it does
+// not exist, instead of waiting out its watch timer. Once told, the client is
+// not answered again until the resource appears.
+func TestSharedCacheNewAbsentName(t *testing.T) {
+	c := newSharedCache(scopeHash{})
+	v := publishTest(t, c, resourcev3.ListenerType, []string{"a"}, &listener.Listener{Name: "a"})
+
+	sub := streamv3.NewSotwSubscription([]string{"a"}, false)
+	_, r := watch(t, c, resourcev3.ListenerType, "", sub)
+	require.NotNil(t, r)
+	sub.SetReturnedResources(r.GetReturnedResources())
+
+	sub.SetResourceSubscription([]string{"a", "missing"})
+	_, r = watch(t, c, resourcev3.ListenerType, v, sub)
+	require.NotNil(t, r, "a newly subscribed listener that does not exist is answered by its absence")
+	d, _ := r.GetDiscoveryResponse()
+	assert.Len(t, d.Resources, 1, "a only")
+	sub.SetReturnedResources(r.GetReturnedResources())
+
+	ch, r := watch(t, c, resourcev3.ListenerType, v, sub)
+	assert.Nil(t, r, "the ACK of that response is not answered again")
+	publishTest(t, c, resourcev3.ListenerType, []string{"a", "missing"}, &listener.Listener{Name: "a"}, &listener.Listener{Name: "missing"})
+	require.Len(t, ch, 1, "the listener appearing answers the watch")
+	d, _ = (<-ch).GetDiscoveryResponse()
+	assert.Len(t, d.Resources, 2)
+
+	// A new stream to a restarted meshd echoing a version, naming only
+	// listeners that do not exist, is answered too.
+	_, r = watch(t, c, resourcev3.ListenerType, "v-of-another-process", streamv3.NewSotwSubscription([]string{"gone"}, false))
+	require.NotNil(t, r)
+	d, _ = r.GetDiscoveryResponse()
+	assert.Empty(t, d.Resources)
+}
+
+// TestSharedCacheForgetsUnpublishedScopes: a watch on a scope nothing
+// publishes (a stream whose later requests carry another node) leaves no
+// entry behind once cancelled.
+func TestSharedCacheForgetsUnpublishedScopes(t *testing.T) {
+	c := newSharedCache(scopeHash{})
+	for i := range 3 {
+		req := &cachev3.Request{Node: node(t, fmt.Sprintf("sidecar~10.1.0.%d~a.ns%d~ns%d.svc.cluster.local", i, i, i), fmt.Sprintf("ns%d", i)),
+			TypeUrl: resourcev3.ListenerType}
+		cancel, err := c.CreateWatch(req, streamv3.NewSotwSubscription(nil, true), make(chan cachev3.Response, 1))
+		require.NoError(t, err)
+		cancel()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	assert.Empty(t, c.scopes)
 }

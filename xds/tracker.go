@@ -8,6 +8,7 @@ import (
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -133,16 +134,19 @@ func (t *tracker) closed(key streamKey) {
 
 // request records an ACK or NACK of the previous response of the type. It
 // returns the version the proxy was sent when the request is a NACK of it.
-func (t *tracker) request(key streamKey, typeURL, nonce, version string, errDetail *status.Status) (nacked string, isNack bool) {
+// A request that repeats an already acknowledged nonce is a re-request
+// (again): Envoy sends one for EDS when CDS updated a cluster, and waits for
+// an answer before the cluster leaves warming.
+func (t *tracker) request(key streamKey, typeURL, nonce, version string, errDetail *status.Status) (nacked string, isNack, again bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	st, ok := t.streams[key]
 	if !ok || nonce == "" {
-		return "", false
+		return "", false, false
 	}
 	ts := st.types[typeURL]
 	if ts == nil || ts.SentNonce != nonce {
-		return "", false
+		return "", false, false
 	}
 	if errDetail != nil {
 		ts.Nacks++
@@ -150,7 +154,10 @@ func (t *tracker) request(key streamKey, typeURL, nonce, version string, errDeta
 		t.s.m.Rejects.WithLabelValues(ShortType(typeURL)).Inc()
 		t.s.log.Warn("proxy rejected config (NACK)", "proxy", st.proxy.NodeID, "type", ShortType(typeURL),
 			"version", ts.SentVersion, "nonce", nonce, "error", errDetail.Message())
-		return ts.SentVersion, true
+		return ts.SentVersion, true, false
+	}
+	if ts.AckedNonce == nonce {
+		return "", false, true
 	}
 	ts.AckedVersion, ts.AckedNonce, ts.AckedAt = version, nonce, time.Now()
 	if ts.AckedVersion == "" {
@@ -160,7 +167,7 @@ func (t *tracker) request(key streamKey, typeURL, nonce, version string, errDeta
 		t.s.m.Propagation.WithLabelValues(ShortType(typeURL)).Observe(ts.AckedAt.Sub(ts.origin).Seconds())
 		ts.origin = time.Time{}
 	}
-	return "", false
+	return "", false, false
 }
 
 // response records a response sent. Its origin is the newest push's when the
@@ -225,14 +232,21 @@ func (t *tracker) OnStreamClosed(id int64, _ *core.Node) { t.closed(streamKey{id
 
 // OnStreamRequest binds the stream to its scope and records ACKs and NACKs.
 // A NACK's version_info is rewritten to the rejected version, so the cache
-// waits for new config instead of resending the rejected one in a loop.
+// waits for new config instead of resending the rejected one in a loop. An
+// EDS re-request (Envoy's, after CDS updated a cluster) has its version
+// cleared, so it is answered with the assignments at once, as istiod does,
+// instead of leaving the cluster warming until Envoy's fetch timeout.
 func (t *tracker) OnStreamRequest(id int64, req *discovery.DiscoveryRequest) error {
 	key := streamKey{id: id}
 	if err := t.open(key, req.GetNode()); err != nil {
 		return err
 	}
-	if v, nack := t.request(key, req.GetTypeUrl(), req.GetResponseNonce(), req.GetVersionInfo(), errStatus(req.GetErrorDetail())); nack {
+	v, nack, again := t.request(key, req.GetTypeUrl(), req.GetResponseNonce(), req.GetVersionInfo(), errStatus(req.GetErrorDetail()))
+	switch {
+	case nack:
 		req.VersionInfo = v
+	case again && req.GetTypeUrl() == resourcev3.EndpointType:
+		req.VersionInfo = ""
 	}
 	return nil
 }
@@ -256,7 +270,7 @@ func (t *tracker) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscoveryRe
 	if err := t.open(key, req.GetNode()); err != nil {
 		return err
 	}
-	t.request(key, req.GetTypeUrl(), req.GetResponseNonce(), "", errStatus(req.GetErrorDetail()))
+	_, _, _ = t.request(key, req.GetTypeUrl(), req.GetResponseNonce(), "", errStatus(req.GetErrorDetail()))
 	return nil
 }
 
