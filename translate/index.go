@@ -2,6 +2,7 @@ package translate
 
 import (
 	"fmt"
+	"sync"
 
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 
@@ -61,9 +62,11 @@ type Index struct {
 	// matches, and views the memoised per-view outputs (view.go).
 	sourceLabels []map[string]string
 	views        views
-	// checked remembers validation of resources shared between scopes.
-	checked memo
-	errors  []model.ObjectError
+	// checked remembers validation of resources shared between scopes,
+	// viewChecks that of whole views (validate_view.go).
+	checked    memo
+	viewChecks sync.Map
+	errors     []model.ObjectError
 }
 
 // NewIndex validates the Snapshot's config against its registry and prepares

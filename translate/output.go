@@ -15,7 +15,18 @@ type Output struct {
 	Routes    []*route.RouteConfiguration
 	Clusters  []*cluster.Cluster
 	Endpoints []*endpoint.ClusterLoadAssignment
+
+	// shared is the view this Output was merged from (resource values the
+	// Outputs of other scopes share), own the scope's own resources; both
+	// nil when the Output was not built from a view.
+	shared, own *Output
 }
+
+// Parts returns the view the Output shares with other scopes and the
+// scope's own resources (each sorted, without Endpoints), or nil, nil when
+// it was not built from a view. The shared part is the same value for every
+// scope of the view: callers may memoise work on it by pointer.
+func (o *Output) Parts() (shared, own *Output) { return o.shared, o.own }
 
 func (o *Output) sort() {
 	sort.Slice(o.Listeners, func(i, j int) bool { return o.Listeners[i].Name < o.Listeners[j].Name })

@@ -45,7 +45,12 @@ func Validate(out *Output) error { return validate(out, nil) }
 
 // ValidateIn is Validate for an Output that Build made from x: a resource
 // shared by the Outputs of several scopes is checked once per Index.
-func ValidateIn(x *Index, out *Output) error { return validate(out, &x.checked) }
+func ValidateIn(x *Index, out *Output) error {
+	if out.shared != nil {
+		return validateSplit(x, out)
+	}
+	return validate(out, &x.checked)
+}
 
 func validate(out *Output, m *memo) error {
 	var errs []error

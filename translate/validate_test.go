@@ -136,3 +136,32 @@ func TestBuildIsDeterministic(t *testing.T) {
 	}
 	require.NoError(t, Validate(a))
 }
+
+// TestValidateSplit: validating a view once plus each scope's own resources
+// finds what Validate finds on the merged Output.
+func TestValidateSplit(t *testing.T) {
+	x := &Index{clas: map[string]*endpoint.ClusterLoadAssignment{
+		"outbound|80||a": {ClusterName: "outbound|80||a"}, "outbound|5432||db": {ClusterName: "outbound|5432||db"},
+	}}
+	l80 := outboundListener("0.0.0.0_80", "0.0.0.0", 80, httpFilter("p", "80"))
+	ldb := outboundListener("10.0.0.1_5432", "10.0.0.1", 5432, tcpFilter("db", "outbound|5432||db"))
+	r80 := &route.RouteConfiguration{Name: "80", VirtualHosts: []*route.VirtualHost{{Name: "a", Domains: []string{"a"}, Routes: []*route.Route{defaultRoute("outbound|80||a")}}}}
+	view := &Output{Listeners: []*listener.Listener{l80}, Routes: []*route.RouteConfiguration{r80}, Clusters: []*cluster.Cluster{edsCluster("outbound|80||a")}}
+	own := func() *Output {
+		return &Output{Listeners: []*listener.Listener{ldb}, Clusters: []*cluster.Cluster{edsCluster("outbound|5432||db")}}
+	}
+
+	out := merged(view, own())
+	out.Endpoints = x.assignmentsFor(out.Clusters)
+	require.NoError(t, Validate(out))
+	require.NoError(t, ValidateIn(x, out))
+
+	noDB := merged(view, &Output{Listeners: []*listener.Listener{ldb}})
+	assert.ErrorContains(t, ValidateIn(x, noDB), `listener "10.0.0.1_5432" references missing cluster "outbound|5432||db"`)
+
+	noRoute := merged(&Output{Listeners: []*listener.Listener{l80}, Clusters: view.Clusters}, own())
+	assert.ErrorContains(t, ValidateIn(x, noRoute), `listener "0.0.0.0_80" references missing route "80"`, "the view's own problems are reported")
+
+	delete(x.clas, "outbound|5432||db")
+	assert.ErrorContains(t, ValidateIn(&Index{clas: x.clas}, merged(view, own())), `EDS cluster "outbound|5432||db" has no ClusterLoadAssignment`)
+}

@@ -98,11 +98,13 @@ func (x *Index) indexSourceLabels() {
 // merged returns a new Output holding shared's resources and extra's, for
 // the caller to sort; shared is not modified.
 func merged(shared *Output, extra *Output) *Output {
+	extra.sort()
 	return &Output{
 		Listeners: concat(shared.Listeners, extra.Listeners),
 		Routes:    concat(shared.Routes, extra.Routes),
 		Clusters:  concat(shared.Clusters, extra.Clusters),
 		Endpoints: concat(shared.Endpoints, extra.Endpoints),
+		shared:    shared, own: extra,
 	}
 }
 

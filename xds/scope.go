@@ -1,6 +1,8 @@
 package xds
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"sync"
 
@@ -52,7 +54,28 @@ type typeWire struct {
 // content-hash version per type, so a type whose content is unchanged is not
 // re-sent. Endpoints are served mesh-wide by the edsCache, not per scope.
 func toSnapshot(out *translate.Output, memo *sync.Map) (*cachev3.Snapshot, []typeWire, error) {
+	var wire []typeWire
+	var err error
+	if shared, own := out.Parts(); shared != nil && memo != nil {
+		wire, err = splitWire(shared, own, memo)
+	} else {
+		wire, err = outputWire(out, memo)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
 	snap := &cachev3.Snapshot{}
+	for _, w := range wire {
+		// Versions only: the resources are indexed for the snapshot cache
+		// (deltaSnapshot) only while the scope has delta streams.
+		snap.Resources[cachev3.GetResponseType(w.typeURL)] = cachev3.Resources{Version: w.version}
+	}
+	return snap, wire, nil
+}
+
+// outputWire marshals every resource of out, per type (listeners, routes,
+// clusters), versioned by content.
+func outputWire(out *translate.Output, memo *sync.Map) ([]typeWire, error) {
 	var wire []typeWire
 	add := func(typeURL string, names []string, items []types.Resource) error {
 		ms := make([]marshalled, len(items))
@@ -63,11 +86,7 @@ func toSnapshot(out *translate.Output, memo *sync.Map) (*cachev3.Snapshot, []typ
 			}
 			ms[i] = m
 		}
-		v := typeVersion(names, ms)
-		// Versions only: the resources are indexed for the snapshot cache
-		// (deltaSnapshot) only while the scope has delta streams.
-		snap.Resources[cachev3.GetResponseType(typeURL)] = cachev3.Resources{Version: v}
-		wire = append(wire, typeWire{typeURL: typeURL, version: v, names: names, ms: ms})
+		wire = append(wire, typeWire{typeURL: typeURL, version: typeVersion(names, ms), names: names, ms: ms})
 		return nil
 	}
 	var names []string
@@ -76,23 +95,77 @@ func toSnapshot(out *translate.Output, memo *sync.Map) (*cachev3.Snapshot, []typ
 		names, items = append(names, l.Name), append(items, l)
 	}
 	if err := add(resourcev3.ListenerType, names, items); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	names, items = nil, nil
 	for _, r := range out.Routes {
 		names, items = append(names, r.Name), append(items, r)
 	}
 	if err := add(resourcev3.RouteType, names, items); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	names, items = nil, nil
 	for _, c := range out.Clusters {
 		names, items = append(names, c.Name), append(items, c)
 	}
 	if err := add(resourcev3.ClusterType, names, items); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return snap, wire, nil
+	return wire, nil
+}
+
+// viewWireKey keys a view's wire form in the push's memo.
+type viewWireKey struct{ view *translate.Output }
+
+// splitWire is outputWire for an Output merged from a view: the view's wire
+// form is computed once per push and merged with the scope's own
+// resources. A type without own resources has the view's version; one with
+// them a hash of the view's version and the own resources' version.
+func splitWire(shared, own *translate.Output, memo *sync.Map) ([]typeWire, error) {
+	var viewWire []typeWire
+	if v, ok := memo.Load(viewWireKey{shared}); ok {
+		viewWire = v.([]typeWire)
+	} else {
+		w, err := outputWire(shared, memo)
+		if err != nil {
+			return nil, err
+		}
+		v, _ := memo.LoadOrStore(viewWireKey{shared}, w)
+		viewWire = v.([]typeWire)
+	}
+	ownWire, err := outputWire(own, memo)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]typeWire, len(viewWire))
+	for i, vw := range viewWire {
+		ow := ownWire[i]
+		if len(ow.names) == 0 {
+			out[i] = vw
+			continue
+		}
+		names, ms := mergeSorted(vw.names, vw.ms, ow.names, ow.ms)
+		sum := sha256.Sum256([]byte(vw.version + "\x00" + ow.version))
+		out[i] = typeWire{typeURL: vw.typeURL, version: hex.EncodeToString(sum[:8]), names: names, ms: ms}
+	}
+	return out, nil
+}
+
+// mergeSorted merges two name-sorted lists of resources.
+func mergeSorted(an []string, am []marshalled, bn []string, bm []marshalled) ([]string, []marshalled) {
+	names := make([]string, 0, len(an)+len(bn))
+	ms := make([]marshalled, 0, len(am)+len(bm))
+	i, j := 0, 0
+	for i < len(an) || j < len(bn) {
+		if j == len(bn) || (i < len(an) && an[i] <= bn[j]) {
+			names, ms = append(names, an[i]), append(ms, am[i])
+			i++
+		} else {
+			names, ms = append(names, bn[j]), append(ms, bm[j])
+			j++
+		}
+	}
+	return names, ms
 }
 
 // deltaSnapshot is the snapshot of a scope's output for go-control-plane's

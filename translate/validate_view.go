@@ -1,0 +1,120 @@
+package translate
+
+import (
+	"errors"
+	"fmt"
+
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+)
+
+// viewCheck is the result of validating a view on its own, with the names
+// its resources define, for checking the references of the scopes' own
+// resources.
+type viewCheck struct {
+	err              error
+	routes, clusters map[string]bool
+}
+
+// validateSplit is ValidateIn for an Output merged from a view: the view is
+// validated once per Index (its references resolve within it), then only
+// the scope's own resources are, their references resolving in the view or
+// among themselves. Together this is what Validate checks on the merged
+// Output.
+func validateSplit(x *Index, out *Output) error {
+	vc := x.checkView(out.shared)
+	errs := []error{vc.err}
+	own := out.own
+	fail := func(kind, name string, err error) {
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: %w", kind, name, err))
+		}
+	}
+	m := &x.checked
+	for _, l := range own.Listeners {
+		fail("listener", l.Name, m.check(l, func() error {
+			return errors.Join(validateMessage(l), validateListenerConfigs(l))
+		}))
+	}
+	for _, r := range own.Routes {
+		fail("route", r.Name, m.check(r, func() error {
+			return errors.Join(validateMessage(r), validateRouteConfigs(r))
+		}))
+	}
+	for _, c := range own.Clusters {
+		fail("cluster", c.Name, m.check(c, func() error { return validateCluster(c) }))
+	}
+	routes, clusters := map[string]bool{}, map[string]bool{}
+	for _, r := range own.Routes {
+		routes[r.Name] = true
+	}
+	for _, c := range own.Clusters {
+		clusters[c.Name] = true
+	}
+	hasRoute := func(n string) bool { return routes[n] || vc.routes[n] }
+	hasCluster := func(n string) bool { return clusters[n] || vc.clusters[n] }
+	for _, l := range own.Listeners {
+		for _, ref := range m.listenerRefs(l) {
+			if ref.route != "" && !hasRoute(ref.route) {
+				errs = append(errs, fmt.Errorf("listener %q references missing route %q", l.Name, ref.route))
+			}
+			if ref.cluster != "" && !hasCluster(ref.cluster) {
+				errs = append(errs, fmt.Errorf("listener %q references missing cluster %q", l.Name, ref.cluster))
+			}
+		}
+	}
+	for _, r := range own.Routes {
+		for _, c := range m.routeRefs(r) {
+			if !hasCluster(c) {
+				errs = append(errs, fmt.Errorf("route %q references missing cluster %q", r.Name, c))
+			}
+		}
+	}
+	errs = append(errs, x.checkAssignments(own.Clusters)...)
+	return errors.Join(errs...)
+}
+
+// checkView validates a view once per Index.
+func (x *Index) checkView(view *Output) *viewCheck {
+	if v, ok := x.viewChecks.Load(view); ok {
+		return v.(*viewCheck)
+	}
+	withEDS := *view
+	withEDS.Endpoints = x.assignmentsFor(view.Clusters)
+	vc := &viewCheck{err: validate(&withEDS, &x.checked), routes: map[string]bool{}, clusters: map[string]bool{}}
+	for _, r := range view.Routes {
+		vc.routes[r.Name] = true
+	}
+	for _, c := range view.Clusters {
+		vc.clusters[c.Name] = true
+	}
+	v, _ := x.viewChecks.LoadOrStore(view, vc)
+	return v.(*viewCheck)
+}
+
+// assignmentsFor returns the mesh's ClusterLoadAssignments of the EDS
+// clusters among cs.
+func (x *Index) assignmentsFor(cs []*cluster.Cluster) []*endpoint.ClusterLoadAssignment {
+	var out []*endpoint.ClusterLoadAssignment
+	for _, c := range cs {
+		if c.GetType() == cluster.Cluster_EDS {
+			if cla, ok := x.clas[edsName(c)]; ok {
+				out = append(out, cla)
+			}
+		}
+	}
+	return out
+}
+
+// checkAssignments reports EDS clusters among cs without an assignment.
+func (x *Index) checkAssignments(cs []*cluster.Cluster) []error {
+	var errs []error
+	for _, c := range cs {
+		if c.GetType() == cluster.Cluster_EDS {
+			if _, ok := x.clas[edsName(c)]; !ok {
+				errs = append(errs, fmt.Errorf("EDS cluster %q has no ClusterLoadAssignment", c.Name))
+			}
+		}
+	}
+	return errs
+}
