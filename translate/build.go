@@ -44,14 +44,14 @@ func (b *builder) sidecarOutput() *Output {
 	shared := b.x.views.get(b.viewKey(), b.sidecarOutbound)
 	inListeners, inClusters := b.inboundOutput()
 	b.addAccessLogs(inListeners, shared.Clusters)
-	out := merged(shared, &Output{Listeners: inListeners, Clusters: inClusters})
-	out.Endpoints = b.endpointsFor(out.Clusters)
-	return out
+	// The view carries its clusters' assignments; inbound clusters are
+	// STATIC, so a scope adds none of its own.
+	return merged(shared, &Output{Listeners: inListeners, Clusters: inClusters, Endpoints: b.endpointsFor(inClusters)})
 }
 
-// sidecarOutbound builds a sidecar's outbound listeners, routes and
-// clusters: its view, shared by the scopes with the same viewKey. Its
-// Endpoints are left to each scope.
+// sidecarOutbound builds a sidecar's outbound listeners, routes, clusters
+// and their assignments: its view, shared by the scopes with the same
+// viewKey.
 func (b *builder) sidecarOutbound() *Output {
 	services := b.visibleServices()
 	httpPorts := map[uint32][]*model.Service{}
@@ -69,6 +69,7 @@ func (b *builder) sidecarOutbound() *Output {
 	}
 	out.Clusters = append(b.serviceClusters(services, out.Routes), blackHoleCluster(), passthroughCluster())
 	out.Clusters = b.addListenerClusters(out.Clusters, out.Listeners)
+	out.Endpoints = b.endpointsFor(out.Clusters)
 	b.addAccessLogs(out.Listeners, out.Clusters)
 	return out
 }

@@ -23,7 +23,7 @@ type Output struct {
 }
 
 // Parts returns the view the Output shares with other scopes and the
-// scope's own resources (each sorted, without Endpoints), or nil, nil when
+// scope's own resources (each sorted), or nil, nil when
 // it was not built from a view. The shared part is the same value for every
 // scope of the view: callers may memoise work on it by pointer.
 func (o *Output) Parts() (shared, own *Output) { return o.shared, o.own }
