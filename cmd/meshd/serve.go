@@ -63,7 +63,9 @@ func serve(args []string) error {
 	}
 	ka := s.Keepalive
 	g := grpc.NewServer(
-		grpc.StreamInterceptor(xds.StreamRateLimit(s.MaxRequestsPerSecond, s.MaxRequestsBurst, config.StreamMaxWait, m.StreamsRefused)),
+		grpc.ChainStreamInterceptor(
+			xds.StreamRateLimit(s.MaxRequestsPerSecond, s.MaxRequestsBurst, config.StreamMaxWait, m.StreamsRefused),
+			xds.SendThrottle(s.PushThrottle)),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: ka.Time, Timeout: ka.Timeout,
 			MaxConnectionAge: ka.MaxConnectionAge, MaxConnectionAgeGrace: ka.MaxConnectionAgeGrace}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: ka.MinClientPing(), PermitWithoutStream: true}),

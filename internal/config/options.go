@@ -58,7 +58,7 @@ func options(s *Settings) []option {
 				"only what follows it; false debounces exactly as istiod", istiod: "none (istiod always waits the quiet period)"},
 		{flag: "push-throttle", arg: "N", env: "PILOT_PUSH_THROTTLE", value: intValue{p: &s.PushThrottle, def: AutoThrottle()},
 			def:   fmt.Sprintf("min(15+5×GOMAXPROCS, 100) = %d here", AutoThrottle()),
-			usage: "pushes in flight at once; 0 means the default", istiod: "PILOT_PUSH_THROTTLE, same default"},
+			usage: "pushes in flight at once: scope rebuilds, and ADS responses being sent; 0 means the default", istiod: "PILOT_PUSH_THROTTLE, same default"},
 		{flag: "max-requests-per-second", arg: "RATE", env: "PILOT_MAX_REQUESTS_PER_SECOND",
 			value: floatValue{p: &s.MaxRequestsPerSecond, def: DefaultMaxRequestsPerSecond},
 			usage: "new ADS streams admitted per second (token bucket); a stream that would wait over 1s is " +
