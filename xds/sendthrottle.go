@@ -7,11 +7,12 @@ import (
 // SendThrottle returns a stream interceptor that lets at most n ADS
 // responses be in the middle of being sent at once, across all streams, as
 // istiod's PILOT_PUSH_THROTTLE limits concurrent pushes. A response to a
-// thousand proxies is marshalled once, but gRPC frames and buffers each
-// stream's copy while it is written; bounding the sends in flight bounds
-// that memory (about n times the largest response) and lets the first
-// proxies finish instead of all of them progressing slowly. n <= 0 turns
-// the throttle off.
+// thousand proxies is marshalled once by meshd, but gRPC encodes each
+// stream's copy in SendMsg; bounding the sends in flight lets the first
+// proxies finish instead of all of them progressing slowly, and bounds the
+// encoding work (SendMsg returns once the message is queued in the
+// transport, so a message a slow client has not read yet stays queued
+// there). n <= 0 turns the throttle off.
 func SendThrottle(n int) grpc.StreamServerInterceptor {
 	if n <= 0 {
 		return func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
