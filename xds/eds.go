@@ -36,18 +36,19 @@ func newEDSCache(log *slog.Logger) *edsCache {
 // validation is not served (its last good version stays) and is logged.
 func (e *edsCache) update(clas map[string]*endpoint.ClusterLoadAssignment) (updated, removed []string) {
 	toUpdate := map[string]types.Resource{}
+	changed := map[string]marshalled{}
 	for _, name := range slices.Sorted(maps.Keys(clas)) {
 		cla := clas[name]
-		h, err := contentVersion([]string{name}, []types.Resource{cla})
-		if err != nil || e.hashes[name] == h {
+		m, err := marshal(nil, resourcev3.EndpointType, cla) // once: its hash decides, its bytes are served
+		if err != nil || e.hashes[name] == m.hash {
 			continue
 		}
 		if err := cla.ValidateAll(); err != nil {
 			e.log.Error("not serving invalid ClusterLoadAssignment", "cluster", name, "error", err)
 			continue
 		}
-		toUpdate[name] = cla
-		e.hashes[name] = h
+		toUpdate[name], changed[name] = cla, m
+		e.hashes[name] = m.hash
 		updated = append(updated, name)
 	}
 	for name := range e.hashes {
@@ -61,13 +62,7 @@ func (e *edsCache) update(clas map[string]*endpoint.ClusterLoadAssignment) (upda
 		if err := e.lc.UpdateResources(toUpdate, removed); err != nil {
 			e.log.Error("updating endpoints", "error", err)
 		}
-		changed := make(map[string]*endpoint.ClusterLoadAssignment, len(toUpdate))
-		for n, r := range toUpdate {
-			changed[n] = r.(*endpoint.ClusterLoadAssignment)
-		}
-		if err := e.sotw.update(changed, removed); err != nil {
-			e.log.Error("updating endpoints", "error", err)
-		}
+		e.sotw.update(changed, removed)
 	}
 	return updated, removed
 }

@@ -10,9 +10,7 @@ import (
 	"strings"
 	"sync"
 
-	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
-	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
@@ -103,17 +101,9 @@ func subsHash(sub cachev3.Subscription) uint64 {
 	return x
 }
 
-// update applies changed assignments and removals, and answers the watches
-// of the streams that subscribe to one of them.
-func (e *sotwEDS) update(changed map[string]*endpoint.ClusterLoadAssignment, removed []string) error {
-	ms := make(map[string]marshalled, len(changed))
-	for name, cla := range changed {
-		m, err := marshal(nil, resourcev3.EndpointType, cla)
-		if err != nil {
-			return fmt.Errorf("marshalling %s: %w", name, err)
-		}
-		ms[name] = m
-	}
+// update applies changed assignments (marshalled) and removals, and
+// answers the watches of the streams that subscribe to one of them.
+func (e *sotwEDS) update(ms map[string]marshalled, removed []string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.gen++
@@ -136,7 +126,6 @@ func (e *sotwEDS) update(changed map[string]*endpoint.ClusterLoadAssignment, rem
 			delete(e.watches, id)
 		}
 	}
-	return nil
 }
 
 // subscribed returns those of names that w subscribes to and that exist.

@@ -57,7 +57,7 @@ func TestSotwEDS(t *testing.T) {
 		n := fmt.Sprintf("c%d", i)
 		all[n] = cla(n, 1)
 	}
-	require.NoError(t, e.update(all, nil))
+	upd(t, e, all, nil)
 
 	sub := streamv3.NewSotwSubscription([]string{"c0", "c1"}, true)
 	_, r := openEDSWatch(t, e, "", sub)
@@ -67,15 +67,15 @@ func TestSotwEDS(t *testing.T) {
 
 	ch, r := openEDSWatch(t, e, v, sub)
 	assert.Nil(t, r, "up to date: nothing")
-	require.NoError(t, e.update(map[string]*endpoint.ClusterLoadAssignment{"c2": cla("c2", 2)}, nil))
+	upd(t, e, map[string]*endpoint.ClusterLoadAssignment{"c2": cla("c2", 2)}, nil)
 	assert.Empty(t, ch, "c2 is not subscribed")
-	require.NoError(t, e.update(map[string]*endpoint.ClusterLoadAssignment{"c1": cla("c1", 2)}, nil))
+	upd(t, e, map[string]*endpoint.ClusterLoadAssignment{"c1": cla("c1", 2)}, nil)
 	require.Len(t, ch, 1)
 	r = <-ch
 	assert.Equal(t, []string{"c1"}, names(t, r), "only the changed assignment")
 
 	// A request echoing an older generation gets what changed since.
-	require.NoError(t, e.update(map[string]*endpoint.ClusterLoadAssignment{"c0": cla("c0", 3)}, nil))
+	upd(t, e, map[string]*endpoint.ClusterLoadAssignment{"c0": cla("c0", 3)}, nil)
 	_, r = openEDSWatch(t, e, r.GetResponseVersion(), sub)
 	require.NotNil(t, r)
 	assert.Equal(t, []string{"c0"}, names(t, r))
@@ -83,9 +83,9 @@ func TestSotwEDS(t *testing.T) {
 	// Older than the change log: everything subscribed is sent again.
 	old := r.GetResponseVersion()
 	for i := range maxChangeLog + 1 {
-		require.NoError(t, e.update(map[string]*endpoint.ClusterLoadAssignment{"c2": cla("c2", uint32(10+i))}, nil))
+		upd(t, e, map[string]*endpoint.ClusterLoadAssignment{"c2": cla("c2", uint32(10+i))}, nil)
 	}
-	require.NoError(t, e.update(map[string]*endpoint.ClusterLoadAssignment{"c1": cla("c1", 9)}, nil))
+	upd(t, e, map[string]*endpoint.ClusterLoadAssignment{"c1": cla("c1", 9)}, nil)
 	_, r = openEDSWatch(t, e, old, sub)
 	require.NotNil(t, r)
 	assert.ElementsMatch(t, []string{"c0", "c1"}, names(t, r))
@@ -100,4 +100,15 @@ func TestSotwEDS(t *testing.T) {
 	_, r = openEDSWatch(t, e, "eds-other-7", streamv3.NewSotwSubscription([]string{"c0", "c1"}, true))
 	require.NotNil(t, r)
 	assert.ElementsMatch(t, []string{"c0", "c1"}, names(t, r))
+}
+
+// upd marshals changed and applies it with removed.
+func upd(t *testing.T, e *sotwEDS, changed map[string]*endpoint.ClusterLoadAssignment, removed []string) {
+	ms := map[string]marshalled{}
+	for n, c := range changed {
+		m, err := marshal(nil, resourcev3.EndpointType, c)
+		require.NoError(t, err)
+		ms[n] = m
+	}
+	e.update(ms, removed)
 }

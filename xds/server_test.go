@@ -225,20 +225,8 @@ func TestEndpointFastPath(t *testing.T) {
 	const front, back = "outbound|8080||frontend.shop.svc.cluster.local", "outbound|8080||backend.shop.svc.cluster.local"
 
 	// One proxy watches frontend's endpoints only.
-	stream, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(context.Background())
-	require.NoError(t, err)
-	ch := receiver(stream)
-	require.NoError(t, stream.Send(&discovery.DiscoveryRequest{
-		Node: node(t, "sidecar~10.1.0.9~a.shop~shop.svc.cluster.local", "shop"), TypeUrl: resourcev3.EndpointType,
-		ResourceNames: []string{front},
-	}))
-	resp, ok := recvWithin(t, ch, 5*time.Second)
-	require.True(t, ok)
+	ch, resp, ack := edsStream(t, conn, front)
 	require.Len(t, resp.Resources, 1)
-	ack := func(r *discovery.DiscoveryResponse) {
-		require.NoError(t, stream.Send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.EndpointType,
-			ResourceNames: []string{front}, VersionInfo: r.VersionInfo, ResponseNonce: r.Nonce}))
-	}
 	ack(resp)
 	sc := model.Scope{Type: model.SidecarProxy, Generator: "envoy", Namespace: "shop"}
 	s.acquireScope(sc, false)
@@ -252,7 +240,7 @@ func TestEndpointFastPath(t *testing.T) {
 
 	// frontend's endpoints change: only its assignment is sent.
 	s.push(store.Apply([]model.Change{slice("frontend", "10.1.0.1", "10.1.0.2")}), pushInfo{endpointsOnly: true})
-	resp, ok = recvWithin(t, ch, 5*time.Second)
+	resp, ok := recvWithin(t, ch, 5*time.Second)
 	require.True(t, ok)
 	require.Len(t, resp.Resources, 1)
 	cla := &endpoint.ClusterLoadAssignment{}
@@ -290,24 +278,12 @@ func TestPropagationMetric(t *testing.T) {
 	store := testStore(t)
 	s, conn := startServer(t, store)
 	const front = "outbound|8080||frontend.shop.svc.cluster.local"
-	stream, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(context.Background())
-	require.NoError(t, err)
-	ch := receiver(stream)
-	require.NoError(t, stream.Send(&discovery.DiscoveryRequest{
-		Node: node(t, "sidecar~10.1.0.9~a.shop~shop.svc.cluster.local", "shop"), TypeUrl: resourcev3.EndpointType,
-		ResourceNames: []string{front},
-	}))
-	resp, ok := recvWithin(t, ch, 5*time.Second)
-	require.True(t, ok)
-	send := func(r *discovery.DiscoveryResponse) {
-		require.NoError(t, stream.Send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.EndpointType,
-			ResourceNames: []string{front}, VersionInfo: r.VersionInfo, ResponseNonce: r.Nonce}))
-	}
+	ch, resp, send := edsStream(t, conn, front)
 	send(resp)
 	time.Sleep(20 * time.Millisecond) // the stream is now older than the change below
 	seen := time.Now()
 	s.push(store.Apply([]model.Change{slice("frontend", "10.1.0.1", "10.1.0.2")}), pushInfo{endpointsOnly: true, origin: seen})
-	resp, ok = recvWithin(t, ch, 5*time.Second)
+	resp, ok := recvWithin(t, ch, 5*time.Second)
 	require.True(t, ok)
 	time.Sleep(50 * time.Millisecond)
 	send(resp)
@@ -326,23 +302,34 @@ func TestPropagationMetric(t *testing.T) {
 func TestEDSReRequestIsAnswered(t *testing.T) {
 	_, conn := startServer(t, testStore(t))
 	const front = "outbound|8080||frontend.shop.svc.cluster.local"
+	ch, resp, ack := edsStream(t, conn, front)
+	ack(resp)
+	_, got := recvWithin(t, ch, 300*time.Millisecond)
+	require.False(t, got, "an ACK is not answered")
+
+	ack(resp) // the same request again: a re-request
+	again, ok := recvWithin(t, ch, 5*time.Second)
+	require.True(t, ok, "a re-request is answered")
+	require.Len(t, again.Resources, 1)
+}
+
+// edsStream opens an ADS stream as a sidecar of shop subscribing to the
+// named assignments and returns its responses, the first one, and a
+// function that ACKs a response (sending it again is a re-request).
+func edsStream(t *testing.T, conn *grpc.ClientConn, names ...string) (<-chan *discovery.DiscoveryResponse, *discovery.DiscoveryResponse, func(*discovery.DiscoveryResponse)) {
+	t.Helper()
 	stream, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(context.Background())
 	require.NoError(t, err)
 	ch := receiver(stream)
 	require.NoError(t, stream.Send(&discovery.DiscoveryRequest{
 		Node: node(t, "sidecar~10.1.0.9~a.shop~shop.svc.cluster.local", "shop"), TypeUrl: resourcev3.EndpointType,
-		ResourceNames: []string{front},
+		ResourceNames: names,
 	}))
 	resp, ok := recvWithin(t, ch, 5*time.Second)
 	require.True(t, ok)
-	ack := &discovery.DiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResourceNames: []string{front},
-		VersionInfo: resp.VersionInfo, ResponseNonce: resp.Nonce}
-	require.NoError(t, stream.Send(ack))
-	_, got := recvWithin(t, ch, 300*time.Millisecond)
-	require.False(t, got, "an ACK is not answered")
-
-	require.NoError(t, stream.Send(ack)) // the same request again: a re-request
-	again, ok := recvWithin(t, ch, 5*time.Second)
-	require.True(t, ok, "a re-request is answered")
-	require.Len(t, again.Resources, 1)
+	ack := func(r *discovery.DiscoveryResponse) {
+		require.NoError(t, stream.Send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.EndpointType,
+			ResourceNames: names, VersionInfo: r.VersionInfo, ResponseNonce: r.Nonce}))
+	}
+	return ch, resp, ack
 }

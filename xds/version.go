@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 
-	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -22,17 +21,4 @@ func typeVersion(names []string, ms []marshalled) string {
 		h.Write([]byte{0})
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
-}
-
-// contentVersion is typeVersion for resources not yet marshalled.
-func contentVersion(names []string, items []types.Resource) (string, error) {
-	ms := make([]marshalled, len(items))
-	for i, r := range items {
-		m, err := marshal(nil, "", r)
-		if err != nil {
-			return "", err
-		}
-		ms[i] = m
-	}
-	return typeVersion(names, ms), nil
 }
