@@ -63,6 +63,7 @@ func serve(args []string) error {
 	}
 	ka := s.Keepalive
 	g := grpc.NewServer(
+		xds.Codec(),
 		grpc.ChainStreamInterceptor(
 			xds.StreamRateLimit(s.MaxRequestsPerSecond, s.MaxRequestsBurst, config.StreamMaxWait, m.StreamsRefused),
 			xds.SendThrottle(s.PushThrottle)),
