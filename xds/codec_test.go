@@ -2,6 +2,7 @@ package xds
 
 import (
 	"bytes"
+	"slices"
 	"strconv"
 	"testing"
 	"unsafe"
@@ -108,7 +109,7 @@ func TestCodecInternsRequestNames(t *testing.T) {
 		require.NoError(t, codec{}.Unmarshal(mem.BufferSlice{mem.SliceBuffer(bytes.Clone(b))}, decoded[i]))
 		require.True(t, proto.Equal(req, decoded[i]))
 	}
-	require.Equal(t, unsafe.StringData(decoded[0].ResourceNames[0]), unsafe.StringData(decoded[1].ResourceNames[0]),
+	require.True(t, unsafe.StringData(decoded[0].ResourceNames[0]) == unsafe.StringData(decoded[1].ResourceNames[0]),
 		"two streams naming the same resource share one copy of the name")
 
 	delta := &discovery.DeltaDiscoveryRequest{ResourceNamesSubscribe: []string{name}, ResourceNamesUnsubscribe: []string{name}}
@@ -117,7 +118,7 @@ func TestCodecInternsRequestNames(t *testing.T) {
 	got := &discovery.DeltaDiscoveryRequest{}
 	require.NoError(t, codec{}.Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, got))
 	require.True(t, proto.Equal(delta, got))
-	require.Equal(t, unsafe.StringData(decoded[0].ResourceNames[0]), unsafe.StringData(got.ResourceNamesSubscribe[0]))
+	require.True(t, unsafe.StringData(decoded[0].ResourceNames[0]) == unsafe.StringData(got.ResourceNamesSubscribe[0]))
 
 }
 
@@ -153,7 +154,7 @@ func TestInternTableIsBounded(t *testing.T) {
 	}
 	require.LessOrEqual(t, len(tbl.m), maxInterned)
 	a := tbl.intern(string([]byte("again")))
-	require.Equal(t, unsafe.StringData(a), unsafe.StringData(tbl.intern(string([]byte("again")))))
+	require.True(t, unsafe.StringData(a) == unsafe.StringData(tbl.intern(string([]byte("again")))))
 }
 
 // BenchmarkCodecRouteResponse compares grpc-go's codec with meshd's on one
@@ -189,4 +190,27 @@ func benchCodecs(b *testing.B, m proto.Message) {
 			}
 		})
 	}
+}
+
+func TestCodecSharesRequestNameLists(t *testing.T) {
+	var list, other []string
+	for i := range 40 {
+		list = append(list, "outbound|8080||svc-"+strconv.Itoa(i)+".ns.svc.cluster.local")
+	}
+	other = append(slices.Clone(list[:39]), "outbound|8080||elsewhere.ns.svc.cluster.local")
+	decode := func(names []string) []string {
+		b, err := proto.Marshal(&discovery.DiscoveryRequest{TypeUrl: "eds", ResourceNames: names})
+		require.NoError(t, err)
+		got := &discovery.DiscoveryRequest{}
+		require.NoError(t, codec{}.Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, got))
+		require.Equal(t, names, got.ResourceNames)
+		return got.ResourceNames
+	}
+	a, b, c := decode(list), decode(list), decode(other)
+	require.True(t, unsafe.SliceData(a) == unsafe.SliceData(b), "equal lists are one list")
+	require.False(t, unsafe.SliceData(a) == unsafe.SliceData(c))
+	require.Len(t, a, cap(a), "a shared list has no room to append into")
+
+	short := []string{"a", "b"}
+	require.False(t, unsafe.SliceData(decode(short)) == unsafe.SliceData(decode(short)), "short lists are not looked up")
 }

@@ -1,9 +1,13 @@
 package xds
 
 import (
+	"encoding/binary"
 	"errors"
+	"hash/maphash"
+	"slices"
 	"sync"
 	"unicode/utf8"
+	"unsafe"
 
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -66,7 +70,7 @@ func unmarshalRequest(b []byte, m *discovery.DiscoveryRequest) error {
 	if err := proto.Unmarshal(rest, m); err != nil {
 		return err
 	}
-	m.ResourceNames = found
+	m.ResourceNames = reqLists.intern(found)
 	return nil
 }
 
@@ -104,4 +108,57 @@ func (t *internTable) intern(s string) string {
 	}
 	t.m[s] = s
 	return s
+}
+
+// reqLists shares whole name lists: the proxies of one scope send the same
+// state-of-the-world EDS request, and go-control-plane keeps each
+// stream's last one. Lists are identified by their interned strings'
+// addresses, so a list is recognised cheaply and only when its names came
+// from reqNames. Bounded by the names the lists hold; when full it starts
+// afresh.
+var reqLists = &listTable{m: map[uint64][]string{}}
+
+const (
+	minSharedList = 16      // shorter lists are not worth a lookup
+	maxListNames  = 1 << 20 // names held by all shared lists together
+)
+
+type listTable struct {
+	mu    sync.Mutex
+	seed  maphash.Seed
+	once  sync.Once
+	m     map[uint64][]string
+	names int
+}
+
+// intern returns the shared list equal to l (l itself when new).
+func (t *listTable) intern(l []string) []string {
+	if len(l) < minSharedList {
+		return l
+	}
+	t.once.Do(func() { t.seed = maphash.MakeSeed() })
+	var h maphash.Hash
+	h.SetSeed(t.seed)
+	var b [16]byte
+	for _, s := range l {
+		binary.LittleEndian.PutUint64(b[:8], uint64(uintptr(unsafe.Pointer(unsafe.StringData(s)))))
+		binary.LittleEndian.PutUint64(b[8:], uint64(len(s)))
+		_, _ = h.Write(b[:])
+	}
+	key := h.Sum64()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if c, ok := t.m[key]; ok && slices.Equal(c, l) {
+		return c
+	}
+	if t.names+len(l) > maxListNames {
+		t.m, t.names = map[uint64][]string{}, 0
+	}
+	if old, ok := t.m[key]; ok {
+		t.names -= len(old)
+	}
+	l = slices.Clip(l)
+	t.m[key] = l
+	t.names += len(l)
+	return l
 }

@@ -166,7 +166,7 @@ func run() error {
 	res.Phases = append(res.Phases, ph.end("steady (5s idle)", smp.takePeak()))
 	if c.profile {
 		file := filepath.Join(c.out, c.name+"-heap.pprof")
-		if err := md.save("/debug/pprof/heap", file); err != nil {
+		if err := md.save("/debug/pprof/heap?gc=1", file); err != nil { // after a GC: what is live
 			logf("heap profile: %v", err)
 		} else {
 			res.Profiles = append(res.Profiles, file)
