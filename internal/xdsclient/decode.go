@@ -14,7 +14,8 @@ import (
 )
 
 // decode checks every resource of u, fills in its name (interned, so that
-// thousands of clients share one copy) and, for clusters and listeners, the
+// thousands of clients share one copy, and so that it does not keep the
+// response's buffer, which a delta resource's name aliases) and, for clusters and listeners, the
 // EDS and RDS names it references. Listeners are decoded in full (the
 // route names are inside nested Anys); clusters, ClusterLoadAssignments and
 // route configurations are read at the wire level (the fields needed, and
@@ -27,7 +28,8 @@ func decode(short string, u *update) error {
 			if !u.delta {
 				return fmt.Errorf("%s: empty resource", kindName[short])
 			}
-			continue // a delta resource without body: name and version only
+			r.name = intern(r.name) // a delta resource without body: name and version only
+			continue
 		}
 		if r.any.GetTypeUrl() != typeURLs[short] {
 			return fmt.Errorf("%s: resource of type %q in a %s response", kindName[short], r.any.GetTypeUrl(), short)

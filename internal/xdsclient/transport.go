@@ -8,7 +8,6 @@ import (
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
@@ -56,7 +55,7 @@ type sotw struct {
 }
 
 func openSotW(ctx context.Context, conn grpc.ClientConnInterface, node *core.Node) (transport, error) {
-	s, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
+	s, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx, callCodec)
 	if err != nil {
 		return nil, err
 	}
@@ -64,13 +63,14 @@ func openSotW(ctx context.Context, conn grpc.ClientConnInterface, node *core.Nod
 }
 
 func (s *sotw) recv() (*update, error) {
-	resp, err := s.stream.Recv()
-	if err != nil {
+	resp := &discovery.DiscoveryResponse{}
+	r := received{msg: resp} // the codec decodes resp and sets r.size
+	if err := s.stream.RecvMsg(&r); err != nil {
 		return nil, err
 	}
 	t := shortType(resp.GetTypeUrl())
 	u := &update{typeURL: resp.GetTypeUrl(), version: resp.GetVersionInfo(), nonce: resp.GetNonce(),
-		bytes: proto.Size(resp), full: t == "cds" || t == "lds", res: make([]resource, len(resp.GetResources()))}
+		bytes: r.size, full: t == "cds" || t == "lds", res: make([]resource, len(resp.GetResources()))}
 	for i, a := range resp.GetResources() {
 		u.res[i].any = a
 	}
@@ -101,7 +101,7 @@ type delta struct {
 }
 
 func openDelta(ctx context.Context, conn grpc.ClientConnInterface, node *core.Node) (transport, error) {
-	s, err := discovery.NewAggregatedDiscoveryServiceClient(conn).DeltaAggregatedResources(ctx)
+	s, err := discovery.NewAggregatedDiscoveryServiceClient(conn).DeltaAggregatedResources(ctx, callCodec)
 	if err != nil {
 		return nil, err
 	}
@@ -109,18 +109,18 @@ func openDelta(ctx context.Context, conn grpc.ClientConnInterface, node *core.No
 }
 
 func (d *delta) recv() (*update, error) {
-	resp, err := d.stream.Recv()
-	if err != nil {
+	resp := &discovery.DeltaDiscoveryResponse{}
+	r := received{msg: resp}
+	if err := d.stream.RecvMsg(&r); err != nil {
 		return nil, err
 	}
+	// The codec has interned the removed names; decode interns the
+	// resource names (they alias the response's buffer).
 	u := &update{typeURL: resp.GetTypeUrl(), version: resp.GetSystemVersionInfo(), nonce: resp.GetNonce(),
-		bytes: proto.Size(resp), delta: true, removed: resp.GetRemovedResources(),
+		bytes: r.size, delta: true, removed: resp.GetRemovedResources(),
 		res: make([]resource, len(resp.GetResources()))}
-	for i, r := range resp.GetResources() {
-		u.res[i] = resource{name: r.GetName(), any: r.GetResource()}
-	}
-	for i, n := range u.removed {
-		u.removed[i] = intern(n)
+	for i, x := range resp.GetResources() {
+		u.res[i] = resource{name: x.GetName(), any: x.GetResource()}
 	}
 	return u, nil
 }
