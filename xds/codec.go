@@ -41,7 +41,7 @@ func (codec) Name() string { return grpcproto.Name }
 // inlineMax is the size up to which a resource's value is copied into the
 // response's own buffer rather than referenced: below it a separate buffer
 // costs more than the copy.
-const inlineMax = 2048
+const inlineMax = 128
 
 // Marshal encodes v; responses by reference to their resources' bytes.
 func (codec) Marshal(v any) (mem.BufferSlice, error) {
@@ -126,7 +126,8 @@ func marshalSotW(m *discovery.DiscoveryResponse) (mem.BufferSlice, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := newSliceWriter(b, inlineSize(m.Resources, protowire.SizeTag(sotwResources)))
+	extra, refs := inlineSize(m.Resources, protowire.SizeTag(sotwResources))
+	w := newSliceWriter(b, extra, refs)
 	for _, a := range m.Resources {
 		w.buf = protowire.AppendTag(w.buf, sotwResources, protowire.BytesType)
 		w.buf = protowire.AppendVarint(w.buf, uint64(anySize(a)))
@@ -142,7 +143,7 @@ func marshalDelta(m *discovery.DeltaDiscoveryResponse) (mem.BufferSlice, error) 
 	if err != nil {
 		return nil, err
 	}
-	w := newSliceWriter(b, 0)
+	w := newSliceWriter(b, 0, len(m.Resources))
 	for _, r := range m.Resources {
 		rest, err := marshalExcept(r, resourceAny)
 		if err != nil {
@@ -195,26 +196,27 @@ func anySize(a *anypb.Any) int {
 }
 
 // inlineSize is the room the pieces of as take in the response's own
-// buffer: each one's tag (tagSize), length and fields, without the values
-// referenced in place.
-func inlineSize(as []*anypb.Any, tagSize int) int {
-	n := 0
+// buffer (each one's tag of tagSize bytes, length and fields, without the
+// values referenced in place), and how many values are referenced.
+func inlineSize(as []*anypb.Any, tagSize int) (n, refs int) {
 	for _, a := range as {
 		size := anySize(a)
 		n += tagSize + protowire.SizeVarint(uint64(size)) + size
 		if len(a.Value) > inlineMax {
 			n -= len(a.Value)
+			refs++
 		}
 	}
-	return n
+	return n, refs
 }
 
-// newSliceWriter starts a response with its encoded head and room for
-// extra more bytes of small pieces in the same array.
-func newSliceWriter(head []byte, extra int) *sliceWriter {
+// newSliceWriter starts a response with its encoded head, room for extra
+// more bytes of small pieces in the same array and for refs referenced
+// values.
+func newSliceWriter(head []byte, extra, refs int) *sliceWriter {
 	buf := make([]byte, len(head), len(head)+extra)
 	copy(buf, head)
-	return &sliceWriter{buf: buf}
+	return &sliceWriter{buf: buf, out: make(mem.BufferSlice, 0, 2*refs+1)}
 }
 
 // sliceWriter builds a BufferSlice: small pieces are appended to buf, a
