@@ -171,6 +171,7 @@ func run() error {
 		} else {
 			res.Profiles = append(res.Profiles, file)
 		}
+		res.Memory.GoRuntime = md.memStats()
 	}
 
 	// 4. Endpoint churn: one EndpointSlice changes per round.

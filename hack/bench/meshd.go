@@ -114,6 +114,28 @@ func (m *meshdProc) save(path, file string) error {
 	return os.WriteFile(file, body, 0o644)
 }
 
+// memStats returns the Go runtime's view of meshd's memory (live heap,
+// heap held, stacks, everything obtained from the OS), read from the
+// runtime.MemStats lines of /debug/pprof/heap?debug=1; "" if that fails.
+func (m *meshdProc) memStats() string {
+	code, body := m.get("/debug/pprof/heap?debug=1")
+	if code != http.StatusOK {
+		return ""
+	}
+	want := map[string]string{"HeapAlloc": "live heap", "HeapInuse": "heap in use", "HeapIdle": "heap idle",
+		"HeapReleased": "returned to the OS", "StackInuse": "stacks", "Sys": "from the OS"}
+	var parts []string
+	for _, line := range strings.Split(string(body), "\n") {
+		k, v, ok := strings.Cut(strings.TrimPrefix(line, "# "), " = ")
+		if label, wanted := want[k]; ok && wanted {
+			if n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64); err == nil {
+				parts = append(parts, fmt.Sprintf("%s %d MB", label, n>>20))
+			}
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
 // stop sends SIGTERM and waits (then kills) the process.
 func (m *meshdProc) stop() {
 	_ = m.cmd.Process.Signal(syscall.SIGTERM)

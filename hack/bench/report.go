@@ -37,6 +37,9 @@ type Result struct {
 		PeakMB   float64 `json:"peakMB"`
 		SteadyMB float64 `json:"steadyMB"`
 		FinalMB  float64 `json:"finalMB"`
+		// GoRuntime: the Go runtime's figures once the proxies are
+		// connected, after a forced GC (see meshdProc.memStats).
+		GoRuntime string `json:"goRuntime,omitempty"`
 	} `json:"memory"`
 	Phases   []Phase  `json:"phases"`
 	Profiles []string `json:"profiles,omitempty"`
@@ -209,6 +212,9 @@ func (r *Result) markdown() string {
 	w("| after start-up (mesh loaded, no proxy) | %.0f MB |", r.Memory.IdleMB)
 	w("| steady (all proxies connected, idle) | %.0f MB |", r.Memory.SteadyMB)
 	w("| peak (VmHWM) | %.0f MB |", r.Memory.PeakMB)
+	if r.Memory.GoRuntime != "" {
+		w("| Go runtime, proxies connected, after a GC | %s |", r.Memory.GoRuntime)
+	}
 	w("")
 	w("| phase | seconds | meshd CPU s | loadgen CPU s | meshd peak RSS |")
 	w("|---|---|---|---|---|")
