@@ -110,13 +110,13 @@ func (t *internTable) intern(s string) string {
 	return s
 }
 
-// reqLists shares whole name lists: the proxies of one scope send the same
-// state-of-the-world EDS request, and go-control-plane keeps each
-// stream's last one. Lists are identified by their interned strings'
-// addresses, so a list is recognised cheaply and only when its names came
-// from reqNames. Bounded by the names the lists hold; when full it starts
-// afresh.
-var reqLists = &listTable{m: map[uint64][]string{}}
+// reqLists shares whole name lists, and their name sets: the proxies of
+// one scope send the same state-of-the-world EDS request, and each stream
+// keeps its last one (the list, and the set its subscription is). Lists
+// are identified by their interned strings' addresses, so a list is
+// recognised cheaply and only when its names came from reqNames. Bounded
+// by the names the lists hold; when full it starts afresh.
+var reqLists = newListTable()
 
 const (
 	minSharedList = 16      // shorter lists are not worth a lookup
@@ -126,9 +126,20 @@ const (
 type listTable struct {
 	mu    sync.Mutex
 	seed  maphash.Seed
-	once  sync.Once
-	m     map[uint64][]string
+	byKey map[uint64]*listEntry  // by a hash of the names' addresses
+	byPtr map[*string]*listEntry // by the shared list's first element
 	names int
+}
+
+// listEntry is a shared list and, once asked for, its name set.
+type listEntry struct {
+	list     []string
+	set      map[string]struct{}
+	wildcard bool // "*" is one of the names
+}
+
+func newListTable() *listTable {
+	return &listTable{seed: maphash.MakeSeed(), byKey: map[uint64]*listEntry{}, byPtr: map[*string]*listEntry{}}
 }
 
 // intern returns the shared list equal to l (l itself when new).
@@ -136,7 +147,6 @@ func (t *listTable) intern(l []string) []string {
 	if len(l) < minSharedList {
 		return l
 	}
-	t.once.Do(func() { t.seed = maphash.MakeSeed() })
 	var h maphash.Hash
 	h.SetSeed(t.seed)
 	var b [16]byte
@@ -148,17 +158,37 @@ func (t *listTable) intern(l []string) []string {
 	key := h.Sum64()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if c, ok := t.m[key]; ok && slices.Equal(c, l) {
-		return c
+	if e, ok := t.byKey[key]; ok && slices.Equal(e.list, l) {
+		return e.list
 	}
 	if t.names+len(l) > maxListNames {
-		t.m, t.names = map[uint64][]string{}, 0
+		t.byKey, t.byPtr, t.names = map[uint64]*listEntry{}, map[*string]*listEntry{}, 0
 	}
-	if old, ok := t.m[key]; ok {
-		t.names -= len(old)
+	if old, ok := t.byKey[key]; ok {
+		t.names -= len(old.list)
+		delete(t.byPtr, unsafe.SliceData(old.list))
 	}
-	l = slices.Clip(l)
-	t.m[key] = l
+	e := &listEntry{list: slices.Clip(l)}
+	t.byKey[key], t.byPtr[unsafe.SliceData(e.list)] = e, e
 	t.names += len(l)
-	return l
+	return e.list
+}
+
+// set returns the set of names (without "*") and whether "*" is one: the
+// shared set when names is a shared list (the entry keeps the list, so its
+// address is not reused while the entry exists), else a new one.
+func (t *listTable) set(names []string) (map[string]struct{}, bool) {
+	if len(names) < minSharedList {
+		return nameSet(names)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.byPtr[unsafe.SliceData(names)]
+	if !ok || len(e.list) != len(names) {
+		return nameSet(names)
+	}
+	if e.set == nil {
+		e.set, e.wildcard = nameSet(e.list)
+	}
+	return e.set, e.wildcard
 }

@@ -14,7 +14,6 @@ import (
 	discoverygrpc "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
 
 	"github.com/meshd/meshd/internal/metrics"
@@ -105,11 +104,10 @@ func New(opts Options) *Server {
 	return s
 }
 
-// Register adds the ADS service (SotW and delta) to g. The go-control-plane
-// server stops its streams when ctx is done.
+// Register adds the ADS service (SotW and delta) to g. Its streams stop
+// when ctx is done.
 func (s *Server) Register(ctx context.Context, g *grpc.Server) {
-	srv := serverv3.NewServer(ctx, mux(s.eds, s.shared, s.cache), s.tracker)
-	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(g, srv)
+	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(g, newADSServer(ctx, mux(s.eds, s.shared, s.cache), s.tracker))
 }
 
 // Ready reports whether a first snapshot has been built and served.

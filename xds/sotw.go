@@ -1,0 +1,203 @@
+package xds
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"strconv"
+	"sync/atomic"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// adsServer is meshd's ADS service. State-of-the-world streams are served
+// here; delta streams by go-control-plane's server. The state-of-the-world
+// loop is go-control-plane's (a watch per type on the caches, a stream-wide
+// nonce, requests with a stale nonce ignored, callbacks around every
+// request and response), with one difference that matters at thousands
+// of proxies: a stream's subscription is the name set of its request list,
+// shared by every stream that sends the same list (see listTable.set),
+// where go-control-plane builds a map per request — a state-of-the-world
+// EDS ACK names every cluster the proxy watches.
+type adsServer struct {
+	ctx   context.Context
+	cache cachev3.Cache
+	cb    *tracker
+	delta serverv3.Server
+	ids   atomic.Int64
+}
+
+func newADSServer(ctx context.Context, cache cachev3.Cache, cb *tracker) *adsServer {
+	return &adsServer{ctx: ctx, cache: cache, cb: cb, delta: serverv3.NewServer(ctx, cache, cb)}
+}
+
+// DeltaAggregatedResources serves a delta stream (go-control-plane).
+func (a *adsServer) DeltaAggregatedResources(s discovery.AggregatedDiscoveryService_DeltaAggregatedResourcesServer) error {
+	return a.delta.DeltaAggregatedResources(s)
+}
+
+// sotwWatch is a stream's open watch of one type.
+type sotwWatch struct {
+	cancel func()
+	ch     chan cachev3.Response
+	nonce  string // of the last response sent for the type
+	sub    *sotwSubscription
+}
+
+// sotwStream is one state-of-the-world stream's state, owned by its loop.
+type sotwStream struct {
+	a       *adsServer
+	id      int64
+	stream  discovery.AggregatedDiscoveryService_StreamAggregatedResourcesServer
+	node    *core.Node
+	nonce   int64
+	watches map[string]*sotwWatch // by type URL
+	cases   []reflect.SelectCase  // fixedCases, then the watches' channels
+}
+
+// Select cases before the watches' channels.
+const (
+	caseServerDone = iota
+	caseStreamDone
+	caseRequest
+	fixedCases
+)
+
+// StreamAggregatedResources serves a state-of-the-world stream.
+func (a *adsServer) StreamAggregatedResources(s discovery.AggregatedDiscoveryService_StreamAggregatedResourcesServer) error {
+	st := &sotwStream{a: a, id: a.ids.Add(1), stream: s, node: &core.Node{}, watches: map[string]*sotwWatch{}}
+	defer st.shutdown()
+	if err := a.cb.OnStreamOpen(s.Context(), st.id, resourcev3.AnyType); err != nil {
+		return err
+	}
+	reqs := make(chan *discovery.DiscoveryRequest)
+	go func() {
+		defer close(reqs)
+		for {
+			req, err := s.Recv()
+			if err != nil {
+				return
+			}
+			select {
+			case reqs <- req:
+			case <-s.Context().Done():
+				return
+			case <-a.ctx.Done():
+				return
+			}
+		}
+	}()
+	st.cases = []reflect.SelectCase{
+		caseServerDone: {Dir: reflect.SelectRecv, Chan: reflect.ValueOf(a.ctx.Done())},
+		caseStreamDone: {Dir: reflect.SelectRecv, Chan: reflect.ValueOf(s.Context().Done())},
+		caseRequest:    {Dir: reflect.SelectRecv, Chan: reflect.ValueOf(reqs)},
+	}
+	for {
+		i, v, ok := reflect.Select(st.cases)
+		switch i {
+		case caseServerDone, caseStreamDone:
+			return nil
+		case caseRequest:
+			if !ok {
+				return nil // the client closed the stream or it failed
+			}
+			if err := st.request(v.Interface().(*discovery.DiscoveryRequest)); err != nil {
+				return err
+			}
+		default:
+			if !ok || v.IsNil() {
+				return status.Error(codes.Unavailable, "xds: a watch closed its channel")
+			}
+			if err := st.send(v.Interface().(cachev3.Response)); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// request handles one request: the callbacks see it first (ACK and NACK
+// bookkeeping), then, unless its nonce is stale, the type's watch is
+// replaced by one for the request.
+func (st *sotwStream) request(req *discovery.DiscoveryRequest) error {
+	if req == nil {
+		return status.Error(codes.Unavailable, "empty request")
+	}
+	// Only the first request need carry the node.
+	if req.GetNode() != nil {
+		st.node = req.GetNode()
+	} else {
+		req.Node = st.node
+	}
+	if req.GetTypeUrl() == "" {
+		return status.Error(codes.InvalidArgument, "type URL is required for ADS")
+	}
+	if err := st.a.cb.OnStreamRequest(st.id, req); err != nil {
+		return err
+	}
+	typeURL := req.GetTypeUrl()
+	w := st.watches[typeURL]
+	if w != nil {
+		if w.nonce != "" && req.GetResponseNonce() != w.nonce {
+			return nil // answers a response the client has since been sent another of (xDS protocol: ignore)
+		}
+		w.cancel()
+		w.sub.set(req.GetResourceNames())
+	} else {
+		w = &sotwWatch{sub: newSotwSubscription(req.GetResourceNames())}
+		st.watches[typeURL] = w
+	}
+	// A new channel (whatever the old watch sent is dropped) and no nonce
+	// until the next response, as go-control-plane: a request following an
+	// accepted one is not compared with the response before it.
+	w.ch, w.nonce = make(chan cachev3.Response, 1), ""
+	cancel, err := st.a.cache.CreateWatch(req, w.sub, w.ch)
+	if err != nil {
+		return status.Errorf(codes.Unavailable, "xds: watching %s: %v", typeURL, err)
+	}
+	w.cancel = cancel
+	st.recompute()
+	return nil
+}
+
+// recompute rebuilds the select cases from the watches.
+func (st *sotwStream) recompute() {
+	st.cases = st.cases[:fixedCases]
+	for _, w := range st.watches {
+		st.cases = append(st.cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(w.ch)})
+	}
+}
+
+// send sends a cache's response with the stream's next nonce.
+func (st *sotwStream) send(resp cachev3.Response) error {
+	out, err := resp.GetDiscoveryResponse()
+	if err != nil {
+		return err
+	}
+	typeURL := resp.GetRequest().GetTypeUrl()
+	w := st.watches[typeURL]
+	if w == nil {
+		return errors.New("xds: a response for a type not watched: " + typeURL)
+	}
+	st.nonce++
+	out.Nonce = strconv.FormatInt(st.nonce, 10)
+	w.sub.returned = resp.GetReturnedResources()
+	w.nonce = out.Nonce
+	st.a.cb.OnStreamResponse(resp.GetContext(), st.id, resp.GetRequest(), out)
+	return st.stream.Send(out)
+}
+
+// shutdown cancels the stream's watches and reports it closed.
+func (st *sotwStream) shutdown() {
+	for _, w := range st.watches {
+		if w.cancel != nil {
+			w.cancel()
+		}
+	}
+	st.a.cb.OnStreamClosed(st.id, st.node)
+}
