@@ -337,3 +337,43 @@ func agree(t *testing.T, b []byte, fresh func() proto.Message) {
 		require.Error(t, gotErr, "%x", b)
 	}
 }
+
+// TestPooledBuffers: large responses are decoded from pooled buffers of
+// the right size class, and what the client keeps from a response
+// survives the buffer's reuse by the next one.
+func TestPooledBuffers(t *testing.T) {
+	for _, n := range []int{minPooled, minPooled + 1, 2 * minPooled, 336 << 10, maxPooled} {
+		b := pooledBuf(n)
+		require.NotNil(t, b, "size %d", n)
+		require.GreaterOrEqual(t, len(*b), n)
+		require.Less(t, len(*b), 2*n, "size %d: the class is the next power of two", n)
+		releaseBuf(b)
+	}
+	require.Nil(t, pooledBuf(minPooled-1))
+	require.Nil(t, pooledBuf(maxPooled+1))
+
+	const rds = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
+	response := func(name string) mem.BufferSlice {
+		// A route configuration named name, padded with an unknown 200 KB
+		// field: large enough to be decoded from a pooled buffer.
+		value := protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesType), name)
+		value = protowire.AppendBytes(protowire.AppendTag(value, 99, protowire.BytesType), make([]byte, 200<<10))
+		b, err := proto.Marshal(&discovery.DiscoveryResponse{VersionInfo: "v-" + name, TypeUrl: rds, Nonce: "n-" + name,
+			Resources: []*anypb.Any{{TypeUrl: rds, Value: value}}})
+		require.NoError(t, err)
+		return chunked(b, 16<<10)
+	}
+	var kept []string
+	for _, name := range []string{"first-route", "second-route"} {
+		resp := &discovery.DiscoveryResponse{}
+		r := received{msg: resp}
+		require.NoError(t, testCodec().Unmarshal(response(name), &r))
+		require.NotNil(t, r.buf, "a 200 KB response is decoded from a pooled buffer")
+		u := &update{typeURL: resp.GetTypeUrl(), version: resp.GetVersionInfo(), nonce: resp.GetNonce(),
+			res: []resource{{any: resp.GetResources()[0]}}, buf: r.buf}
+		require.NoError(t, decode("rds", u))
+		kept = append(kept, u.res[0].name, u.version, u.nonce)
+		releaseBuf(u.buf)
+	}
+	assert.Equal(t, []string{"first-route", "v-first-route", "n-first-route", "second-route", "v-second-route", "n-second-route"}, kept)
+}

@@ -20,6 +20,9 @@ type update struct {
 	// full: the response is the whole state of its type (state of the
 	// world CDS and LDS). delta: it came on a delta stream.
 	full, delta bool
+	// buf is the pooled buffer the resources alias, released by the
+	// client once the update is handled (nothing it keeps aliases it).
+	buf *[]byte
 }
 
 // resource is one resource of an update; name and refs are filled in by
@@ -70,7 +73,7 @@ func (s *sotw) recv() (*update, error) {
 	}
 	t := shortType(resp.GetTypeUrl())
 	u := &update{typeURL: resp.GetTypeUrl(), version: resp.GetVersionInfo(), nonce: resp.GetNonce(),
-		bytes: r.size, full: t == "cds" || t == "lds", res: make([]resource, len(resp.GetResources()))}
+		bytes: r.size, full: t == "cds" || t == "lds", res: make([]resource, len(resp.GetResources())), buf: r.buf}
 	for i, a := range resp.GetResources() {
 		u.res[i].any = a
 	}
@@ -117,7 +120,7 @@ func (d *delta) recv() (*update, error) {
 	// The codec has interned the removed names; decode interns the
 	// resource names (they alias the response's buffer).
 	u := &update{typeURL: resp.GetTypeUrl(), version: resp.GetSystemVersionInfo(), nonce: resp.GetNonce(),
-		bytes: r.size, delta: true, removed: resp.GetRemovedResources(),
+		bytes: r.size, delta: true, removed: resp.GetRemovedResources(), buf: r.buf,
 		res: make([]resource, len(resp.GetResources()))}
 	for i, x := range resp.GetResources() {
 		u.res[i] = resource{name: x.GetName(), any: x.GetResource()}
