@@ -46,8 +46,17 @@ type received struct {
 // Name is the content-subtype the codec speaks.
 func (codec) Name() string { return protocodec.Name }
 
-// Marshal encodes v with gRPC's proto codec.
-func (c codec) Marshal(v any) (mem.BufferSlice, error) { return c.fallback.Marshal(v) }
+// preEncoded is a message the client encoded itself; the codec sends its
+// buffers as they are.
+type preEncoded mem.BufferSlice
+
+// Marshal encodes v with gRPC's proto codec, or sends a preEncoded as is.
+func (c codec) Marshal(v any) (mem.BufferSlice, error) {
+	if p, ok := v.(preEncoded); ok {
+		return mem.BufferSlice(p), nil
+	}
+	return c.fallback.Marshal(v)
+}
 
 // Unmarshal decodes data into v: a *received (which also records the
 // size), a response decoded by the client itself, or any other message,

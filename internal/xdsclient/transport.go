@@ -2,12 +2,16 @@ package xdsclient
 
 import (
 	"context"
+	"unsafe"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
@@ -55,6 +59,36 @@ func nackStatus(err error) *rpcstatus.Status {
 type sotw struct {
 	stream discovery.AggregatedDiscoveryService_StreamAggregatedResourcesClient
 	node   *core.Node
+	names  map[string]encodedNames // by type URL: the last names ACKed
+}
+
+// encodedNames is a list of resource names and its encoding as
+// DiscoveryRequest.resource_names. A state-of-the-world EDS ACK repeats
+// every name subscribed to (1,000 at 1,000 services); the list changes
+// only with the subscription, so it is encoded once per change.
+type encodedNames struct {
+	list []string // kept, so that its address is not reused while cached
+	enc  []byte
+}
+
+// requestNames is DiscoveryRequest.resource_names.
+const requestNames = 3
+
+// encoded returns names encoded, from the cache when names is the list
+// last ACKed for typeURL.
+func (s *sotw) encoded(typeURL string, names []string) []byte {
+	if e, ok := s.names[typeURL]; ok && len(e.list) == len(names) && unsafe.SliceData(e.list) == unsafe.SliceData(names) {
+		return e.enc
+	}
+	var enc []byte
+	for _, n := range names {
+		enc = protowire.AppendString(protowire.AppendTag(enc, requestNames, protowire.BytesType), n)
+	}
+	if s.names == nil {
+		s.names = map[string]encodedNames{}
+	}
+	s.names[typeURL] = encodedNames{list: names, enc: enc}
+	return enc
 }
 
 func openSotW(ctx context.Context, conn grpc.ClientConnInterface, node *core.Node) (transport, error) {
@@ -80,13 +114,19 @@ func (s *sotw) recv() (*update, error) {
 	return u, nil
 }
 
+// ack sends the request's other fields encoded by protobuf, followed by
+// the names' cached encoding (protobuf accepts fields in any order).
 func (s *sotw) ack(u *update, version string, names []string, nackErr error) error {
-	req := &discovery.DiscoveryRequest{TypeUrl: u.typeURL, ResponseNonce: u.nonce, ResourceNames: names,
+	req := &discovery.DiscoveryRequest{TypeUrl: u.typeURL, ResponseNonce: u.nonce,
 		VersionInfo: u.version, ErrorDetail: nackStatus(nackErr)}
 	if nackErr != nil {
 		req.VersionInfo = version
 	}
-	return s.stream.Send(req)
+	head, err := proto.Marshal(req)
+	if err != nil {
+		return err
+	}
+	return s.stream.SendMsg(preEncoded{mem.SliceBuffer(head), mem.SliceBuffer(s.encoded(u.typeURL, names))})
 }
 
 func (s *sotw) subscribe(t string, names, _, _ []string) error {
