@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -213,4 +214,45 @@ func TestCodecSharesRequestNameLists(t *testing.T) {
 
 	short := []string{"a", "b"}
 	require.False(t, unsafe.SliceData(decode(short)) == unsafe.SliceData(decode(short)), "short lists are not looked up")
+}
+
+func TestCodecFindsNameListsByEncoding(t *testing.T) {
+	var names []string
+	for i := range 30 {
+		names = append(names, "outbound|9090||enc-"+strconv.Itoa(i)+".ns.svc.cluster.local")
+	}
+	b, err := proto.Marshal(&discovery.DiscoveryRequest{TypeUrl: "eds", VersionInfo: "v", ResourceNames: names})
+	require.NoError(t, err)
+	decode := func(b []byte) *discovery.DiscoveryRequest {
+		got := &discovery.DiscoveryRequest{}
+		require.NoError(t, codec{}.Unmarshal(mem.BufferSlice{mem.SliceBuffer(bytes.Clone(b))}, got))
+		return got
+	}
+	first := decode(b)
+	require.Equal(t, names, first.ResourceNames)
+	_, run, count, err := splitRequest(b)
+	require.NoError(t, err)
+	require.Equal(t, 30, count)
+	require.NotNil(t, run, "the names are one contiguous run")
+	found := reqLists.byEncoding(run)
+	require.True(t, unsafe.SliceData(found) == unsafe.SliceData(first.ResourceNames), "the list is remembered by its encoding")
+	second := decode(b)
+	require.True(t, unsafe.SliceData(second.ResourceNames) == unsafe.SliceData(first.ResourceNames))
+	require.True(t, proto.Equal(first, second))
+
+	// Names interleaved with another field are not one run: looked up one
+	// by one, and still decoded exactly.
+	var mixed []byte
+	for i, n := range names {
+		mixed = protowire.AppendString(protowire.AppendTag(mixed, 3, protowire.BytesType), n)
+		if i == 10 {
+			mixed = protowire.AppendString(protowire.AppendTag(mixed, 4, protowire.BytesType), "eds")
+		}
+	}
+	_, run, _, err = splitRequest(mixed)
+	require.NoError(t, err)
+	require.Nil(t, run)
+	got := decode(mixed)
+	require.Equal(t, names, got.ResourceNames)
+	require.Equal(t, "eds", got.TypeUrl)
 }

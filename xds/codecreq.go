@@ -1,6 +1,7 @@
 package xds
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"hash/maphash"
@@ -18,60 +19,104 @@ import (
 const requestNames = 3
 
 // unmarshalRequest decodes a DiscoveryRequest. Its resource names are
-// looked up in the intern table straight from the wire bytes, so a name
-// the table holds costs no allocation: a state-of-the-world EDS ACK from
-// each of 2,000 proxies names the same 1,000 clusters. The other fields
-// are decoded by protobuf.
+// shared: a state-of-the-world EDS ACK from each of 2,000 proxies names the
+// same 1,000 clusters. When the names are one contiguous run of bytes seen
+// before (clients encode a list the same way every time), the shared list
+// is found by those bytes alone; otherwise each name is looked up in the
+// intern table straight from the wire bytes, so a name the table holds
+// costs no allocation. The other fields are decoded by protobuf.
 func unmarshalRequest(b []byte, m *discovery.DiscoveryRequest) error {
-	var (
-		rest    []byte   // every field but the names, for protobuf
-		found   []string // the names; "" where missing says
-		missing []int    // indexes into found of names the table lacks
-		raw     [][]byte // their bytes
-	)
-	reqNames.mu.RLock()
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			reqNames.mu.RUnlock()
-			return protowire.ParseError(n)
-		}
-		if num == requestNames && typ == protowire.BytesType {
-			v, vn := protowire.ConsumeBytes(b[n:])
-			if vn < 0 {
-				reqNames.mu.RUnlock()
-				return protowire.ParseError(vn)
-			}
-			s, ok := reqNames.m[string(v)]
-			if !ok {
-				missing = append(missing, len(found))
-				raw = append(raw, v)
-			}
-			found = append(found, s)
-			b = b[n+vn:]
-			continue
-		}
-		vn := protowire.ConsumeFieldValue(num, typ, b[n:])
-		if vn < 0 {
-			reqNames.mu.RUnlock()
-			return protowire.ParseError(vn)
-		}
-		rest = append(rest, b[:n+vn]...)
-		b = b[n+vn:]
+	rest, run, count, err := splitRequest(b)
+	if err != nil {
+		return err
 	}
-	reqNames.mu.RUnlock()
-	for k, i := range missing {
-		if !utf8.Valid(raw[k]) {
-			return errInvalidName
+	var names []string
+	if run != nil {
+		names = reqLists.byEncoding(run)
+	}
+	if names == nil && count > 0 {
+		if names, err = lookupNames(b, count); err != nil {
+			return err
 		}
-		found[i] = reqNames.intern(string(raw[k]))
+		names = reqLists.intern(names)
+		if run != nil {
+			reqLists.rememberEncoding(run, names)
+		}
 	}
 	m.Reset()
 	if err := proto.Unmarshal(rest, m); err != nil {
 		return err
 	}
-	m.ResourceNames = reqLists.intern(found)
+	m.ResourceNames = names
 	return nil
+}
+
+// splitRequest checks the top level of an encoded request and returns
+// every field but the names (for protobuf), the names' bytes when they
+// are one contiguous run of at least minSharedList names, and how many
+// names there are.
+func splitRequest(b []byte) (rest, run []byte, count int, err error) {
+	runStart, runEnd, contiguous := -1, -1, true
+	for off := 0; off < len(b); {
+		num, typ, n := protowire.ConsumeTag(b[off:])
+		if n < 0 {
+			return nil, nil, 0, protowire.ParseError(n)
+		}
+		vn := protowire.ConsumeFieldValue(num, typ, b[off+n:])
+		if vn < 0 {
+			return nil, nil, 0, protowire.ParseError(vn)
+		}
+		if num == requestNames && typ == protowire.BytesType {
+			switch {
+			case runStart < 0:
+				runStart = off
+			case off != runEnd:
+				contiguous = false
+			}
+			runEnd = off + n + vn
+			count++
+		} else {
+			rest = append(rest, b[off:off+n+vn]...)
+		}
+		off += n + vn
+	}
+	if contiguous && count >= minSharedList {
+		run = b[runStart:runEnd]
+	}
+	return rest, run, count, nil
+}
+
+// lookupNames returns the count names of a checked encoded request, each
+// the intern table's copy (added when new).
+func lookupNames(b []byte, count int) ([]string, error) {
+	names := make([]string, 0, count)
+	var (
+		missing []int    // indexes into names of those the table lacks
+		raw     [][]byte // their bytes
+	)
+	reqNames.mu.RLock()
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		vn := protowire.ConsumeFieldValue(num, typ, b[n:])
+		if num == requestNames && typ == protowire.BytesType {
+			v, _ := protowire.ConsumeBytes(b[n:])
+			s, ok := reqNames.m[string(v)]
+			if !ok {
+				missing = append(missing, len(names))
+				raw = append(raw, v)
+			}
+			names = append(names, s)
+		}
+		b = b[n+vn:]
+	}
+	reqNames.mu.RUnlock()
+	for k, i := range missing {
+		if !utf8.Valid(raw[k]) {
+			return nil, errInvalidName
+		}
+		names[i] = reqNames.intern(string(raw[k]))
+	}
+	return names, nil
 }
 
 var errInvalidName = errors.New("proto: resource_names: invalid UTF-8")
@@ -119,8 +164,9 @@ func (t *internTable) intern(s string) string {
 var reqLists = newListTable()
 
 const (
-	minSharedList = 16      // shorter lists are not worth a lookup
-	maxListNames  = 1 << 20 // names held by all shared lists together
+	minSharedList = 16       // shorter lists are not worth a lookup
+	maxListNames  = 1 << 20  // names held by all shared lists together
+	maxListBytes  = 32 << 20 // encodings held by the table together
 )
 
 type listTable struct {
@@ -128,18 +174,53 @@ type listTable struct {
 	seed  maphash.Seed
 	byKey map[uint64]*listEntry  // by a hash of the names' addresses
 	byPtr map[*string]*listEntry // by the shared list's first element
-	names int
+	byEnc map[uint64]*listEntry  // by a hash of the list's encoding, once seen
+	names int                    // held by the lists
+	bytes int                    // held by the encodings
 }
 
 // listEntry is a shared list and, once asked for, its name set.
 type listEntry struct {
 	list     []string
 	set      map[string]struct{}
-	wildcard bool // "*" is one of the names
+	wildcard bool   // "*" is one of the names
+	enc      []byte // the names as a request encoded them, once seen
 }
 
 func newListTable() *listTable {
-	return &listTable{seed: maphash.MakeSeed(), byKey: map[uint64]*listEntry{}, byPtr: map[*string]*listEntry{}}
+	t := &listTable{seed: maphash.MakeSeed()}
+	t.reset()
+	return t
+}
+
+// reset empties the table. t.mu is held (or t is new).
+func (t *listTable) reset() {
+	t.byKey, t.byPtr, t.byEnc, t.names, t.bytes = map[uint64]*listEntry{}, map[*string]*listEntry{}, map[uint64]*listEntry{}, 0, 0
+}
+
+// byEncoding returns the shared list whose names a request encoded as enc,
+// nil if none is known.
+func (t *listTable) byEncoding(enc []byte) []string {
+	h := maphash.Bytes(t.seed, enc)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e, ok := t.byEnc[h]; ok && bytes.Equal(e.enc, enc) {
+		return e.list
+	}
+	return nil
+}
+
+// rememberEncoding records that enc encodes the shared list l.
+func (t *listTable) rememberEncoding(enc []byte, l []string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.byPtr[unsafe.SliceData(l)]
+	if !ok || len(e.list) != len(l) || e.enc != nil || t.bytes+len(enc) > maxListBytes {
+		return
+	}
+	e.enc = bytes.Clone(enc)
+	t.byEnc[maphash.Bytes(t.seed, enc)] = e
+	t.bytes += len(enc)
 }
 
 // intern returns the shared list equal to l (l itself when new).
@@ -162,11 +243,15 @@ func (t *listTable) intern(l []string) []string {
 		return e.list
 	}
 	if t.names+len(l) > maxListNames {
-		t.byKey, t.byPtr, t.names = map[uint64]*listEntry{}, map[*string]*listEntry{}, 0
+		t.reset()
 	}
 	if old, ok := t.byKey[key]; ok {
 		t.names -= len(old.list)
 		delete(t.byPtr, unsafe.SliceData(old.list))
+		if old.enc != nil {
+			t.bytes -= len(old.enc)
+			delete(t.byEnc, maphash.Bytes(t.seed, old.enc))
+		}
 	}
 	e := &listEntry{list: slices.Clip(l)}
 	t.byKey[key], t.byPtr[unsafe.SliceData(e.list)] = e, e
