@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -31,24 +32,34 @@ func (x *Index) ClusterLoadAssignments() map[string]*endpoint.ClusterLoadAssignm
 func (x *Index) EndpointShape() string {
 	h := sha256.New()
 	for _, svc := range x.services {
-		eps := x.snap.Endpoints(svc.Hostname, svc.Namespace)
-		accounts, ports := map[string]bool{}, map[string]bool{}
-		for i := range eps {
-			accounts[eps[i].ServiceAccount] = true
-			ports[portMapKey(eps[i].Ports)] = true
-		}
-		fmt.Fprintf(h, "%s\x00%s\x00%s\x00", svc.Hostname,
-			strings.Join(slices.Sorted(maps.Keys(accounts)), ","), strings.Join(slices.Sorted(maps.Keys(ports)), ";"))
-		if svc.Resolution != model.ResolutionEDS {
-			for _, p := range svc.Ports {
-				if cla := x.clas[ClusterName(p.Port, "", svc.Hostname)]; cla != nil {
-					b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(cla)
-					h.Write(b)
-				}
-			}
+		if se := x.svcEndpoints[svc.Hostname+"/"+svc.Namespace]; se != nil {
+			h.Write(se.shape)
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// shapePart is svc's part of EndpointShape: its endpoints' service accounts
+// and port maps and, for a service not resolved by EDS, its assignments
+// (computed before).
+func (x *Index) shapePart(svc *model.Service, eps []model.Endpoint) []byte {
+	var b bytes.Buffer
+	accounts, ports := map[string]bool{}, map[string]bool{}
+	for i := range eps {
+		accounts[eps[i].ServiceAccount] = true
+		ports[portMapKey(eps[i].Ports)] = true
+	}
+	fmt.Fprintf(&b, "%s\x00%s\x00%s\x00", svc.Hostname,
+		strings.Join(slices.Sorted(maps.Keys(accounts)), ","), strings.Join(slices.Sorted(maps.Keys(ports)), ";"))
+	if svc.Resolution != model.ResolutionEDS {
+		for _, p := range svc.Ports {
+			if cla := x.clas[ClusterName(p.Port, "", svc.Hostname)]; cla != nil {
+				m, _ := proto.MarshalOptions{Deterministic: true}.Marshal(cla)
+				b.Write(m)
+			}
+		}
+	}
+	return b.Bytes()
 }
 
 func portMapKey(ports map[string]uint32) string {

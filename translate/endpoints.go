@@ -20,21 +20,22 @@ import (
 // service port and of every subset any DestinationRule defines, once for the
 // whole mesh: EDS output is shared by all scopes.
 func (x *Index) buildEndpoints() {
+	x.svcEndpoints = make(map[string]*svcEndpoints, len(x.services))
 	for _, svc := range x.services {
-		if svc.Resolution == model.ResolutionPassthrough {
-			continue
-		}
 		eps := x.snap.Endpoints(svc.Hostname, svc.Namespace)
-		rules := x.rulesFor(svc.Hostname)
-		for _, p := range svc.Ports {
-			name := ClusterName(p.Port, "", svc.Hostname)
-			x.clas[name] = loadAssignment(name, eps, p, nil)
-			for _, r := range rules {
-				for _, s := range r.spec.GetSubsets() {
-					x.addSubsetEndpoints(ClusterName(p.Port, s.GetName(), svc.Hostname), eps, p, s)
+		if svc.Resolution != model.ResolutionPassthrough {
+			rules := x.rulesFor(svc.Hostname)
+			for _, p := range svc.Ports {
+				name := ClusterName(p.Port, "", svc.Hostname)
+				x.clas[name] = loadAssignment(name, eps, p, nil)
+				for _, r := range rules {
+					for _, s := range r.spec.GetSubsets() {
+						x.addSubsetEndpoints(ClusterName(p.Port, s.GetName(), svc.Hostname), eps, p, s)
+					}
 				}
 			}
 		}
+		x.svcEndpoints[svc.Hostname+"/"+svc.Namespace] = &svcEndpoints{svc: svc, eps: eps, shape: x.shapePart(svc, eps)}
 	}
 }
 

@@ -110,7 +110,10 @@ func readScope(t *testing.T, path string) model.Scope {
 }
 
 // loadSnapshot reads in.yaml through the real file provider.
-func loadSnapshot(t *testing.T, in string) *model.Snapshot {
+func loadSnapshot(t *testing.T, in string) *model.Snapshot { return loadStore(t, in).Current() }
+
+// loadStore reads in.yaml (and mesh.yaml beside it) into a new Store.
+func loadStore(t *testing.T, in string) *model.Store {
 	b, err := os.ReadFile(in)
 	require.NoError(t, err)
 	tmp := t.TempDir()
@@ -126,7 +129,7 @@ func loadSnapshot(t *testing.T, in string) *model.Snapshot {
 	} else {
 		require.ErrorIs(t, err, os.ErrNotExist)
 	}
-	return store.Current()
+	return store
 }
 
 // render turns resources into stable YAML: protojson, then re-encoded so

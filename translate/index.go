@@ -54,6 +54,10 @@ type Index struct {
 	clas map[string]*endpoint.ClusterLoadAssignment
 	// subsetEDS maps a subset cluster name and its labels to its EDS name.
 	subsetEDS map[string]string
+	// svcEndpoints records, per "hostname/namespace", the endpoints each
+	// service's assignments and EndpointShape part were computed from
+	// (endpoints_reuse.go).
+	svcEndpoints map[string]*svcEndpoints
 	// inbound maps "namespace/labels" to the services a workload backs.
 	inbound map[string][]*model.Service
 	// logs are the access loggers MeshConfig turns on (accesslog.go).
@@ -71,7 +75,14 @@ type Index struct {
 
 // NewIndex validates the Snapshot's config against its registry and prepares
 // everything that does not depend on the proxy scope.
-func NewIndex(snap *model.Snapshot, opts Options) *Index {
+func NewIndex(snap *model.Snapshot, opts Options) *Index { return NewIndexFrom(nil, snap, opts) }
+
+// NewIndexFrom is NewIndex given the previous push's Index (nil: none). When
+// only endpoints changed between prev's Snapshot and snap, the assignments
+// of every service whose endpoints are the very same (the model shares
+// them between snapshots) are prev's: an endpoint change costs its own
+// services, not the mesh. The Index is the one NewIndex would build.
+func NewIndexFrom(prev *Index, snap *model.Snapshot, opts Options) *Index {
 	if opts.Domain == "" {
 		opts.Domain = "cluster.local"
 	}
@@ -95,7 +106,12 @@ func NewIndex(snap *model.Snapshot, opts Options) *Index {
 	x.indexDestinationRules()
 	x.indexVirtualServices()
 	x.indexSourceLabels()
-	x.buildEndpoints()
+	if prev != nil && prev.domain == x.domain && prev.filterGatewayClusters == x.filterGatewayClusters &&
+		prev.snap.SameObjects(snap, model.KindEndpointSlice, model.KindPod) {
+		x.reuseEndpoints(prev)
+	} else {
+		x.buildEndpoints()
+	}
 	x.indexAccessLogs()
 	return x
 }

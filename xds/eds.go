@@ -23,12 +23,17 @@ type edsCache struct {
 	lc     *cachev3.LinearCache // delta streams
 	sotw   *sotwEDS             // state-of-the-world streams
 	hashes map[string]string    // EDS service name → content hash of what lc holds
-	log    *slog.Logger
+	// last is the assignment each hash was computed from: the next Index
+	// shares the assignments of services whose endpoints did not change
+	// (translate.NewIndexFrom), which need no marshalling to compare.
+	last map[string]*endpoint.ClusterLoadAssignment
+	log  *slog.Logger
 }
 
 func newEDSCache(log *slog.Logger) *edsCache {
 	return &edsCache{lc: cachev3.NewLinearCache(resourcev3.EndpointType, cachev3.WithVersionPrefix("eds-")),
-		sotw: newSotwEDS(), hashes: map[string]string{}, log: log}
+		sotw: newSotwEDS(), hashes: map[string]string{},
+		last: map[string]*endpoint.ClusterLoadAssignment{}, log: log}
 }
 
 // update makes the cache hold exactly clas, writing only what changed, and
@@ -39,6 +44,10 @@ func (e *edsCache) update(clas map[string]*endpoint.ClusterLoadAssignment) (upda
 	changed := map[string]marshalled{}
 	for _, name := range slices.Sorted(maps.Keys(clas)) {
 		cla := clas[name]
+		if e.last[name] == cla {
+			continue // the very assignment last compared: unchanged
+		}
+		e.last[name] = cla
 		m, err := marshal(nil, resourcev3.EndpointType, cla) // once: its hash decides, its bytes are served
 		if err != nil || e.hashes[name] == m.hash {
 			continue
@@ -50,6 +59,11 @@ func (e *edsCache) update(clas map[string]*endpoint.ClusterLoadAssignment) (upda
 		toUpdate[name], changed[name] = cla, m
 		e.hashes[name] = m.hash
 		updated = append(updated, name)
+	}
+	for name := range e.last {
+		if _, ok := clas[name]; !ok {
+			delete(e.last, name)
+		}
 	}
 	for name := range e.hashes {
 		if _, ok := clas[name]; !ok {

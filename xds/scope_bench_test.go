@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/meshd/meshd/hack/bench/meshgen"
+	"github.com/meshd/meshd/internal/model"
 	"github.com/meshd/meshd/translate"
 )
 
@@ -109,5 +110,34 @@ func BenchmarkPushAllScopes(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		s.push(snap, pushInfo{}) // a new Index: every view and scope is rebuilt
+	}
+}
+
+// BenchmarkEndpointPush: one EndpointSlice of a 1,000-service mesh changes
+// (a rolling-update step) and meshd pushes it with 200 workload scopes
+// connected: a new snapshot, Index, assignments and the fast path.
+func BenchmarkEndpointPush(b *testing.B) {
+	m := meshgen.Mesh{Services: 1000, Endpoints: 10000, Namespaces: 20}
+	store, err := m.Store()
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := New(Options{})
+	s.PushSnapshot(store.Current())
+	for i := range 200 {
+		s.acquireScope(m.Scope(i, true), false)
+	}
+	ns := m.Namespace(5)
+	round := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		round++
+		set := &model.EndpointSet{Name: "svc-5-1", Namespace: ns, ServiceName: "svc-5"}
+		for j := range 10 {
+			set.Endpoints = append(set.Endpoints, model.Endpoint{Address: fmt.Sprintf("10.252.%d.%d", round%250, j+1),
+				Ports: map[string]uint32{"http": 8080}, Ready: true, Serving: true})
+		}
+		snap := store.Apply([]model.Change{{Kind: model.KindEndpointSlice, Namespace: ns, Name: "svc-5-1", Object: set}})
+		s.push(snap, pushInfo{endpointsOnly: true})
 	}
 }

@@ -157,7 +157,10 @@ type pushInfo struct {
 // time. Unchanged types keep their version and are not resent.
 func (s *Server) push(snap *model.Snapshot, pi pushInfo) {
 	start := time.Now()
-	x := translate.NewIndex(snap, translate.Options{Domain: s.opts.Domain, FilterGatewayClusters: s.opts.FilterGatewayClusters})
+	s.mu.Lock()
+	prev := s.index
+	s.mu.Unlock()
+	x := translate.NewIndexFrom(prev, snap, translate.Options{Domain: s.opts.Domain, FilterGatewayClusters: s.opts.FilterGatewayClusters})
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.index != nil && snap.Seq < s.index.Snapshot().Seq {

@@ -14,11 +14,70 @@ type index struct {
 	configs    map[Kind][]*Config
 	namespaces []*Namespace
 	workloads  []*Workload
+	// podsByName ("namespace/name") and podsByIP fill endpoint labels.
+	podsByName, podsByIP map[string]*Workload
 }
 
 func (s *Snapshot) index() *index {
-	s.once.Do(func() { s.idx = buildIndex(s) })
+	s.once.Do(func() {
+		s.idx = buildIndex(s)
+		s.built.Store(true)
+	})
 	return s.idx
+}
+
+// deriveIndex returns next's index from prev's when prev's is built and
+// applied changed EndpointSlices only: the services their slices belong to
+// get their endpoints merged again, everything else is shared. nil when
+// next must build its own.
+func deriveIndex(prev, next *Snapshot, applied []Change) *index {
+	if !prev.built.Load() || len(applied) == 0 {
+		return nil
+	}
+	idx := prev.idx
+	keys := map[string]bool{} // "namespace/service" of every slice changed, before and after
+	for _, c := range applied {
+		if c.Kind != KindEndpointSlice || c.Err != nil {
+			return nil
+		}
+		if old, ok := prev.objects[KindEndpointSlice][c.Namespace+"/"+c.Name]; ok {
+			es := old.(*EndpointSet)
+			keys[es.Namespace+"/"+es.ServiceName] = true
+		}
+		if es, ok := c.Object.(*EndpointSet); ok {
+			keys[es.Namespace+"/"+es.ServiceName] = true
+		}
+	}
+	sets := map[string][]*EndpointSet{}
+	for _, o := range next.objects[KindEndpointSlice] {
+		es := o.(*EndpointSet)
+		if k := es.Namespace + "/" + es.ServiceName; keys[k] {
+			sets[k] = append(sets[k], es)
+		}
+	}
+	n := *idx
+	n.endpoints = make(map[string][]Endpoint, len(idx.endpoints))
+	for k, v := range idx.endpoints {
+		n.endpoints[k] = v
+	}
+	for k := range keys {
+		o, ok := next.objects[KindService][k]
+		if !ok {
+			continue // slices of no service are not indexed
+		}
+		svc := o.(*Service)
+		same := 0
+		for _, other := range idx.byHost[svc.Hostname] {
+			if other.Namespace == svc.Namespace {
+				same++
+			}
+		}
+		if same != 1 {
+			return nil // a ServiceEntry shares the service's host and namespace: build afresh
+		}
+		n.endpoints[svc.Hostname+"/"+svc.Namespace] = mergeSlices(sets[k], idx.podsByName, idx.podsByIP)
+	}
+	return &n
 }
 
 func buildIndex(s *Snapshot) *index {
@@ -32,6 +91,7 @@ func buildIndex(s *Snapshot) *index {
 	sort.Slice(idx.namespaces, func(i, j int) bool { return idx.namespaces[i].Name < idx.namespaces[j].Name })
 	podsByName := map[string]*Workload{}
 	podsByIP := map[string]*Workload{}
+	idx.podsByName, idx.podsByIP = podsByName, podsByIP
 	for key, o := range s.objects[KindPod] {
 		w := o.(*Workload)
 		idx.workloads = append(idx.workloads, w)

@@ -1,8 +1,10 @@
 package model
 
 import (
+	"reflect"
 	"sort"
 	"sync"
+	"sync/atomic"
 )
 
 // Snapshot is an immutable view of everything the mesh knows at one moment.
@@ -14,8 +16,9 @@ type Snapshot struct {
 	objects map[Kind]map[string]any // kind → "namespace/name" → object
 	errors  map[string]ObjectError  // objectKey → error
 
-	once sync.Once
-	idx  *index
+	once  sync.Once
+	idx   *index
+	built atomic.Bool // idx is set
 }
 
 func emptySnapshot() *Snapshot {
@@ -87,7 +90,39 @@ func (s *Snapshot) apply(changes []Change) (*Snapshot, []Change) {
 		}
 		applied = append(applied, c)
 	}
+	if idx := deriveIndex(s, next, applied); idx != nil {
+		next.once.Do(func() {
+			next.idx = idx
+			next.built.Store(true)
+		})
+	}
 	return next, applied
+}
+
+// SameObjects reports whether s and o hold the very same objects of every
+// kind but those excepted (snapshots share the objects of kinds a change
+// did not touch).
+func (s *Snapshot) SameObjects(o *Snapshot, except ...Kind) bool {
+	same := func(k Kind) bool {
+		for _, e := range except {
+			if k == e {
+				return true
+			}
+		}
+		a, b := s.objects[k], o.objects[k]
+		return len(a) == len(b) && reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+	}
+	for k := range s.objects {
+		if !same(k) {
+			return false
+		}
+	}
+	for k := range o.objects {
+		if !same(k) {
+			return false
+		}
+	}
+	return true
 }
 
 // Object returns the object of kind k named namespace/name, if present.

@@ -73,6 +73,15 @@ func (m Mesh) YAML() string {
 // Snapshot loads the mesh through the file provider into a new Store and
 // returns its Snapshot.
 func (m Mesh) Snapshot() (*model.Snapshot, error) {
+	store, err := m.Store()
+	if err != nil {
+		return nil, err
+	}
+	return store.Current(), nil
+}
+
+// Store loads the mesh through the file provider into a new Store.
+func (m Mesh) Store() (*model.Store, error) {
 	dir, err := os.MkdirTemp("", "meshgen")
 	if err != nil {
 		return nil, err
@@ -93,7 +102,7 @@ func (m Mesh) Snapshot() (*model.Snapshot, error) {
 	if got := snap.Count(model.KindService); got != m.Services {
 		return nil, fmt.Errorf("generated mesh: %d services loaded, want %d", got, m.Services)
 	}
-	return snap, nil
+	return store, nil
 }
 
 // Scope is the scope of a sidecar of service i's workload (labels

@@ -1,0 +1,75 @@
+package model
+
+import (
+	"fmt"
+	"reflect"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestDerivedIndexEqualsRebuilt: after EndpointSlice-only changes, the
+// index derived from the previous one equals an index built from scratch,
+// and services whose slices did not change keep their endpoints (shared).
+func TestDerivedIndexEqualsRebuilt(t *testing.T) {
+	st := NewStore()
+	var changes []Change
+	for i := range 4 {
+		name := fmt.Sprintf("svc-%d", i)
+		changes = append(changes,
+			Change{Kind: KindService, Namespace: "ns", Name: name, Object: &Service{Hostname: name + ".ns.svc.cluster.local",
+				Name: name, Namespace: "ns", Origin: KindService, Ports: []Port{{Name: "http", Port: 80, Protocol: ProtocolHTTP}}}},
+			Change{Kind: KindEndpointSlice, Namespace: "ns", Name: name + "-a", Object: slice(name+"-a", name, "10.0.%d.1", i)})
+	}
+	changes = append(changes, Change{Kind: KindPod, Namespace: "ns", Name: "p1",
+		Object: &Workload{Name: "p1", Namespace: "ns", IP: "10.0.9.1", Labels: map[string]string{"version": "v2"}}})
+	snap := st.Apply(changes)
+	snap.Services() // the index of the previous snapshot is built, as after a push
+
+	steps := [][]Change{
+		{{Kind: KindEndpointSlice, Namespace: "ns", Name: "svc-1-a", Object: slice("svc-1-a", "svc-1", "10.0.7.%d", 2)}},
+		{{Kind: KindEndpointSlice, Namespace: "ns", Name: "svc-1-b", Object: slice("svc-1-b", "svc-1", "10.0.9.%d", 1)}}, // a second slice, pod labels
+		{{Kind: KindEndpointSlice, Namespace: "ns", Name: "svc-2-a"}},                                                    // deleted
+		{{Kind: KindEndpointSlice, Namespace: "ns", Name: "svc-3-a", Object: slice("svc-3-a", "svc-0", "10.0.8.%d", 1)}}, // moved to svc-0
+		{{Kind: KindEndpointSlice, Namespace: "ns", Name: "orphan", Object: slice("orphan", "nosuch", "10.0.6.%d", 1)}},  // no service
+	}
+	for i, step := range steps {
+		prev := snap
+		snap = st.Apply(step)
+		require.True(t, snap.built.Load(), "step %d: the index is derived at once", i)
+		want := buildIndex(snap)
+		got := snap.index()
+		require.Equal(t, want.endpoints, got.endpoints, "step %d", i)
+		require.Equal(t, want.services, got.services, "step %d", i)
+		changed := map[string]bool{"svc-1.ns.svc.cluster.local/ns": i <= 1, "svc-2.ns.svc.cluster.local/ns": i == 2,
+			"svc-0.ns.svc.cluster.local/ns": i == 3, "svc-3.ns.svc.cluster.local/ns": i == 3}
+		for key, eps := range got.endpoints {
+			before := prev.index().endpoints[key]
+			if !changed[key] && len(eps) > 0 {
+				require.True(t, reflect.ValueOf(eps).Pointer() == reflect.ValueOf(before).Pointer(), "step %d: %s unchanged, shared", i, key)
+			}
+		}
+	}
+
+	// Any other kind: the next index is built afresh.
+	next := st.Apply([]Change{{Kind: KindService, Namespace: "ns", Name: "svc-9", Object: &Service{Hostname: "svc-9.ns.svc.cluster.local",
+		Name: "svc-9", Namespace: "ns", Origin: KindService}}})
+	require.False(t, next.built.Load())
+	require.Len(t, next.Services(), 5)
+}
+
+func slice(name, service, addrFormat string, n int) *EndpointSet {
+	return &EndpointSet{Name: name, Namespace: "ns", ServiceName: service, Endpoints: []Endpoint{
+		{Address: fmt.Sprintf(addrFormat, n), Ports: map[string]uint32{"http": 8080}, Ready: true, Serving: true},
+	}}
+}
+
+func TestSameObjects(t *testing.T) {
+	st := NewStore()
+	a := st.Apply([]Change{{Kind: KindNamespace, Name: "ns", Object: &Namespace{Name: "ns"}}})
+	b := st.Apply([]Change{{Kind: KindEndpointSlice, Namespace: "ns", Name: "s", Object: slice("s", "x", "10.0.0.%d", 1)}})
+	require.True(t, b.SameObjects(a, KindEndpointSlice))
+	require.False(t, b.SameObjects(a))
+	c := st.Apply([]Change{{Kind: KindNamespace, Name: "other", Object: &Namespace{Name: "other"}}})
+	require.False(t, c.SameObjects(b, KindEndpointSlice))
+}

@@ -1,0 +1,63 @@
+package translate_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/meshd/meshd/internal/model"
+	"github.com/meshd/meshd/translate"
+)
+
+// TestIndexFromPreviousEqualsFresh: for every golden mesh, each service in
+// turn gets another endpoint (a new EndpointSlice); the Index built from
+// the previous one has exactly the assignments and endpoint shape of a
+// fresh one, and shares the assignments of every other service.
+func TestIndexFromPreviousEqualsFresh(t *testing.T) {
+	cases, err := os.ReadDir("testdata")
+	require.NoError(t, err)
+	checked := 0
+	for _, c := range cases {
+		in := filepath.Join("testdata", c.Name(), "in.yaml")
+		if _, err := os.Stat(in); err != nil {
+			continue
+		}
+		t.Run(c.Name(), func(t *testing.T) {
+			store := loadStore(t, in)
+			prev := translate.NewIndex(store.Current(), translate.Options{})
+			for i, svc := range store.Current().Services() {
+				if svc.Origin != model.KindService || len(svc.Ports) == 0 {
+					continue
+				}
+				ports := map[string]uint32{}
+				for _, p := range svc.Ports {
+					ports[p.Name] = p.Port
+				}
+				set := &model.EndpointSet{Name: svc.Name + "-reuse", Namespace: svc.Namespace, ServiceName: svc.Name,
+					Endpoints: []model.Endpoint{{Address: fmt.Sprintf("10.254.0.%d", i+1), Ports: ports, Ready: true, Serving: true}}}
+				snap := store.Apply([]model.Change{{Kind: model.KindEndpointSlice, Namespace: svc.Namespace, Name: set.Name, Object: set}})
+				got := translate.NewIndexFrom(prev, snap, translate.Options{})
+				want := translate.NewIndex(snap, translate.Options{})
+				require.Equal(t, want.EndpointShape(), got.EndpointShape(), svc.Hostname)
+				wantCLAs, gotCLAs, prevCLAs := want.ClusterLoadAssignments(), got.ClusterLoadAssignments(), prev.ClusterLoadAssignments()
+				require.Len(t, gotCLAs, len(wantCLAs), svc.Hostname)
+				for name, w := range wantCLAs {
+					g, ok := gotCLAs[name]
+					require.True(t, ok, "%s: %s missing", svc.Hostname, name)
+					require.True(t, proto.Equal(w, g), "%s: %s differs", svc.Hostname, name)
+					if !strings.Contains(name, "|"+svc.Hostname) {
+						require.True(t, g == prevCLAs[name], "%s: %s belongs to another service: shared", svc.Hostname, name)
+					}
+				}
+				prev = got
+				checked++
+			}
+		})
+	}
+	require.Greater(t, checked, 20)
+}
