@@ -2,6 +2,7 @@ package xds
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -62,4 +63,17 @@ func TestConfigDumpDuringPushes(t *testing.T) {
 		require.NoError(t, err)
 	}
 	wg.Wait()
+}
+
+func TestRebuildOrderAlternatesNamespaces(t *testing.T) {
+	var todo []*scopeState
+	for _, key := range []string{"a/1", "a/2", "a/3", "b/1", "c/1", "c/2"} {
+		ns, labels, _ := strings.Cut(key, "/")
+		todo = append(todo, &scopeState{scope: model.Scope{Namespace: ns, Labels: labels}})
+	}
+	var got []string
+	for _, ss := range byNamespaceRoundRobin(todo) {
+		got = append(got, ss.scope.Namespace+"/"+ss.scope.Labels)
+	}
+	require.Equal(t, []string{"a/1", "b/1", "c/1", "a/2", "c/2", "a/3"}, got)
 }

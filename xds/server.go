@@ -196,7 +196,7 @@ func (s *Server) push(snap *model.Snapshot, pi pushInfo) {
 		}
 	}
 	st.ScopesBuilt = len(todo)
-	st.ScopesChanged, st.ScopesFailed = s.rebuildAll(todo)
+	st.ScopesChanged, st.ScopesFailed = s.rebuildAll(byNamespaceRoundRobin(todo))
 	st.Duration = time.Since(start)
 	s.lastPush = st
 	s.ready.Store(true)
@@ -229,6 +229,33 @@ func (s *Server) rebuildAll(todo []*scopeState) (changed, failed int) {
 		}
 	})
 	return changed, failed
+}
+
+// byNamespaceRoundRobin orders scopes one namespace after another, in
+// turn: the first scope of every namespace, then the second of every
+// namespace, and so on. The scopes of a namespace share its view, which
+// the first of them to run builds while the others wait for it; in key
+// order (namespace by namespace) the rebuild workers would wait on one
+// view at a time instead of building several at once.
+func byNamespaceRoundRobin(todo []*scopeState) []*scopeState {
+	var order []string
+	byNS := map[string][]*scopeState{}
+	for _, ss := range todo {
+		ns := ss.scope.Namespace
+		if _, ok := byNS[ns]; !ok {
+			order = append(order, ns)
+		}
+		byNS[ns] = append(byNS[ns], ss)
+	}
+	out := make([]*scopeState, 0, len(todo))
+	for round := 0; len(out) < len(todo); round++ {
+		for _, ns := range order {
+			if list := byNS[ns]; round < len(list) {
+				out = append(out, list[round])
+			}
+		}
+	}
+	return out
 }
 
 // throttled calls fn for every item, at most limit at a time, and returns
