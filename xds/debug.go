@@ -51,8 +51,8 @@ func (s *Server) ConfigDump(proxyID string) (*adminv3.ConfigDump, error) {
 	// ss.out is rewritten by every push under s.mu: read it under s.mu too.
 	var out *translate.Output
 	s.mu.Lock()
-	if ss := s.scopes[ps.Scope]; ss != nil {
-		out = ss.out
+	if ss := s.scopes[ps.Scope]; ss != nil && ss.snap != nil {
+		out = s.scopeOutput(ss)
 	}
 	s.mu.Unlock()
 	if out == nil {

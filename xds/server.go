@@ -82,6 +82,10 @@ type Server struct {
 	lastPush PushStatus
 	logged   map[model.ObjectError]bool // translator errors already logged
 	ready    atomic.Bool
+	// built is when a scope was last built; compacted whether the memos
+	// of translation have been released since (compact.go).
+	built     time.Time
+	compacted bool
 }
 
 // New returns a Server with no config; call PushSnapshot before serving.
@@ -108,6 +112,7 @@ func New(opts Options) *Server {
 // when ctx is done.
 func (s *Server) Register(ctx context.Context, g *grpc.Server) {
 	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(g, newADSServer(ctx, mux(s.eds, s.shared, s.cache), s.tracker))
+	go s.compactWhenIdle(ctx)
 }
 
 // Ready reports whether a first snapshot has been built and served.
@@ -280,6 +285,7 @@ func throttled[T any](limit int, items []T, fn func(T)) {
 // be held (rebuilds of distinct scopes may run in parallel under it).
 func (s *Server) rebuildLocked(ss *scopeState) (ok, changed bool) {
 	out, snap, wire, err := buildSnapshot(s.index, s.hashes, ss.scope)
+	s.noteBuild()
 	if err != nil {
 		ss.lastErr = err
 		s.m.SnapshotRejects.Inc()
@@ -367,7 +373,7 @@ func (s *Server) releaseScope(sc model.Scope, delta bool) {
 // setDeltaSnapshot hands the scope's snapshot to the snapshot cache, which
 // serves delta streams. s.mu is held.
 func (s *Server) setDeltaSnapshot(ss *scopeState) {
-	if err := s.cache.SetSnapshot(context.Background(), ss.scope.Key(), deltaSnapshot(ss.out, ss.snap)); err != nil {
+	if err := s.cache.SetSnapshot(context.Background(), ss.scope.Key(), deltaSnapshot(s.scopeOutput(ss), ss.snap)); err != nil {
 		s.log.Error("setting snapshot", "scope", ss.scope.Key(), "error", err)
 	}
 }

@@ -143,6 +143,17 @@ func run() error {
 
 	// 3. Connect storm.
 	profDone := cpuProfile(c, md, "storm", res, logf)
+	if c.profile {
+		// What is live while the proxies are being configured (the peak
+		// RSS comes from here): a heap profile 3 s into the storm.
+		go func() {
+			time.Sleep(3 * time.Second)
+			file := filepath.Join(c.out, c.name+"-heap-storm.pprof")
+			if err := md.save("/debug/pprof/heap?gc=1", file); err != nil {
+				logf("heap profile: %v", err)
+			}
+		}()
+	}
 	opts := fleet.Options{Address: md.xdsAddr, Proxies: c.proxies, Namespaces: namespaces(m), StreamsPerConn: c.perConn,
 		Delta: c.delta}
 	if c.labels {

@@ -1,0 +1,15 @@
+package translate
+
+// ReleaseMemos drops what the Index memoised while scopes were built (the
+// per-view outputs and validation results), so that their memory can be
+// reclaimed once no scope is being built; Builds after it compute them
+// again. The Index is otherwise unchanged, and Builds running meanwhile
+// are unaffected (they keep the views they hold).
+func (x *Index) ReleaseMemos() {
+	x.views.mu.Lock()
+	x.views.m = nil
+	x.views.mu.Unlock()
+	x.checked.errs.Clear()
+	x.checked.refs.Clear()
+	x.viewChecks.Clear()
+}

@@ -1,0 +1,50 @@
+package xds
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
+)
+
+// TestCompactReleasesMemosAndKeepsServing: once no scope is being built,
+// the translation memos and outputs are released; the config dump is the
+// same built again, and a push after it still serves the proxy.
+func TestCompactReleasesMemosAndKeepsServing(t *testing.T) {
+	store := testStore(t)
+	s, conn := startServer(t, store)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stream, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
+	require.NoError(t, err)
+	rx := receiver(stream)
+	const id = "sidecar~10.1.0.9~client.shop~shop.svc.cluster.local"
+	require.NoError(t, stream.Send(&discovery.DiscoveryRequest{Node: node(t, id, "shop"), TypeUrl: resourcev3.ClusterType}))
+	first, ok := recvWithin(t, rx, 5*time.Second)
+	require.True(t, ok)
+	before, err := s.ConfigDump(id)
+	require.NoError(t, err)
+
+	require.False(t, s.compact(time.Hour), "a scope was just built")
+	require.True(t, s.compact(0))
+	require.False(t, s.compact(0), "released once until the next build")
+	s.mu.Lock()
+	for _, ss := range s.scopes {
+		require.Nil(t, ss.out, "the scope's output is released")
+	}
+	s.mu.Unlock()
+
+	after, err := s.ConfigDump(id)
+	require.NoError(t, err)
+	require.True(t, proto.Equal(before, after), "the dump is the same, built again")
+
+	// A forced push rebuilds from the released Index: same content, nothing resent.
+	require.NoError(t, stream.Send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.ClusterType, ResponseNonce: first.Nonce, VersionInfo: first.VersionInfo}))
+	require.True(t, s.ForcePush())
+	_, again := recvWithin(t, rx, 500*time.Millisecond)
+	require.False(t, again, "rebuilt after compaction, the config is unchanged: nothing to send")
+}
