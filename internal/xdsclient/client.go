@@ -319,10 +319,12 @@ func (c *Client) hold(short string, u *update) {
 	for _, n := range u.removed {
 		delete(h, n)
 	}
-	if want, ok := c.want[short]; ok && !u.delta { // forget what is no longer subscribed
-		for name := range h {
-			if _, found := slices.BinarySearch(want, name); !found {
-				delete(h, name)
+	if want, ok := c.want[short]; ok && !u.delta {
+		// Hold only what is subscribed: follow forgets what a new
+		// subscription drops, so only this response's names need a look.
+		for _, r := range u.res {
+			if _, found := slices.BinarySearch(want, r.name); !found {
+				delete(h, r.name)
 			}
 		}
 	}

@@ -158,3 +158,17 @@ func TestNACKsWhatItCannotDecode(t *testing.T) {
 	assert.Empty(t, c.Stats()["cds"].Names)
 	assert.Nil(t, c.Err(), "a NACK does not end the stream")
 }
+
+// TestHoldsOnlySubscribed: an assignment a state-of-the-world EDS response
+// carries without the client having subscribed to it is not held.
+func TestHoldsOnlySubscribed(t *testing.T) {
+	res := mesh()
+	res[resourcev3.EndpointType] = append(res[resourcev3.EndpointType], &endpoint.ClusterLoadAssignment{ClusterName: "outbound|9090||unasked"})
+	f := &fakeADS{resources: res, reqs: make(chan *discovery.DiscoveryRequest, 64)}
+	c, err := Start(serve(t, f), "sidecar~10.0.0.1~a.ns~ns.svc.cluster.local", map[string]any{"NAMESPACE": "ns"})
+	require.NoError(t, err)
+	defer c.Close() // the few requests fit in f.reqs' buffer
+	require.Eventually(t, func() bool { return c.Stats()["eds"].Responses == 1 }, 5*time.Second, 10*time.Millisecond)
+	assert.Equal(t, []string{"outbound|8080|v1|a~x", "outbound|8080||a"}, c.Stats()["eds"].Names)
+	assert.False(t, c.Holds("eds", "outbound|9090||unasked"))
+}
