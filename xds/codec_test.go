@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -154,6 +155,10 @@ func TestInternTableIsBounded(t *testing.T) {
 		tbl.intern(strconv.Itoa(i))
 	}
 	require.LessOrEqual(t, len(tbl.m), maxInterned)
+	long := strings.Repeat("n", maxInternedLen+1)
+	tbl.intern(long)
+	_, kept := tbl.m[long]
+	require.False(t, kept, "a name longer than any resource name is not interned")
 	a := tbl.intern(string([]byte("again")))
 	require.True(t, unsafe.StringData(a) == unsafe.StringData(tbl.intern(string([]byte("again")))))
 }

@@ -127,12 +127,18 @@ var errInvalidName = errors.New("proto: resource_names: invalid UTF-8")
 // stay valid, they are just no longer shared with later requests.
 var reqNames = &internTable{m: map[string]string{}}
 
-// maxInterned is well above any mesh's resource names.
-const maxInterned = 1 << 18
+// The table's bounds: well above any mesh's resource names. A name longer
+// than maxInternedLen (no resource name is) is not interned at all.
+const (
+	maxInterned      = 1 << 18
+	maxInternedBytes = 32 << 20
+	maxInternedLen   = 1 << 10
+)
 
 type internTable struct {
-	mu sync.RWMutex
-	m  map[string]string
+	mu    sync.RWMutex
+	m     map[string]string
+	bytes int // held by the names in m
 }
 
 // intern returns the table's copy of s, adding s.
@@ -148,10 +154,14 @@ func (t *internTable) intern(s string) string {
 	if c, ok := t.m[s]; ok {
 		return c
 	}
-	if len(t.m) >= maxInterned {
-		t.m = map[string]string{}
+	if len(s) > maxInternedLen {
+		return s
+	}
+	if len(t.m) >= maxInterned || t.bytes+len(s) > maxInternedBytes {
+		t.m, t.bytes = map[string]string{}, 0
 	}
 	t.m[s] = s
+	t.bytes += len(s)
 	return s
 }
 

@@ -51,14 +51,18 @@ func (s *Server) compact(idle time.Duration) bool {
 	if s.compacted || s.index == nil || time.Since(s.built) < idle {
 		return false
 	}
+	released := map[*translate.Index]bool{s.index: true}
 	s.index.ReleaseMemos()
 	s.hashes = &sync.Map{}
 	for _, ss := range s.scopes {
-		// A scope served from the current Index is rebuilt from it on
-		// demand (scopeOutput); one whose last build failed keeps the
-		// last good output it serves, and delta streams need theirs.
-		if ss.lastErr == nil && ss.deltaStreams == 0 {
+		// A scope's output is built again on demand from the Index of its
+		// last good build (scopeOutput); delta streams keep theirs.
+		if ss.deltaStreams == 0 && ss.builtFrom != nil {
 			ss.out = nil
+		}
+		if x := ss.builtFrom; x != nil && !released[x] {
+			x.ReleaseMemos() // an older Index, kept by a scope whose rebuilds since failed or were skipped
+			released[x] = true
 		}
 	}
 	s.compacted = true
@@ -66,12 +70,14 @@ func (s *Server) compact(idle time.Duration) bool {
 }
 
 // scopeOutput returns the scope's translated output: the one kept, or,
-// after compact released it, the same built again from the current Index
-// (its last build succeeded; endpoint-only pushes since did not change
-// what it serves besides EDS). s.mu is held.
+// after compact released it, the same built again from the Index of the
+// scope's last good build (translation is deterministic, so it is what
+// was validated and is served; endpoint-only pushes since changed nothing
+// but EDS). s.mu is held.
 func (s *Server) scopeOutput(ss *scopeState) *translate.Output {
-	if ss.out == nil && s.index != nil {
-		ss.out = translate.Build(s.index, ss.scope)
+	if ss.out == nil && ss.builtFrom != nil {
+		ss.out = translate.Build(ss.builtFrom, ss.scope)
+		s.noteBuild() // its memos are released again once idle
 	}
 	return ss.out
 }

@@ -9,6 +9,9 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/meshd/meshd/internal/model"
+	"github.com/meshd/meshd/translate"
 )
 
 // TestCompactReleasesMemosAndKeepsServing: once no scope is being built,
@@ -30,6 +33,9 @@ func TestCompactReleasesMemosAndKeepsServing(t *testing.T) {
 	require.NoError(t, err)
 
 	require.False(t, s.compact(time.Hour), "a scope was just built")
+	s.mu.Lock()
+	s.noteBuild() // whatever the background compactor did meanwhile
+	s.mu.Unlock()
 	require.True(t, s.compact(0))
 	require.False(t, s.compact(0), "released once until the next build")
 	s.mu.Lock()
@@ -47,4 +53,40 @@ func TestCompactReleasesMemosAndKeepsServing(t *testing.T) {
 	require.True(t, s.ForcePush())
 	_, again := recvWithin(t, rx, 500*time.Millisecond)
 	require.False(t, again, "rebuilt after compaction, the config is unchanged: nothing to send")
+}
+
+// TestCompactedOutputIsTheLastGoodBuild: a scope's output released by
+// compact is built again from the Index of its last good build, not from
+// a newer Index whose build of the scope failed or was skipped.
+func TestCompactedOutputIsTheLastGoodBuild(t *testing.T) {
+	store := testStore(t)
+	s, conn := startServer(t, store)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stream, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
+	require.NoError(t, err)
+	rx := receiver(stream)
+	const id = "sidecar~10.1.0.9~client.shop~shop.svc.cluster.local"
+	require.NoError(t, stream.Send(&discovery.DiscoveryRequest{Node: node(t, id, "shop"), TypeUrl: resourcev3.ClusterType}))
+	_, ok := recvWithin(t, rx, 5*time.Second)
+	require.True(t, ok)
+	before, err := s.ConfigDump(id)
+	require.NoError(t, err)
+	s.mu.Lock()
+	s.noteBuild()
+	s.mu.Unlock()
+	require.True(t, s.compact(0))
+
+	// A newer Index the scope was not (successfully) rebuilt from: another
+	// service would add a cluster.
+	next := store.Apply([]model.Change{{Kind: model.KindService, Namespace: "shop", Name: "extra", Object: &model.Service{
+		Hostname: "extra.shop.svc.cluster.local", Name: "extra", Namespace: "shop", Origin: model.KindService,
+		Ports: []model.Port{{Name: "http", Port: 9090, Protocol: model.ProtocolHTTP}}, VIPs: []string{"10.96.0.9"}}}})
+	s.mu.Lock()
+	s.index = translate.NewIndex(next, translate.Options{})
+	s.mu.Unlock()
+
+	after, err := s.ConfigDump(id)
+	require.NoError(t, err)
+	require.True(t, proto.Equal(before, after), "the dump is what the scope serves, not the newer Index's translation")
 }

@@ -1,15 +1,18 @@
-// Package xds serves meshd's config over ADS (state of the world and delta)
-// on go-control-plane's server.
+// Package xds serves meshd's config over ADS: state-of-the-world streams on
+// meshd's own stream loop (sotw.go), delta streams on go-control-plane's
+// server, both over meshd's caches (a shared cache of marshalled resources
+// per scope, mesh-wide EDS) and a gRPC codec that sends shared bytes by
+// reference (codec.go).
 //
-// Proxies are grouped by scope (model.Scope): the go-control-plane snapshot
-// cache is keyed by scope, not by node, so proxies that see the same config
-// share one translation, one validated snapshot and one set of versions.
+// Proxies are grouped by scope (model.Scope): caches are keyed by scope,
+// not by node, so proxies that see the same config share one translation,
+// one validated snapshot and one set of versions.
 // Versions are content hashes, so restarts and replicas agree and a
 // reconnecting proxy receives nothing new. Every scope snapshot passes
 // translate.Validate (ValidateAll and referential integrity) before it is
 // served; a failing one is logged and counted, and the last good one stays.
 //
-// The stream tracker (callbacks.go) records what each proxy was sent and
+// The stream tracker (tracker.go) records what each proxy was sent and
 // acknowledged, detects NACKs, and stops go-control-plane from resending a
 // rejected version in a loop.
 package xds

@@ -21,9 +21,12 @@ type scopeState struct {
 	// deltaStreams counts the delta streams among them: only scopes with
 	// delta streams are put in the snapshot cache.
 	deltaStreams int
-	// out and snap are the last snapshot that passed validation; nil until one did.
-	out  *translate.Output
-	snap *cachev3.Snapshot
+	// out and snap are the last snapshot that passed validation; nil until
+	// one did. builtFrom is the Index out was built from: after compact
+	// releases out, it is built again from there (scopeOutput).
+	out       *translate.Output
+	snap      *cachev3.Snapshot
+	builtFrom *translate.Index
 	// lastErr is why the newest build was not served, if it was not.
 	lastErr error
 }

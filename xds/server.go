@@ -202,6 +202,9 @@ func (s *Server) push(snap *model.Snapshot, pi pushInfo) {
 	}
 	st.ScopesBuilt = len(todo)
 	st.ScopesChanged, st.ScopesFailed = s.rebuildAll(byNamespaceRoundRobin(todo))
+	if len(todo) > 0 {
+		s.noteBuild()
+	}
 	st.Duration = time.Since(start)
 	s.lastPush = st
 	s.ready.Store(true)
@@ -285,7 +288,6 @@ func throttled[T any](limit int, items []T, fn func(T)) {
 // be held (rebuilds of distinct scopes may run in parallel under it).
 func (s *Server) rebuildLocked(ss *scopeState) (ok, changed bool) {
 	out, snap, wire, err := buildSnapshot(s.index, s.hashes, ss.scope)
-	s.noteBuild()
 	if err != nil {
 		ss.lastErr = err
 		s.m.SnapshotRejects.Inc()
@@ -293,7 +295,7 @@ func (s *Server) rebuildLocked(ss *scopeState) (ok, changed bool) {
 		return false, false
 	}
 	changed = ss.snap == nil || !sameVersions(ss.snap, snap)
-	ss.out, ss.lastErr = out, nil
+	ss.out, ss.builtFrom, ss.lastErr = out, s.index, nil
 	if !changed {
 		return true, false
 	}
@@ -338,6 +340,7 @@ func (s *Server) acquireScope(sc model.Scope, delta bool) {
 		s.scopes[key] = ss
 		if s.index != nil {
 			s.rebuildLocked(ss)
+			s.noteBuild()
 		}
 	}
 	ss.streams++

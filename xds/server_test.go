@@ -45,7 +45,7 @@ func startServer(t *testing.T, store *model.Store) (*Server, *grpc.ClientConn) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := New(Options{})
 	s.PushSnapshot(store.Current())
-	g := grpc.NewServer()
+	g := grpc.NewServer(Codec())
 	s.Register(ctx, g)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

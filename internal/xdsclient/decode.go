@@ -23,6 +23,11 @@ import (
 // cheap. An error means the response must be NACKed.
 func decode(short string, u *update) error {
 	for i := range u.res {
+		// First, so that no name aliases the response's (pooled) buffer
+		// even when a later resource fails to decode.
+		u.res[i].name = intern(u.res[i].name)
+	}
+	for i := range u.res {
 		r := &u.res[i]
 		if r.any == nil {
 			if !u.delta {
