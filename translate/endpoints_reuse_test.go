@@ -57,6 +57,16 @@ func TestIndexFromPreviousEqualsFresh(t *testing.T) {
 				prev = got
 				checked++
 			}
+			// A pod (labels for an endpoint's address) changes as well.
+			snap := store.Apply([]model.Change{{Kind: model.KindPod, Namespace: "default", Name: "reuse-pod",
+				Object: &model.Workload{Name: "reuse-pod", Namespace: "default", IP: "10.254.0.1", Labels: map[string]string{"version": "v2"}}}})
+			got := translate.NewIndexFrom(prev, snap, translate.Options{})
+			want := translate.NewIndex(snap, translate.Options{})
+			require.Equal(t, want.EndpointShape(), got.EndpointShape())
+			require.Len(t, got.ClusterLoadAssignments(), len(want.ClusterLoadAssignments()))
+			for name, w := range want.ClusterLoadAssignments() {
+				require.True(t, proto.Equal(w, got.ClusterLoadAssignments()[name]), "after a pod change: %s differs", name)
+			}
 		})
 	}
 	require.Greater(t, checked, 20)

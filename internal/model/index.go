@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 )
@@ -27,26 +28,39 @@ func (s *Snapshot) index() *index {
 }
 
 // deriveIndex returns next's index from prev's when prev's is built and
-// applied changed EndpointSlices only: the services their slices belong to
-// get their endpoints merged again, everything else is shared. nil when
-// next must build its own.
+// applied changed EndpointSlices and Pods only: the services whose slices
+// changed, or whose endpoints name a changed pod, get their endpoints
+// merged again; everything else is shared. nil when next must build its
+// own.
 func deriveIndex(prev, next *Snapshot, applied []Change) *index {
 	if !prev.built.Load() || len(applied) == 0 {
 		return nil
 	}
 	idx := prev.idx
 	keys := map[string]bool{} // "namespace/service" of every slice changed, before and after
+	var pods []Change
 	for _, c := range applied {
-		if c.Kind != KindEndpointSlice || c.Err != nil {
+		if c.Err != nil {
 			return nil
 		}
-		if old, ok := prev.objects[KindEndpointSlice][c.Namespace+"/"+c.Name]; ok {
-			es := old.(*EndpointSet)
-			keys[es.Namespace+"/"+es.ServiceName] = true
+		switch c.Kind {
+		case KindEndpointSlice:
+			if old, ok := prev.objects[KindEndpointSlice][c.Namespace+"/"+c.Name]; ok {
+				es := old.(*EndpointSet)
+				keys[es.Namespace+"/"+es.ServiceName] = true
+			}
+			if es, ok := c.Object.(*EndpointSet); ok {
+				keys[es.Namespace+"/"+es.ServiceName] = true
+			}
+		case KindPod:
+			pods = append(pods, c)
+		default:
+			return nil
 		}
-		if es, ok := c.Object.(*EndpointSet); ok {
-			keys[es.Namespace+"/"+es.ServiceName] = true
-		}
+	}
+	n := *idx
+	if len(pods) > 0 && !n.applyPods(prev, next, pods, keys) {
+		return nil
 	}
 	sets := map[string][]*EndpointSet{}
 	for _, o := range next.objects[KindEndpointSlice] {
@@ -55,7 +69,6 @@ func deriveIndex(prev, next *Snapshot, applied []Change) *index {
 			sets[k] = append(sets[k], es)
 		}
 	}
-	n := *idx
 	n.endpoints = make(map[string][]Endpoint, len(idx.endpoints))
 	for k, v := range idx.endpoints {
 		n.endpoints[k] = v
@@ -75,9 +88,77 @@ func deriveIndex(prev, next *Snapshot, applied []Change) *index {
 		if same != 1 {
 			return nil // a ServiceEntry shares the service's host and namespace: build afresh
 		}
-		n.endpoints[svc.Hostname+"/"+svc.Namespace] = mergeSlices(sets[k], idx.podsByName, idx.podsByIP)
+		n.endpoints[svc.Hostname+"/"+svc.Namespace] = mergeSlices(sets[k], n.podsByName, n.podsByIP)
 	}
 	return &n
+}
+
+// applyPods updates n's workloads and pod maps for pod changes, and adds
+// to keys the services whose EndpointSlices name a changed pod (by name or
+// address). False when the index must be built afresh: a ServiceEntry
+// selects workloads, or pods share an address.
+func (n *index) applyPods(prev, next *Snapshot, pods []Change, keys map[string]bool) bool {
+	for _, svc := range n.services {
+		if svc.Origin == KindServiceEntry && len(svc.Selector) > 0 {
+			return false
+		}
+	}
+	byName, byIP := maps.Clone(n.podsByName), maps.Clone(n.podsByIP)
+	names, ips := map[string]bool{}, map[string]bool{}
+	for _, c := range pods {
+		key := c.Namespace + "/" + c.Name
+		names[key] = true
+		if o, ok := prev.objects[KindPod][key]; ok {
+			w := o.(*Workload)
+			delete(byName, key)
+			if w.IP != "" {
+				if byIP[w.IP] != w {
+					return false
+				}
+				delete(byIP, w.IP)
+				ips[w.IP] = true
+			}
+		}
+	}
+	for _, c := range pods {
+		w, ok := c.Object.(*Workload)
+		if !ok {
+			continue // deleted
+		}
+		byName[c.Namespace+"/"+c.Name] = w
+		if w.IP != "" {
+			if _, taken := byIP[w.IP]; taken {
+				return false
+			}
+			byIP[w.IP] = w
+			ips[w.IP] = true
+		}
+	}
+	n.podsByName, n.podsByIP = byName, byIP
+	n.workloads = sortedWorkloads(next.objects[KindPod])
+	for _, o := range next.objects[KindEndpointSlice] {
+		es := o.(*EndpointSet)
+		for i := range es.Endpoints {
+			if ep := &es.Endpoints[i]; names[es.Namespace+"/"+ep.WorkloadName] || ips[ep.Address] {
+				keys[es.Namespace+"/"+es.ServiceName] = true
+				break
+			}
+		}
+	}
+	return true
+}
+
+// sortedWorkloads returns the pods by namespace and name.
+func sortedWorkloads(objects map[string]any) []*Workload {
+	out := make([]*Workload, 0, len(objects))
+	for _, o := range objects {
+		out = append(out, o.(*Workload))
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
+	})
+	return out
 }
 
 func buildIndex(s *Snapshot) *index {
@@ -92,18 +173,13 @@ func buildIndex(s *Snapshot) *index {
 	podsByName := map[string]*Workload{}
 	podsByIP := map[string]*Workload{}
 	idx.podsByName, idx.podsByIP = podsByName, podsByIP
-	for key, o := range s.objects[KindPod] {
-		w := o.(*Workload)
-		idx.workloads = append(idx.workloads, w)
-		podsByName[key] = w
+	idx.workloads = sortedWorkloads(s.objects[KindPod])
+	for _, w := range idx.workloads {
+		podsByName[w.Namespace+"/"+w.Name] = w
 		if w.IP != "" {
 			podsByIP[w.IP] = w
 		}
 	}
-	sort.Slice(idx.workloads, func(i, j int) bool {
-		a, b := idx.workloads[i], idx.workloads[j]
-		return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
-	})
 	// Kubernetes services and their EndpointSlices.
 	slicesBySvc := map[string][]*EndpointSet{}
 	for _, o := range s.objects[KindEndpointSlice] {

@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -26,30 +27,47 @@ func TestDerivedIndexEqualsRebuilt(t *testing.T) {
 	snap := st.Apply(changes)
 	snap.Services() // the index of the previous snapshot is built, as after a push
 
-	steps := [][]Change{
-		{{Kind: KindEndpointSlice, Namespace: "ns", Name: "svc-1-a", Object: slice("svc-1-a", "svc-1", "10.0.7.%d", 2)}},
-		{{Kind: KindEndpointSlice, Namespace: "ns", Name: "svc-1-b", Object: slice("svc-1-b", "svc-1", "10.0.9.%d", 1)}}, // a second slice, pod labels
-		{{Kind: KindEndpointSlice, Namespace: "ns", Name: "svc-2-a"}},                                                    // deleted
-		{{Kind: KindEndpointSlice, Namespace: "ns", Name: "svc-3-a", Object: slice("svc-3-a", "svc-0", "10.0.8.%d", 1)}}, // moved to svc-0
-		{{Kind: KindEndpointSlice, Namespace: "ns", Name: "orphan", Object: slice("orphan", "nosuch", "10.0.6.%d", 1)}},  // no service
+	pod := func(name, ip, version string) *Workload {
+		return &Workload{Name: name, Namespace: "ns", IP: ip, Labels: map[string]string{"version": version}}
+	}
+	const svc0, svc1, svc2, svc3 = "svc-0.ns.svc.cluster.local/ns", "svc-1.ns.svc.cluster.local/ns",
+		"svc-2.ns.svc.cluster.local/ns", "svc-3.ns.svc.cluster.local/ns"
+	steps := []struct {
+		changes []Change
+		changed []string // the services whose endpoints change
+	}{
+		{[]Change{{Kind: KindEndpointSlice, Namespace: "ns", Name: "svc-1-a", Object: slice("svc-1-a", "svc-1", "10.0.7.%d", 2)}}, []string{svc1}},
+		{[]Change{{Kind: KindEndpointSlice, Namespace: "ns", Name: "svc-1-b", Object: slice("svc-1-b", "svc-1", "10.0.9.%d", 1)}}, []string{svc1}},       // a second slice, pod labels
+		{[]Change{{Kind: KindEndpointSlice, Namespace: "ns", Name: "svc-2-a"}}, []string{svc2}},                                                          // deleted
+		{[]Change{{Kind: KindEndpointSlice, Namespace: "ns", Name: "svc-3-a", Object: slice("svc-3-a", "svc-0", "10.0.8.%d", 1)}}, []string{svc0, svc3}}, // moved to svc-0
+		{[]Change{{Kind: KindEndpointSlice, Namespace: "ns", Name: "orphan", Object: slice("orphan", "nosuch", "10.0.6.%d", 1)}}, nil},                   // no service
+		{[]Change{{Kind: KindPod, Namespace: "ns", Name: "p1", Object: pod("p1", "10.0.9.1", "v3")}}, []string{svc1}},                                    // relabelled pod
+		{[]Change{{Kind: KindPod, Namespace: "ns", Name: "p2", Object: pod("p2", "10.0.0.1", "v1")}}, []string{svc0}},                                    // a pod for svc-0's address
+		{[]Change{{Kind: KindPod, Namespace: "ns", Name: "p1"}, // a pod and a slice at once
+			{Kind: KindEndpointSlice, Namespace: "ns", Name: "svc-0-a", Object: slice("svc-0-a", "svc-0", "10.0.5.%d", 1)}}, []string{svc0, svc1}},
 	}
 	for i, step := range steps {
 		prev := snap
-		snap = st.Apply(step)
+		snap = st.Apply(step.changes)
 		require.True(t, snap.built.Load(), "step %d: the index is derived at once", i)
 		want := buildIndex(snap)
 		got := snap.index()
 		require.Equal(t, want.endpoints, got.endpoints, "step %d", i)
 		require.Equal(t, want.services, got.services, "step %d", i)
-		changed := map[string]bool{"svc-1.ns.svc.cluster.local/ns": i <= 1, "svc-2.ns.svc.cluster.local/ns": i == 2,
-			"svc-0.ns.svc.cluster.local/ns": i == 3, "svc-3.ns.svc.cluster.local/ns": i == 3}
+		require.Equal(t, want.workloads, got.workloads, "step %d", i)
+		require.Equal(t, want.podsByIP, got.podsByIP, "step %d", i)
 		for key, eps := range got.endpoints {
 			before := prev.index().endpoints[key]
-			if !changed[key] && len(eps) > 0 {
+			if !slices.Contains(step.changed, key) && len(eps) > 0 {
 				require.True(t, reflect.ValueOf(eps).Pointer() == reflect.ValueOf(before).Pointer(), "step %d: %s unchanged, shared", i, key)
 			}
 		}
 	}
+
+	// Two pods with one address: built afresh.
+	dup := st.Apply([]Change{{Kind: KindPod, Namespace: "ns", Name: "p3", Object: pod("p3", "10.0.0.1", "v9")}})
+	require.False(t, dup.built.Load())
+	dup.Services()
 
 	// Any other kind: the next index is built afresh.
 	next := st.Apply([]Change{{Kind: KindService, Namespace: "ns", Name: "svc-9", Object: &Service{Hostname: "svc-9.ns.svc.cluster.local",
