@@ -18,17 +18,8 @@ import (
 // the translation memos and outputs are released; the config dump is the
 // same built again, and a push after it still serves the proxy.
 func TestCompactReleasesMemosAndKeepsServing(t *testing.T) {
-	store := testStore(t)
-	s, conn := startServer(t, store)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stream, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
-	require.NoError(t, err)
-	rx := receiver(stream)
-	const id = "sidecar~10.1.0.9~client.shop~shop.svc.cluster.local"
-	require.NoError(t, stream.Send(&discovery.DiscoveryRequest{Node: node(t, id, "shop"), TypeUrl: resourcev3.ClusterType}))
-	first, ok := recvWithin(t, rx, 5*time.Second)
-	require.True(t, ok)
+	c := connectSidecar(t)
+	s, stream, rx, first, id := c.s, c.stream, c.rx, c.first, c.id
 	before, err := s.ConfigDump(id)
 	require.NoError(t, err)
 
@@ -59,17 +50,8 @@ func TestCompactReleasesMemosAndKeepsServing(t *testing.T) {
 // compact is built again from the Index of its last good build, not from
 // a newer Index whose build of the scope failed or was skipped.
 func TestCompactedOutputIsTheLastGoodBuild(t *testing.T) {
-	store := testStore(t)
-	s, conn := startServer(t, store)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stream, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
-	require.NoError(t, err)
-	rx := receiver(stream)
-	const id = "sidecar~10.1.0.9~client.shop~shop.svc.cluster.local"
-	require.NoError(t, stream.Send(&discovery.DiscoveryRequest{Node: node(t, id, "shop"), TypeUrl: resourcev3.ClusterType}))
-	_, ok := recvWithin(t, rx, 5*time.Second)
-	require.True(t, ok)
+	c := connectSidecar(t)
+	s, store, id := c.s, c.store, c.id
 	before, err := s.ConfigDump(id)
 	require.NoError(t, err)
 	s.mu.Lock()
@@ -89,4 +71,32 @@ func TestCompactedOutputIsTheLastGoodBuild(t *testing.T) {
 	after, err := s.ConfigDump(id)
 	require.NoError(t, err)
 	require.True(t, proto.Equal(before, after), "the dump is what the scope serves, not the newer Index's translation")
+}
+
+// sidecarConn is a server with one connected sidecar that holds its clusters.
+type sidecarConn struct {
+	s      *Server
+	store  *model.Store
+	stream discovery.AggregatedDiscoveryService_StreamAggregatedResourcesClient
+	rx     <-chan *discovery.DiscoveryResponse
+	first  *discovery.DiscoveryResponse // its CDS response
+	id     string
+}
+
+// connectSidecar starts a server on testStore, connects a sidecar of
+// namespace shop and waits for its clusters.
+func connectSidecar(t *testing.T) sidecarConn {
+	t.Helper()
+	c := sidecarConn{store: testStore(t), id: "sidecar~10.1.0.9~client.shop~shop.svc.cluster.local"}
+	s, conn := startServer(t, c.store)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	stream, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
+	require.NoError(t, err)
+	c.s, c.stream, c.rx = s, stream, receiver(stream)
+	require.NoError(t, stream.Send(&discovery.DiscoveryRequest{Node: node(t, c.id, "shop"), TypeUrl: resourcev3.ClusterType}))
+	first, ok := recvWithin(t, c.rx, 5*time.Second)
+	require.True(t, ok, "no CDS response")
+	c.first = first
+	return c
 }
