@@ -146,24 +146,13 @@ func (h egressHost) matchesHost(hostname, ns, domain string) bool {
 // ports imported (all when a listener without port imports it). ok is false
 // when no egress host imports svc.
 func (s *sidecarScope) importService(svc *model.Service, domain string) (host string, ports portFilter, ok bool) {
-	for _, l := range s.egress {
-		for _, h := range l.hosts {
-			if !h.matchesNamespace(svc.Namespace) || !h.matchesHost(svc.Hostname, svc.Namespace, domain) {
-				continue
-			}
-			if l.port != 0 {
-				if _, has := svc.PortByNumber(l.port); !has {
-					continue
-				}
-			}
-			if !ok {
-				host, ok = h.raw, true
-			}
-			ports.add(l.port)
-			break
+	return s.imports(func(l egressListener, h egressHost) bool {
+		if !h.matchesNamespace(svc.Namespace) || !h.matchesHost(svc.Hostname, svc.Namespace, domain) {
+			return false
 		}
-	}
-	return host, ports, ok
+		_, has := svc.PortByNumber(l.port)
+		return l.port == 0 || has
+	})
 }
 
 // importVirtualService returns the first egress host that imports vs:
@@ -173,9 +162,17 @@ func (s *sidecarScope) importService(svc *model.Service, domain string) (host st
 // ports of the listeners importing it.
 func (s *sidecarScope) importVirtualService(vs *virtualService, domain string) (host string, ports portFilter, ok bool) {
 	ns := vs.cfg.Namespace
+	return s.imports(func(_ egressListener, h egressHost) bool {
+		return h.matchesNamespace(ns) && h.matchesVirtualService(vs.hosts, ns, domain)
+	})
+}
+
+// imports returns the first egress host for which match holds and the
+// ports of every listener with such a host (all when one has no port).
+func (s *sidecarScope) imports(match func(egressListener, egressHost) bool) (host string, ports portFilter, ok bool) {
 	for _, l := range s.egress {
 		for _, h := range l.hosts {
-			if !h.matchesNamespace(ns) || !h.matchesVirtualService(vs.hosts, ns, domain) {
+			if !match(l, h) {
 				continue
 			}
 			if !ok {

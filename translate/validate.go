@@ -53,6 +53,14 @@ func ValidateIn(x *Index, out *Output) error {
 }
 
 func validate(out *Output, m *memo) error {
+	errs := checkResources(out, m, true)
+	errs = append(errs, checkReferences(out, m)...)
+	return errors.Join(errs...)
+}
+
+// checkResources validates each listener, route and cluster of out (and
+// assignment, with endpoints), each resource value once per memo.
+func checkResources(out *Output, m *memo, endpoints bool) []error {
 	var errs []error
 	fail := func(kind, name string, err error) {
 		if err != nil {
@@ -72,11 +80,12 @@ func validate(out *Output, m *memo) error {
 	for _, c := range out.Clusters {
 		fail("cluster", c.Name, m.check(c, func() error { return validateCluster(c) }))
 	}
-	for _, e := range out.Endpoints {
-		fail("endpoints", e.ClusterName, m.check(e, func() error { return validateMessage(e) }))
+	if endpoints {
+		for _, e := range out.Endpoints {
+			fail("endpoints", e.ClusterName, m.check(e, func() error { return validateMessage(e) }))
+		}
 	}
-	errs = append(errs, checkReferences(out, m)...)
-	return errors.Join(errs...)
+	return errs
 }
 
 // memo remembers, per resource value, the result of its checks and the

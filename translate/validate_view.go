@@ -23,27 +23,8 @@ type viewCheck struct {
 // Output.
 func validateSplit(x *Index, out *Output) error {
 	vc := x.checkView(out.shared)
-	errs := []error{vc.err}
-	own := out.own
-	fail := func(kind, name string, err error) {
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s %q: %w", kind, name, err))
-		}
-	}
-	m := &x.checked
-	for _, l := range own.Listeners {
-		fail("listener", l.Name, m.check(l, func() error {
-			return errors.Join(validateMessage(l), validateListenerConfigs(l))
-		}))
-	}
-	for _, r := range own.Routes {
-		fail("route", r.Name, m.check(r, func() error {
-			return errors.Join(validateMessage(r), validateRouteConfigs(r))
-		}))
-	}
-	for _, c := range own.Clusters {
-		fail("cluster", c.Name, m.check(c, func() error { return validateCluster(c) }))
-	}
+	own, m := out.own, &x.checked
+	errs := append([]error{vc.err}, checkResources(own, m, false)...)
 	routes, clusters := map[string]bool{}, map[string]bool{}
 	for _, r := range own.Routes {
 		routes[r.Name] = true

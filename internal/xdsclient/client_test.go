@@ -55,7 +55,9 @@ func (f *fakeADS) StreamAggregatedResources(s discovery.AggregatedDiscoveryServi
 	}
 }
 
-func serve(t *testing.T, f *fakeADS) *grpc.ClientConn {
+// serve runs f (a fake ADS server, either protocol) on a loopback port and
+// returns a connection to it.
+func serve(t *testing.T, f discovery.AggregatedDiscoveryServiceServer) *grpc.ClientConn {
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	g := grpc.NewServer()
@@ -88,14 +90,15 @@ func mesh() map[string][]proto.Message {
 }
 
 // next returns the next request the server saw.
-func next(t *testing.T, ch chan *discovery.DiscoveryRequest) *discovery.DiscoveryRequest {
+func next[R any](t *testing.T, ch chan R) R {
 	t.Helper()
 	select {
 	case r := <-ch:
 		return r
 	case <-time.After(5 * time.Second):
 		t.Fatal("no request within 5s")
-		return nil
+		var none R
+		return none
 	}
 }
 

@@ -207,7 +207,7 @@ func TestCodecSizeOnTheStream(t *testing.T) {
 		push: make(chan *discovery.DeltaDiscoveryResponse)}
 	var mu sync.Mutex
 	var got []Response
-	c, err := StartWith(serveDelta(t, f), "sidecar~10.0.0.1~a.ns~ns.svc.cluster.local", map[string]any{"NAMESPACE": "ns"},
+	c, err := StartWith(serve(t, f), "sidecar~10.0.0.1~a.ns~ns.svc.cluster.local", map[string]any{"NAMESPACE": "ns"},
 		Options{Delta: true, OnResponse: func(_ *Client, r Response) {
 			mu.Lock()
 			defer mu.Unlock()

@@ -100,29 +100,6 @@ func (f *fakeDelta) DeltaAggregatedResources(s discovery.AggregatedDiscoveryServ
 	}
 }
 
-func serveDelta(t *testing.T, f *fakeDelta) *grpc.ClientConn {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	g := grpc.NewServer()
-	discovery.RegisterAggregatedDiscoveryServiceServer(g, f)
-	go func() { _ = g.Serve(lis) }()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(t, err)
-	t.Cleanup(func() { conn.Close(); g.Stop() })
-	return conn
-}
-
-func nextDelta(t *testing.T, ch chan *discovery.DeltaDiscoveryRequest) *discovery.DeltaDiscoveryRequest {
-	t.Helper()
-	select {
-	case r := <-ch:
-		return r
-	case <-time.After(5 * time.Second):
-		t.Fatal("no request within 5s")
-		return nil
-	}
-}
-
 // TestDeltaFollowsSubscriptionsAndACKs: on a delta stream the client opens
 // wildcard CDS and LDS with its node, subscribes to the EDS and RDS names
 // they reference, ACKs every response by nonce, and unsubscribes from a
@@ -130,7 +107,7 @@ func nextDelta(t *testing.T, ch chan *discovery.DeltaDiscoveryRequest) *discover
 func TestDeltaFollowsSubscriptionsAndACKs(t *testing.T) {
 	f := &fakeDelta{resources: mesh(), reqs: make(chan *discovery.DeltaDiscoveryRequest, 64),
 		push: make(chan *discovery.DeltaDiscoveryResponse)}
-	c, err := StartWith(serveDelta(t, f), "sidecar~10.0.0.1~a.ns~ns.svc.cluster.local",
+	c, err := StartWith(serve(t, f), "sidecar~10.0.0.1~a.ns~ns.svc.cluster.local",
 		map[string]any{"NAMESPACE": "ns"}, Options{Delta: true})
 	require.NoError(t, err)
 	defer c.Close()
@@ -138,7 +115,7 @@ func TestDeltaFollowsSubscriptionsAndACKs(t *testing.T) {
 	byType := map[string][]*discovery.DeltaDiscoveryRequest{}
 	for len(byType[resourcev3.EndpointType]) < 2 || len(byType[resourcev3.RouteType]) < 2 ||
 		len(byType[resourcev3.ClusterType]) < 2 || len(byType[resourcev3.ListenerType]) < 2 {
-		r := nextDelta(t, f.reqs)
+		r := next(t, f.reqs)
 		byType[r.GetTypeUrl()] = append(byType[r.GetTypeUrl()], r)
 	}
 	for _, typ := range []string{resourcev3.ClusterType, resourcev3.ListenerType} {
@@ -158,7 +135,7 @@ func TestDeltaFollowsSubscriptionsAndACKs(t *testing.T) {
 	f.push <- &discovery.DeltaDiscoveryResponse{TypeUrl: resourcev3.ClusterType, RemovedResources: []string{"outbound|8080|v1|a"}}
 	var unsub *discovery.DeltaDiscoveryRequest
 	for unsub == nil {
-		if r := nextDelta(t, f.reqs); r.GetTypeUrl() == resourcev3.EndpointType {
+		if r := next(t, f.reqs); r.GetTypeUrl() == resourcev3.EndpointType {
 			unsub = r
 		}
 	}
@@ -176,12 +153,12 @@ func TestDeltaFollowsSubscriptionsAndACKs(t *testing.T) {
 func TestDeltaNACKs(t *testing.T) {
 	f := &fakeDelta{resources: mesh(), bad: map[string]bool{resourcev3.ListenerType: true},
 		reqs: make(chan *discovery.DeltaDiscoveryRequest, 64), push: make(chan *discovery.DeltaDiscoveryResponse)}
-	c, err := StartWith(serveDelta(t, f), "sidecar~10.0.0.1~a.ns~ns.svc.cluster.local",
+	c, err := StartWith(serve(t, f), "sidecar~10.0.0.1~a.ns~ns.svc.cluster.local",
 		map[string]any{"NAMESPACE": "ns"}, Options{Delta: true})
 	require.NoError(t, err)
 	defer c.Close()
 	for {
-		r := nextDelta(t, f.reqs)
+		r := next(t, f.reqs)
 		if r.GetTypeUrl() != resourcev3.ListenerType || r.GetResponseNonce() == "" {
 			continue
 		}
