@@ -24,29 +24,35 @@ func newBuilder(x *Index, scope model.Scope) *builder {
 }
 
 // Build translates the mesh for one scope. Proxies of equal scope receive
-// identical Output. Every list is sorted by name.
+// identical Output. Every list is sorted by name. The Output and its
+// values may be shared with other scopes of x and must not be modified.
 func Build(x *Index, scope model.Scope) *Output {
 	b := newBuilder(x, scope)
-	var out *Output
 	switch {
 	case b.grpc:
-		out = merged(x.views.get(b.viewKey(), b.grpcOutput), &Output{})
+		view := x.views.get(b.viewKey(), b.grpcOutput)
+		return x.shared.get(outputKey{view: view}, func() any { return merged(view, &Output{}) }).(*Output)
 	case scope.Type == model.Router:
-		out = b.routerOutput()
+		out := b.routerOutput()
+		out.sort()
+		return out
 	default:
-		out = b.sidecarOutput()
+		return b.sidecarOutput()
 	}
-	out.sort()
-	return out
 }
 
+// sidecarOutput is a sidecar's view merged with its inbound side, shared
+// by the scopes with the same view whose workloads serve the same ports.
 func (b *builder) sidecarOutput() *Output {
 	shared := b.x.views.get(b.viewKey(), b.sidecarOutbound)
-	inListeners, inClusters := b.inboundOutput()
-	b.addAccessLogs(inListeners, shared.Clusters)
-	// The view carries its clusters' assignments; inbound clusters are
-	// STATIC, so a scope adds none of its own.
-	return merged(shared, &Output{Listeners: inListeners, Clusters: inClusters, Endpoints: b.endpointsFor(inClusters)})
+	ports := b.inboundPorts()
+	return b.x.shared.get(outputKey{view: shared, ports: portsKey(ports)}, func() any {
+		inListeners, inClusters := inboundOutput(ports)
+		b.addAccessLogs(inListeners, shared.Clusters)
+		// The view carries its clusters' assignments; inbound clusters are
+		// STATIC, so a scope adds none of its own.
+		return merged(shared, &Output{Listeners: inListeners, Clusters: inClusters, Endpoints: b.endpointsFor(inClusters)})
+	}).(*Output)
 }
 
 // sidecarOutbound builds a sidecar's outbound listeners, routes, clusters

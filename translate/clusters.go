@@ -31,7 +31,7 @@ func (b *builder) serviceClusters(services []*model.Service, routes []*route.Rou
 			return
 		}
 		seen[name] = true
-		if c := b.outboundCluster(name, svc, p); c != nil {
+		if c := b.sharedCluster(name, svc, p); c != nil {
 			out = append(out, c)
 		}
 	}
@@ -58,6 +58,13 @@ func (b *builder) serviceClusters(services []*model.Service, routes []*route.Rou
 		}
 	}
 	return out
+}
+
+// sharedCluster is outboundCluster's value, shared by every view of the
+// Index that builds the same cluster (share.go).
+func (b *builder) sharedCluster(name string, svc *model.Service, p model.Port) *cluster.Cluster {
+	k := clusterKey{svc: svc, port: p, name: name, grpc: b.grpc, rule: b.x.destinationRule(b.scope.Namespace, svc)}
+	return b.x.shared.get(k, func() any { return b.outboundCluster(name, svc, p) }).(*cluster.Cluster)
 }
 
 // outboundCluster builds the outbound cluster name (outbound|port|subset|host)

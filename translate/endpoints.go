@@ -150,6 +150,23 @@ func labelsMatch(selector, labels map[string]string) bool {
 	return true
 }
 
+// sameLabels reports whether an endpoint's labels are a workload's
+// (labels, parsed from a scope): equal but for pod-template-hash, which
+// scopes leave out (model.CanonicalLabels).
+func sameLabels(ep, labels map[string]string) bool {
+	n := 0
+	for k, v := range ep {
+		if k == "pod-template-hash" {
+			continue
+		}
+		if got, ok := labels[k]; !ok || got != v {
+			return false
+		}
+		n++
+	}
+	return n == len(labels)
+}
+
 // parseLocality splits "region/zone/subzone".
 func parseLocality(s string) *core.Locality {
 	parts := strings.SplitN(s, "/", 3)

@@ -145,23 +145,20 @@ func translateCors(in *networking.CorsPolicy) *cors.CorsPolicy {
 	return out
 }
 
-// validateRouteConfigs runs ValidateAll on the typed configs inside a route
-// configuration (per-route fault and CORS policies, retry extensions), which
-// validating the RouteConfiguration itself does not unpack.
-func validateRouteConfigs(rc *route.RouteConfiguration) error {
+// validateVirtualHostConfigs runs ValidateAll on the typed configs inside
+// a virtual host's routes (per-filter configs, retry extensions).
+func validateVirtualHostConfigs(vh *route.VirtualHost) error {
 	var anys []*anypb.Any
-	for _, vh := range rc.GetVirtualHosts() {
-		for _, r := range vh.GetRoutes() {
-			for _, name := range slices.Sorted(maps.Keys(r.GetTypedPerFilterConfig())) {
-				anys = append(anys, r.GetTypedPerFilterConfig()[name])
-			}
-			rp := r.GetRoute().GetRetryPolicy()
-			for _, p := range rp.GetRetryHostPredicate() {
-				anys = append(anys, p.GetTypedConfig())
-			}
-			if p := rp.GetRetryPriority(); p != nil {
-				anys = append(anys, p.GetTypedConfig())
-			}
+	for _, r := range vh.GetRoutes() {
+		for _, name := range slices.Sorted(maps.Keys(r.GetTypedPerFilterConfig())) {
+			anys = append(anys, r.GetTypedPerFilterConfig()[name])
+		}
+		rp := r.GetRoute().GetRetryPolicy()
+		for _, p := range rp.GetRetryHostPredicate() {
+			anys = append(anys, p.GetTypedConfig())
+		}
+		if p := rp.GetRetryPriority(); p != nil {
+			anys = append(anys, p.GetTypedConfig())
 		}
 	}
 	for _, a := range anys {

@@ -3,6 +3,7 @@ package translate
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -49,12 +50,12 @@ func (b *builder) inboundPorts() []inboundPort {
 	}
 	seen := map[uint32]bool{}
 	var out []inboundPort
-	for _, svc := range b.x.services {
-		if svc.Namespace != b.scope.Namespace || len(svc.Selector) == 0 || !labelsMatch(svc.Selector, labels) {
+	for _, svc := range b.x.byNamespace[b.scope.Namespace] {
+		if len(svc.Selector) == 0 || !labelsMatch(svc.Selector, labels) {
 			continue
 		}
 		for _, p := range svc.Ports {
-			t := b.targetPort(svc, p)
+			t := b.targetPort(svc, p, labels)
 			if !seen[t] {
 				seen[t] = true
 				out = append(out, inboundPort{target: t, protocol: p.Protocol})
@@ -65,13 +66,23 @@ func (b *builder) inboundPorts() []inboundPort {
 	return out
 }
 
+// portsKey is the part of an outputKey naming a workload's inbound ports.
+func portsKey(ports []inboundPort) string {
+	var k strings.Builder
+	for _, p := range ports {
+		fmt.Fprintf(&k, "%d/%s,", p.target, p.protocol)
+	}
+	return k.String()
+}
+
 // targetPort is the port the scope's workload listens on for p: the port of
 // an endpoint of the workload (EndpointSlices carry resolved numbers, also
 // for named targetPorts), else the numeric targetPort, else the port itself.
-func (b *builder) targetPort(svc *model.Service, p model.Port) uint32 {
-	for _, ep := range b.x.snap.Endpoints(svc.Hostname, svc.Namespace) {
-		if model.CanonicalLabels(ep.Labels) == b.scope.Labels {
-			if n, ok := endpointPort(&ep, p); ok {
+func (b *builder) targetPort(svc *model.Service, p model.Port, labels map[string]string) uint32 {
+	eps := b.x.snap.Endpoints(svc.Hostname, svc.Namespace)
+	for i := range eps {
+		if ep := &eps[i]; sameLabels(ep.Labels, labels) {
+			if n, ok := endpointPort(ep, p); ok {
 				return n
 			}
 		}
@@ -83,9 +94,8 @@ func (b *builder) targetPort(svc *model.Service, p model.Port) uint32 {
 }
 
 // inboundOutput returns the virtualInbound listener and the inbound
-// clusters of a sidecar whose workload backs services; nothing otherwise.
-func (b *builder) inboundOutput() ([]*listener.Listener, []*cluster.Cluster) {
-	ports := b.inboundPorts()
+// clusters of a sidecar whose workload serves ports; nothing otherwise.
+func inboundOutput(ports []inboundPort) ([]*listener.Listener, []*cluster.Cluster) {
 	if len(ports) == 0 {
 		return nil, nil
 	}

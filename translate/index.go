@@ -58,14 +58,16 @@ type Index struct {
 	// service's assignments and EndpointShape part were computed from
 	// (endpoints_reuse.go).
 	svcEndpoints map[string]*svcEndpoints
-	// inbound maps "namespace/labels" to the services a workload backs.
-	inbound map[string][]*model.Service
+	// byNamespace holds the services of each namespace, in services' order.
+	byNamespace map[string][]*model.Service
 	// logs are the access loggers MeshConfig turns on (accesslog.go).
 	logs accessLogs
 	// sourceLabels are the sourceLabels of the mesh VirtualServices' HTTP
 	// matches, and views the memoised per-view outputs (view.go).
 	sourceLabels []map[string]string
 	views        views
+	// shared memoises values several views or scopes share (share.go).
+	shared sharedValues
 	// checked remembers validation of resources shared between scopes,
 	// viewChecks that of whole views (validate_view.go).
 	checked    memo
@@ -88,7 +90,7 @@ func NewIndexFrom(prev *Index, snap *model.Snapshot, opts Options) *Index {
 	}
 	mesh := snap.MeshConfig()
 	x := &Index{
-		snap: snap, domain: opts.Domain, byHost: map[string]*model.Service{},
+		snap: snap, domain: opts.Domain, byHost: map[string]*model.Service{}, byNamespace: map[string][]*model.Service{},
 		vs: map[string][]*virtualService{}, drs: map[string][]*destRule{},
 		rootNamespace: mesh.GetRootNamespace(), trustDomain: mesh.GetTrustDomain(),
 		clas: map[string]*endpoint.ClusterLoadAssignment{}, subsetEDS: map[string]string{},
@@ -154,5 +156,6 @@ func (x *Index) indexServices() {
 		}
 		x.services = append(x.services, svc)
 		x.byHost[svc.Hostname] = svc
+		x.byNamespace[svc.Namespace] = append(x.byNamespace[svc.Namespace], svc)
 	}
 }

@@ -12,4 +12,5 @@ func (x *Index) ReleaseMemos() {
 	x.checked.errs.Clear()
 	x.checked.refs.Clear()
 	x.viewChecks.Clear()
+	x.shared.m.Clear()
 }

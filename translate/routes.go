@@ -2,6 +2,7 @@ package translate
 
 import (
 	"fmt"
+	"slices"
 
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 
@@ -15,7 +16,7 @@ func (b *builder) sidecarRoutes(ports []uint32, services map[uint32][]*model.Ser
 	out := make([]*route.RouteConfiguration, 0, len(ports))
 	for _, port := range ports {
 		rc := &route.RouteConfiguration{Name: RouteName(port), ValidateClusters: falseValue()}
-		used := map[string]bool{}
+		used := make(map[string]bool, 8*len(services[port]))
 		for _, svc := range services[port] {
 			vh := b.virtualHost(svc, port, used)
 			if vh != nil {
@@ -33,14 +34,58 @@ func (b *builder) sidecarRoutes(ports []uint32, services map[uint32][]*model.Ser
 // Envoy rejects a RouteConfiguration with duplicate domains. nil when no
 // domain is left.
 func (b *builder) virtualHost(svc *model.Service, port uint32, used map[string]bool) *route.VirtualHost {
-	var domains []string
-	add := func(d string) {
-		if !used[d] {
-			used[d] = true
-			domains = append(domains, d)
+	own := svc.Namespace == b.scope.Namespace
+	all := b.x.shared.get(domainsKey{svc: svc, port: port, own: own}, func() any {
+		return serviceDomains(svc, b.scope.Namespace, port)
+	}).([]string)
+	domains := all
+	for i, d := range all {
+		if used[d] {
+			domains = slices.Clip(all[:i])
+			for _, d := range all[i:] {
+				if !used[d] {
+					domains = append(domains, d)
+				}
+			}
+			break
 		}
 	}
-	for _, name := range hostNames(svc, b.scope.Namespace) {
+	for _, d := range domains {
+		used[d] = true
+	}
+	if len(domains) == 0 {
+		return nil
+	}
+	vs := b.virtualServiceFor(svc.Hostname)
+	k := vhostKey{svc: svc, port: port, vs: vs, grpc: b.grpc, own: own}
+	if len(domains) < len(all) {
+		k.domains = joinDomains(domains) // some taken by an earlier service
+	}
+	if vs != nil && vs.bySource {
+		k.namespace, k.labels = b.scope.Namespace, b.scope.Labels
+	}
+	return b.x.shared.get(k, func() any {
+		return &route.VirtualHost{
+			Name:    fmt.Sprintf("%s:%d", svc.Hostname, port),
+			Domains: domains,
+			Routes:  b.routesFor(svc, port, vs),
+		}
+	}).(*route.VirtualHost)
+}
+
+// serviceDomains lists the domains of svc on port for scopes of
+// namespace ns: its host names (hostNames) and IPv4 VIPs, each alone and
+// with the port, without repeats.
+func serviceDomains(svc *model.Service, ns string, port uint32) []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(d string) {
+		if !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	for _, name := range hostNames(svc, ns) {
 		add(name)
 		add(fmt.Sprintf("%s:%d", name, port))
 	}
@@ -50,22 +95,19 @@ func (b *builder) virtualHost(svc *model.Service, port uint32, used map[string]b
 			add(fmt.Sprintf("%s:%d", vip, port))
 		}
 	}
-	if len(domains) == 0 {
-		return nil
-	}
-	return &route.VirtualHost{
-		Name:    fmt.Sprintf("%s:%d", svc.Hostname, port),
-		Domains: domains,
-		Routes:  b.httpRoutes(svc, port),
-	}
+	return out
 }
 
 // httpRoutes returns the routes for traffic to svc on port: its
 // VirtualService's routes if one applies, else the default route.
 func (b *builder) httpRoutes(svc *model.Service, port uint32) []*route.Route {
-	if vs := b.virtualServiceFor(svc.Hostname); vs != nil {
-		routes := b.x.virtualServiceRoutes(vs, b.routeCtx(port))
-		if len(routes) > 0 {
+	return b.routesFor(svc, port, b.virtualServiceFor(svc.Hostname))
+}
+
+// routesFor is httpRoutes given the VirtualService that applies (nil: none).
+func (b *builder) routesFor(svc *model.Service, port uint32, vs *virtualService) []*route.Route {
+	if vs != nil {
+		if routes := b.x.virtualServiceRoutes(vs, b.routeCtx(port)); len(routes) > 0 {
 			return routes
 		}
 	}

@@ -3,6 +3,7 @@ package translate
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	accesslog "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
@@ -15,6 +16,8 @@ import (
 	tcp "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/meshd/meshd/internal/protoutil"
 )
 
 type validator interface{ ValidateAll() error }
@@ -45,12 +48,18 @@ func Validate(out *Output) error { return validate(out, nil) }
 
 // ValidateIn is Validate for an Output that Build made from x: a resource
 // shared by the Outputs of several scopes is checked once per Index.
+// Scopes share Outputs, so a whole Output is checked once per Index too.
 func ValidateIn(x *Index, out *Output) error {
-	if out.shared != nil {
-		return validateSplit(x, out)
-	}
-	return validate(out, &x.checked)
+	return x.checked.check(validatedOutput{out}, func() error {
+		if out.shared != nil {
+			return validateSplit(x, out)
+		}
+		return validate(out, &x.checked)
+	})
 }
+
+// validatedOutput keys a whole Output's result in the Index's memo.
+type validatedOutput struct{ out *Output }
 
 func validate(out *Output, m *memo) error {
 	errs := checkResources(out, m, true)
@@ -73,9 +82,7 @@ func checkResources(out *Output, m *memo, endpoints bool) []error {
 		}))
 	}
 	for _, r := range out.Routes {
-		fail("route", r.Name, m.check(r, func() error {
-			return errors.Join(validateMessage(r), validateRouteConfigs(r))
-		}))
+		fail("route", r.Name, m.check(r, func() error { return validateRouteConfiguration(r, m) }))
 	}
 	for _, c := range out.Clusters {
 		fail("cluster", c.Name, m.check(c, func() error { return validateCluster(c) }))
@@ -86,6 +93,35 @@ func checkResources(out *Output, m *memo, endpoints bool) []error {
 		}
 	}
 	return errs
+}
+
+// virtualHostsField is RouteConfiguration.virtual_hosts.
+const virtualHostsField = 2
+
+// validateRouteConfiguration is ValidateAll on rc and the typed configs
+// inside it, with each virtual host checked once per memo: the route
+// configurations of several views share most of their virtual hosts
+// (share.go). Errors read as protoc-gen-validate's.
+func validateRouteConfiguration(rc *route.RouteConfiguration, m *memo) error {
+	var msgs []string
+	if err := validateMessage(protoutil.Without(rc, virtualHostsField)); err != nil {
+		msgs = append(msgs, err.Error())
+	}
+	for i, vh := range rc.GetVirtualHosts() {
+		err := m.check(vh, func() error {
+			if err := validateMessage(vh); err != nil {
+				return fmt.Errorf("embedded message failed validation | caused by: %w", err)
+			}
+			return validateVirtualHostConfigs(vh)
+		})
+		if err != nil {
+			msgs = append(msgs, fmt.Sprintf("invalid RouteConfiguration.VirtualHosts[%d]: %v", i, err))
+		}
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(msgs, "; "))
 }
 
 // memo remembers, per resource value, the result of its checks and the

@@ -95,17 +95,19 @@ func (x *Index) indexSourceLabels() {
 	}
 }
 
-// merged returns a new Output holding shared's resources and extra's, for
-// the caller to sort; shared is not modified.
+// merged returns a new Output holding shared's resources and extra's,
+// sorted; neither is modified (extra is sorted).
 func merged(shared *Output, extra *Output) *Output {
 	extra.sort()
-	return &Output{
+	out := &Output{
 		Listeners: concat(shared.Listeners, extra.Listeners),
 		Routes:    concat(shared.Routes, extra.Routes),
 		Clusters:  concat(shared.Clusters, extra.Clusters),
 		Endpoints: concat(shared.Endpoints, extra.Endpoints),
 		shared:    shared, own: extra,
 	}
+	out.sort()
+	return out
 }
 
 func concat[T any](a, b []T) []T {

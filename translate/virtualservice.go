@@ -18,6 +18,9 @@ type virtualService struct {
 	hosts []string
 	// export is the effective exportTo (MeshConfig default applied).
 	export exportSet
+	// bySource is set when an HTTP match depends on the client's labels
+	// or namespace (share.go).
+	bySource bool
 }
 
 // boundToMesh reports whether a VirtualService applies to sidecars: no
@@ -56,7 +59,8 @@ func (x *Index) indexVirtualServices() {
 			x.report(cfg.Kind, cfg.Namespace, cfg.Name, cfg.Source, field, "%v; the VirtualService is not applied", err)
 			continue
 		}
-		x.claimHosts(&virtualService{cfg: cfg, spec: x.mergeDelegates(cfg, spec, cat)})
+		merged := x.mergeDelegates(cfg, spec, cat)
+		x.claimHosts(&virtualService{cfg: cfg, spec: merged, bySource: bySource(merged)})
 	}
 }
 

@@ -11,8 +11,9 @@ import (
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/meshd/meshd/internal/protoutil"
 )
 
 // Codec returns the gRPC server option meshd's ADS server runs with. Its
@@ -167,20 +168,9 @@ func marshalDelta(m *discovery.DeltaDiscoveryResponse) (mem.BufferSlice, error) 
 }
 
 // marshalExcept encodes every field of m but the one numbered skip (and
-// its unknown fields) through a shallow copy: the fields' values are
-// shared, not cloned, and fields added to the message in later versions
-// are carried along.
+// its unknown fields) through a shallow copy (protoutil.Without).
 func marshalExcept(m proto.Message, skip protowire.Number) ([]byte, error) {
-	src := m.ProtoReflect()
-	dst := src.New()
-	src.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		if fd.Number() != skip {
-			dst.Set(fd, v)
-		}
-		return true
-	})
-	dst.SetUnknown(src.GetUnknown())
-	return proto.Marshal(dst.Interface())
+	return proto.Marshal(protoutil.Without(m, skip))
 }
 
 // anySize is the encoded size of a plain Any.

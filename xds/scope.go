@@ -9,6 +9,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/meshd/meshd/internal/model"
 	"github.com/meshd/meshd/translate"
@@ -50,6 +51,15 @@ type typeWire struct {
 	typeURL, version string
 	names            []string
 	ms               []marshalled
+	anys             []*anypb.Any // ms' wire forms, for wildcard responses
+}
+
+func newTypeWire(typeURL, version string, names []string, ms []marshalled) typeWire {
+	anys := make([]*anypb.Any, len(ms))
+	for i, m := range ms {
+		anys[i] = m.any
+	}
+	return typeWire{typeURL: typeURL, version: version, names: names, ms: ms, anys: anys}
 }
 
 // toSnapshot marshals an Output (each resource value once per memo) into
@@ -57,13 +67,7 @@ type typeWire struct {
 // content-hash version per type, so a type whose content is unchanged is not
 // re-sent. Endpoints are served mesh-wide by the edsCache, not per scope.
 func toSnapshot(out *translate.Output, memo *sync.Map) (*cachev3.Snapshot, []typeWire, error) {
-	var wire []typeWire
-	var err error
-	if shared, own := out.Parts(); shared != nil && memo != nil {
-		wire, err = splitWire(shared, own, memo)
-	} else {
-		wire, err = outputWire(out, memo)
-	}
+	wire, err := outputWire(out, memo)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -76,9 +80,33 @@ func toSnapshot(out *translate.Output, memo *sync.Map) (*cachev3.Snapshot, []typ
 	return snap, wire, nil
 }
 
-// outputWire marshals every resource of out, per type (listeners, routes,
-// clusters), versioned by content.
+// outputWireKey keys an Output's wire form in the push's memo: scopes
+// share Outputs (translate.Build), and views are shared by Outputs.
+type outputWireKey struct{ out *translate.Output }
+
+// outputWire is the wire form of out, computed once per memo.
 func outputWire(out *translate.Output, memo *sync.Map) ([]typeWire, error) {
+	if memo == nil {
+		return wireOf(out, memo)
+	}
+	if v, ok := memo.Load(outputWireKey{out}); ok {
+		return v.([]typeWire), nil
+	}
+	w, err := wireOf(out, memo)
+	if err != nil {
+		return nil, err
+	}
+	v, _ := memo.LoadOrStore(outputWireKey{out}, w)
+	return v.([]typeWire), nil
+}
+
+// wireOf marshals every resource of out, per type (listeners, routes,
+// clusters), versioned by content; an Output merged from a view as the
+// view's wire form merged with its own resources' (splitWire).
+func wireOf(out *translate.Output, memo *sync.Map) ([]typeWire, error) {
+	if shared, own := out.Parts(); shared != nil && memo != nil {
+		return splitWire(shared, own, memo)
+	}
 	var wire []typeWire
 	add := func(typeURL string, names []string, items []types.Resource) error {
 		ms := make([]marshalled, len(items))
@@ -89,7 +117,7 @@ func outputWire(out *translate.Output, memo *sync.Map) ([]typeWire, error) {
 			}
 			ms[i] = m
 		}
-		wire = append(wire, typeWire{typeURL: typeURL, version: typeVersion(names, ms), names: names, ms: ms})
+		wire = append(wire, newTypeWire(typeURL, typeVersion(names, ms), names, ms))
 		return nil
 	}
 	var names []string
@@ -117,26 +145,16 @@ func outputWire(out *translate.Output, memo *sync.Map) ([]typeWire, error) {
 	return wire, nil
 }
 
-// viewWireKey keys a view's wire form in the push's memo.
-type viewWireKey struct{ view *translate.Output }
-
-// splitWire is outputWire for an Output merged from a view: the view's wire
-// form is computed once per push and merged with the scope's own
-// resources. A type without own resources has the view's version; one with
-// them a hash of the view's version and the own resources' version.
+// splitWire is the wire form of an Output merged from a view: the view's
+// (once per push) merged with the scope's own resources'. A type without
+// own resources has the view's version; one with them a hash of the
+// view's version and the own resources' version.
 func splitWire(shared, own *translate.Output, memo *sync.Map) ([]typeWire, error) {
-	var viewWire []typeWire
-	if v, ok := memo.Load(viewWireKey{shared}); ok {
-		viewWire = v.([]typeWire)
-	} else {
-		w, err := outputWire(shared, memo)
-		if err != nil {
-			return nil, err
-		}
-		v, _ := memo.LoadOrStore(viewWireKey{shared}, w)
-		viewWire = v.([]typeWire)
+	viewWire, err := outputWire(shared, memo)
+	if err != nil {
+		return nil, err
 	}
-	ownWire, err := outputWire(own, memo)
+	ownWire, err := wireOf(own, memo)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +167,7 @@ func splitWire(shared, own *translate.Output, memo *sync.Map) ([]typeWire, error
 		}
 		names, ms := mergeSorted(vw.names, vw.ms, ow.names, ow.ms)
 		sum := sha256.Sum256([]byte(vw.version + "\x00" + ow.version))
-		out[i] = typeWire{typeURL: vw.typeURL, version: hex.EncodeToString(sum[:8]), names: names, ms: ms}
+		out[i] = newTypeWire(vw.typeURL, hex.EncodeToString(sum[:8]), names, ms)
 	}
 	return out, nil
 }

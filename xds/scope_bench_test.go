@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"google.golang.org/protobuf/proto"
+	networking "istio.io/api/networking/v1"
 
 	"github.com/meshd/meshd/hack/bench/meshgen"
 	"github.com/meshd/meshd/internal/model"
@@ -139,5 +140,39 @@ func BenchmarkEndpointPush(b *testing.B) {
 		}
 		snap := store.Apply([]model.Change{{Kind: model.KindEndpointSlice, Namespace: ns, Name: "svc-5-1", Object: set}})
 		s.push(snap, pushInfo{endpointsOnly: true})
+	}
+}
+
+// BenchmarkCanaryPush: svc-0's VirtualService weight changes in a
+// 1,000-service mesh with every workload's scope connected (hack/bench's
+// canary at its large scale: 1,000 scopes over 20 namespaces).
+func BenchmarkCanaryPush(b *testing.B) {
+	m := meshgen.Mesh{Services: 1000, Endpoints: 10000, Namespaces: 20}
+	store, err := m.Store()
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := New(Options{})
+	s.PushSnapshot(store.Current())
+	for i := range m.Services {
+		s.acquireScope(m.Scope(i, true), false)
+	}
+	s.push(store.Current(), pushInfo{})
+	o, ok := store.Current().Object(model.KindVirtualService, m.Namespace(0), "svc-0")
+	if !ok {
+		b.Fatal("no VirtualService svc-0")
+	}
+	vs := o.(*model.Config)
+	round := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		round++
+		spec := proto.Clone(vs.Spec).(*networking.VirtualService)
+		w := int32(10 + round%80)
+		spec.Http[0].Route[0].Weight, spec.Http[0].Route[1].Weight = w, 100-w
+		next := *vs
+		next.Spec = spec
+		snap := store.Apply([]model.Change{{Kind: model.KindVirtualService, Namespace: vs.Namespace, Name: vs.Name, Object: &next}})
+		s.push(snap, pushInfo{})
 	}
 }

@@ -306,7 +306,7 @@ func (s *Server) rebuildLocked(ss *scopeState) (ok, changed bool) {
 	for _, typeURL := range []string{resourcev3.ClusterType, resourcev3.ListenerType, resourcev3.RouteType} {
 		for _, w := range wire {
 			if w.typeURL == typeURL {
-				s.shared.publish(key, w.typeURL, w.version, w.names, w.ms)
+				s.shared.publish(key, w)
 			}
 		}
 	}

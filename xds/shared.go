@@ -9,10 +9,14 @@ import (
 	"slices"
 	"sync"
 
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/meshd/meshd/internal/protoutil"
 )
 
 // sharedCache serves listeners, routes and clusters to state-of-the-world
@@ -83,7 +87,13 @@ func marshal(memo *sync.Map, typeURL string, r types.Resource) (marshalled, erro
 			return v.(marshalled), nil
 		}
 	}
-	b, err := deterministic.Marshal(r)
+	var b []byte
+	var err error
+	if rc, ok := r.(*route.RouteConfiguration); ok && memo != nil {
+		b, err = marshalRoutes(memo, rc)
+	} else {
+		b, err = deterministic.Marshal(r)
+	}
 	if err != nil {
 		return marshalled{}, err
 	}
@@ -95,19 +105,56 @@ func marshal(memo *sync.Map, typeURL string, r types.Resource) (marshalled, erro
 	return m, nil
 }
 
-// publish makes the scope's resources of typeURL (names sorted, in the order
-// of items) current, with version, and answers the watches it concerns.
-func (c *sharedCache) publish(scope, typeURL, version string, names []string, ms []marshalled) {
-	p := &published{version: version, names: names, ms: ms, anys: make([]*anypb.Any, len(ms))}
-	for i, m := range ms {
-		p.anys[i] = m.any
+// vhostBytes keys a virtual host's encoding in a push's memo.
+type vhostBytes struct{ vh *route.VirtualHost }
+
+// virtualHostsField is RouteConfiguration.virtual_hosts.
+const virtualHostsField = 2
+
+// marshalRoutes encodes a route configuration as its other fields, then
+// each virtual host, encoded once per memo: the route configurations of
+// a push's views share most of their virtual hosts (translate's
+// sharedValues). Protobuf accepts fields in any order, so this is the
+// message, and it is as deterministic as the encoding of its parts.
+func marshalRoutes(memo *sync.Map, rc *route.RouteConfiguration) ([]byte, error) {
+	head, err := deterministic.Marshal(protoutil.Without(rc, virtualHostsField))
+	if err != nil {
+		return nil, err
 	}
+	parts := make([][]byte, len(rc.GetVirtualHosts()))
+	size := len(head)
+	for i, vh := range rc.GetVirtualHosts() {
+		if v, ok := memo.Load(vhostBytes{vh}); ok {
+			parts[i] = v.([]byte)
+		} else {
+			b, err := deterministic.Marshal(vh)
+			if err != nil {
+				return nil, err
+			}
+			v, _ := memo.LoadOrStore(vhostBytes{vh}, b)
+			parts[i] = v.([]byte)
+		}
+		size += protowire.SizeTag(virtualHostsField) + protowire.SizeBytes(len(parts[i]))
+	}
+	b := make([]byte, 0, size)
+	b = append(b, head...)
+	for _, p := range parts {
+		b = protowire.AppendTag(b, virtualHostsField, protowire.BytesType)
+		b = protowire.AppendBytes(b, p)
+	}
+	return b, nil
+}
+
+// publish makes the scope's resources of w's type current and answers the
+// watches they concern.
+func (c *sharedCache) publish(scope string, w typeWire) {
+	p := &published{version: w.version, names: w.names, ms: w.ms, anys: w.anys}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st := c.scope(scope)
-	st.types[typeURL] = p
-	for id, w := range st.watches {
-		if w.req.GetTypeUrl() == typeURL && c.answer(w, p) {
+	st.types[w.typeURL] = p
+	for id, sw := range st.watches {
+		if sw.req.GetTypeUrl() == w.typeURL && c.answer(sw, p) {
 			delete(st.watches, id)
 		}
 	}

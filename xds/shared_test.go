@@ -26,7 +26,7 @@ func publishTest(t *testing.T, c *sharedCache, typeURL string, names []string, i
 		ms[i] = m
 	}
 	v := typeVersion(names, ms)
-	c.publish(sharedScopeKey, typeURL, v, names, ms)
+	c.publish(sharedScopeKey, newTypeWire(typeURL, v, names, ms))
 	return v
 }
 
