@@ -102,6 +102,8 @@ func Start(ctx context.Context, opts Options) (*Fleet, error) {
 		conn, err := grpc.NewClient(opts.Address, grpc.WithTransportCredentials(insecure.NewCredentials()),
 			// Envoy's windows are large; keep flow control out of the measurement.
 			grpc.WithInitialWindowSize(4<<20), grpc.WithInitialConnWindowSize(64<<20),
+			// Fewer reads per response: the load generator shares the cores.
+			grpc.WithReadBufferSize(256<<10),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)))
 		if err != nil {
 			f.Close()
