@@ -61,13 +61,34 @@ func TestIndexFromPreviousEqualsFresh(t *testing.T) {
 			snap := store.Apply([]model.Change{{Kind: model.KindPod, Namespace: "default", Name: "reuse-pod",
 				Object: &model.Workload{Name: "reuse-pod", Namespace: "default", IP: "10.254.0.1", Labels: map[string]string{"version": "v2"}}}})
 			got := translate.NewIndexFrom(prev, snap, translate.Options{})
-			want := translate.NewIndex(snap, translate.Options{})
-			require.Equal(t, want.EndpointShape(), got.EndpointShape())
-			require.Len(t, got.ClusterLoadAssignments(), len(want.ClusterLoadAssignments()))
-			for name, w := range want.ClusterLoadAssignments() {
-				require.True(t, proto.Equal(w, got.ClusterLoadAssignments()[name]), "after a pod change: %s differs", name)
+			requireSameAssignments(t, translate.NewIndex(snap, translate.Options{}), got, "after a pod change")
+			// Routing config that assignments do not depend on goes: they
+			// are all shared.
+			var gone []model.Change
+			for _, k := range []model.Kind{model.KindVirtualService, model.KindGateway, model.KindSidecar} {
+				for _, cfg := range snap.Configs(k) {
+					gone = append(gone, model.Change{Kind: k, Namespace: cfg.Namespace, Name: cfg.Name})
+				}
+			}
+			prev = got
+			snap = store.Apply(gone)
+			got = translate.NewIndexFrom(prev, snap, translate.Options{})
+			requireSameAssignments(t, translate.NewIndex(snap, translate.Options{}), got, "without routing config")
+			for name, c := range got.ClusterLoadAssignments() {
+				require.True(t, c == prev.ClusterLoadAssignments()[name], "without routing config: %s shared", name)
 			}
 		})
 	}
 	require.Greater(t, checked, 20)
+}
+
+// requireSameAssignments checks that got has want's endpoint shape and
+// assignments.
+func requireSameAssignments(t *testing.T, want, got *translate.Index, when string) {
+	t.Helper()
+	require.Equal(t, want.EndpointShape(), got.EndpointShape(), when)
+	require.Len(t, got.ClusterLoadAssignments(), len(want.ClusterLoadAssignments()), when)
+	for name, w := range want.ClusterLoadAssignments() {
+		require.True(t, proto.Equal(w, got.ClusterLoadAssignments()[name]), "%s: %s differs", when, name)
+	}
 }

@@ -3,6 +3,7 @@ package translate
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 
@@ -66,8 +67,10 @@ type Index struct {
 	// matches, and views the memoised per-view outputs (view.go).
 	sourceLabels []map[string]string
 	views        views
-	// shared memoises values several views or scopes share (share.go).
-	shared sharedValues
+	// shared memoises values several views or scopes share (share.go),
+	// domains the services' virtual host domains (domains.go).
+	shared  sharedValues
+	domains atomic.Pointer[domainTable]
 	// checked remembers validation of resources shared between scopes,
 	// viewChecks that of whole views (validate_view.go).
 	checked    memo
@@ -80,7 +83,8 @@ type Index struct {
 func NewIndex(snap *model.Snapshot, opts Options) *Index { return NewIndexFrom(nil, snap, opts) }
 
 // NewIndexFrom is NewIndex given the previous push's Index (nil: none). When
-// only endpoints changed between prev's Snapshot and snap, the assignments
+// only endpoints and routing config (VirtualServices, Gateways, Sidecars)
+// changed between prev's Snapshot and snap, the assignments
 // of every service whose endpoints are the very same (the model shares
 // them between snapshots) are prev's: an endpoint change costs its own
 // services, not the mesh. The Index is the one NewIndex would build.
@@ -108,8 +112,11 @@ func NewIndexFrom(prev *Index, snap *model.Snapshot, opts Options) *Index {
 	x.indexDestinationRules()
 	x.indexVirtualServices()
 	x.indexSourceLabels()
+	// Assignments depend on services, their endpoints and DestinationRules
+	// (subsets), not on the other routing config.
 	if prev != nil && prev.domain == x.domain && prev.filterGatewayClusters == x.filterGatewayClusters &&
-		prev.snap.SameObjects(snap, model.KindEndpointSlice, model.KindPod) {
+		prev.snap.SameObjects(snap, model.KindEndpointSlice, model.KindPod,
+			model.KindVirtualService, model.KindGateway, model.KindSidecar) {
 		x.reuseEndpoints(prev)
 	} else {
 		x.buildEndpoints()

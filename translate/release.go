@@ -13,4 +13,5 @@ func (x *Index) ReleaseMemos() {
 	x.checked.refs.Clear()
 	x.viewChecks.Clear()
 	x.shared.m.Clear()
+	x.domains.Store(nil)
 }

@@ -16,7 +16,7 @@ func (b *builder) sidecarRoutes(ports []uint32, services map[uint32][]*model.Ser
 	out := make([]*route.RouteConfiguration, 0, len(ports))
 	for _, port := range ports {
 		rc := &route.RouteConfiguration{Name: RouteName(port), ValidateClusters: falseValue()}
-		used := make(map[string]bool, 8*len(services[port]))
+		used := map[string]bool{} // contested domains taken (domainTable)
 		for _, svc := range services[port] {
 			vh := b.virtualHost(svc, port, used)
 			if vh != nil {
@@ -32,15 +32,17 @@ func (b *builder) sidecarRoutes(ports []uint32, services map[uint32][]*model.Ser
 // virtualHost builds the virtual host of svc on port; domains already used
 // by an earlier (older or alphabetically first) service are skipped, because
 // Envoy rejects a RouteConfiguration with duplicate domains. nil when no
-// domain is left.
+// domain is left. used holds the contested domains taken so far.
 func (b *builder) virtualHost(svc *model.Service, port uint32, used map[string]bool) *route.VirtualHost {
 	own := svc.Namespace == b.scope.Namespace
-	all := b.x.shared.get(domainsKey{svc: svc, port: port, own: own}, func() any {
-		return serviceDomains(svc, b.scope.Namespace, port)
-	}).([]string)
+	t := b.x.domainTable()
+	all, ok := t.lists[domainsKey{svc: svc, port: port, own: own}]
+	if !ok { // a copy limited to a Sidecar's egress ports (portFilter.apply)
+		all = serviceDomains(svc, b.scope.Namespace, port)
+	}
 	domains := all
 	for i, d := range all {
-		if used[d] {
+		if t.contested[d] && used[d] {
 			domains = slices.Clip(all[:i])
 			for _, d := range all[i:] {
 				if !used[d] {
@@ -51,7 +53,9 @@ func (b *builder) virtualHost(svc *model.Service, port uint32, used map[string]b
 		}
 	}
 	for _, d := range domains {
-		used[d] = true
+		if t.contested[d] {
+			used[d] = true
+		}
 	}
 	if len(domains) == 0 {
 		return nil
@@ -71,31 +75,6 @@ func (b *builder) virtualHost(svc *model.Service, port uint32, used map[string]b
 			Routes:  b.routesFor(svc, port, vs),
 		}
 	}).(*route.VirtualHost)
-}
-
-// serviceDomains lists the domains of svc on port for scopes of
-// namespace ns: its host names (hostNames) and IPv4 VIPs, each alone and
-// with the port, without repeats.
-func serviceDomains(svc *model.Service, ns string, port uint32) []string {
-	var out []string
-	seen := map[string]bool{}
-	add := func(d string) {
-		if !seen[d] {
-			seen[d] = true
-			out = append(out, d)
-		}
-	}
-	for _, name := range hostNames(svc, ns) {
-		add(name)
-		add(fmt.Sprintf("%s:%d", name, port))
-	}
-	for _, vip := range svc.VIPs {
-		if isIPv4(vip) {
-			add(vip)
-			add(fmt.Sprintf("%s:%d", vip, port))
-		}
-	}
-	return out
 }
 
 // httpRoutes returns the routes for traffic to svc on port: its

@@ -47,14 +47,6 @@ type vhostKey struct {
 	domains           string
 }
 
-// domainsKey names the domains of a service and port, for scopes of its
-// own namespace or of another (serviceDomains).
-type domainsKey struct {
-	svc  *model.Service
-	port uint32
-	own  bool
-}
-
 // clusterKey is what an outbound cluster is built from: the service and
 // port, the cluster name (it names the subset), whether the scope is
 // proxyless gRPC, and the DestinationRule that applies in the scope's

@@ -28,10 +28,11 @@ func (s *Snapshot) index() *index {
 }
 
 // deriveIndex returns next's index from prev's when prev's is built and
-// applied changed EndpointSlices and Pods only: the services whose slices
-// changed, or whose endpoints name a changed pod, get their endpoints
-// merged again; everything else is shared. nil when next must build its
-// own.
+// applied changed EndpointSlices, Pods and config kinds that make no
+// services (VirtualService, DestinationRule, Gateway, Sidecar) only: the
+// services whose slices changed, or whose endpoints name a changed pod,
+// get their endpoints merged again, the changed kinds' configs are sorted
+// again; everything else is shared. nil when next must build its own.
 func deriveIndex(prev, next *Snapshot, applied []Change) *index {
 	if !prev.built.Load() || len(applied) == 0 {
 		return nil
@@ -39,6 +40,7 @@ func deriveIndex(prev, next *Snapshot, applied []Change) *index {
 	idx := prev.idx
 	keys := map[string]bool{} // "namespace/service" of every slice changed, before and after
 	var pods []Change
+	configs := map[Kind]bool{}
 	for _, c := range applied {
 		if c.Err != nil {
 			return nil
@@ -54,13 +56,24 @@ func deriveIndex(prev, next *Snapshot, applied []Change) *index {
 			}
 		case KindPod:
 			pods = append(pods, c)
+		case KindVirtualService, KindDestinationRule, KindGateway, KindSidecar:
+			configs[c.Kind] = true
 		default:
 			return nil
 		}
 	}
 	n := *idx
+	if len(configs) > 0 {
+		n.configs = maps.Clone(idx.configs)
+		for k := range configs {
+			n.configs[k] = sortedConfigs(next.objects[k])
+		}
+	}
 	if len(pods) > 0 && !n.applyPods(prev, next, pods, keys) {
 		return nil
+	}
+	if len(keys) == 0 {
+		return &n
 	}
 	sets := map[string][]*EndpointSet{}
 	for _, o := range next.objects[KindEndpointSlice] {

@@ -7,11 +7,13 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	networking "istio.io/api/networking/v1"
 )
 
-// TestDerivedIndexEqualsRebuilt: after EndpointSlice-only changes, the
-// index derived from the previous one equals an index built from scratch,
-// and services whose slices did not change keep their endpoints (shared).
+// TestDerivedIndexEqualsRebuilt: after EndpointSlice, Pod and routing
+// config changes, the index derived from the previous one equals an index
+// built from scratch, and services whose slices did not change keep their
+// endpoints (shared).
 func TestDerivedIndexEqualsRebuilt(t *testing.T) {
 	st := NewStore()
 	var changes []Change
@@ -45,6 +47,11 @@ func TestDerivedIndexEqualsRebuilt(t *testing.T) {
 		{[]Change{{Kind: KindPod, Namespace: "ns", Name: "p2", Object: pod("p2", "10.0.0.1", "v1")}}, []string{svc0}},                                    // a pod for svc-0's address
 		{[]Change{{Kind: KindPod, Namespace: "ns", Name: "p1"}, // a pod and a slice at once
 			{Kind: KindEndpointSlice, Namespace: "ns", Name: "svc-0-a", Object: slice("svc-0-a", "svc-0", "10.0.5.%d", 1)}}, []string{svc0, svc1}},
+		{[]Change{vs("a", "svc-0"), vs("b", "svc-1")}, nil}, // config only
+		{[]Change{vs("a", "svc-2"), {Kind: KindDestinationRule, Namespace: "ns", Name: "dr", Object: &Config{Kind: KindDestinationRule,
+			Name: "dr", Namespace: "ns", Spec: &networking.DestinationRule{Host: "svc-2"}}}}, nil},
+		{[]Change{{Kind: KindVirtualService, Namespace: "ns", Name: "b"}, // config and a slice at once
+			{Kind: KindEndpointSlice, Namespace: "ns", Name: "svc-3-b", Object: slice("svc-3-b", "svc-3", "10.0.4.%d", 1)}}, []string{svc3}},
 	}
 	for i, step := range steps {
 		prev := snap
@@ -56,6 +63,7 @@ func TestDerivedIndexEqualsRebuilt(t *testing.T) {
 		require.Equal(t, want.services, got.services, "step %d", i)
 		require.Equal(t, want.workloads, got.workloads, "step %d", i)
 		require.Equal(t, want.podsByIP, got.podsByIP, "step %d", i)
+		require.Equal(t, want.configs, got.configs, "step %d", i)
 		for key, eps := range got.endpoints {
 			before := prev.index().endpoints[key]
 			if !slices.Contains(step.changed, key) && len(eps) > 0 {
@@ -74,6 +82,12 @@ func TestDerivedIndexEqualsRebuilt(t *testing.T) {
 		Name: "svc-9", Namespace: "ns", Origin: KindService}}})
 	require.False(t, next.built.Load())
 	require.Len(t, next.Services(), 5)
+}
+
+// vs is a change adding or updating VirtualService name for host.
+func vs(name, host string) Change {
+	return Change{Kind: KindVirtualService, Namespace: "ns", Name: name, Object: &Config{Kind: KindVirtualService,
+		Name: name, Namespace: "ns", Spec: &networking.VirtualService{Hosts: []string{host}}}}
 }
 
 func slice(name, service, addrFormat string, n int) *EndpointSet {
