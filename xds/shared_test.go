@@ -2,6 +2,7 @@ package xds
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
@@ -12,6 +13,8 @@ import (
 	streamv3 "github.com/envoyproxy/go-control-plane/pkg/server/stream/v3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
 const sharedScopeKey = "sidecar|envoy|shop|"
@@ -154,4 +157,35 @@ func TestSharedCacheForgetsUnpublishedScopes(t *testing.T) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	assert.Empty(t, c.scopes)
+}
+
+// TestMarshalRoutesPerVirtualHost: a route configuration encoded from its
+// virtual hosts' memoised encodings decodes to itself, is the same bytes
+// every time, and two configurations sharing a virtual host share its
+// encoding in the memo.
+func TestMarshalRoutesPerVirtualHost(t *testing.T) {
+	shared := &route.VirtualHost{Name: "a", Domains: []string{"a", "a:80"},
+		Routes: []*route.Route{{Name: "default", Match: &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}}}}}
+	rc1 := &route.RouteConfiguration{Name: "80", ValidateClusters: wrapperspb.Bool(false),
+		VirtualHosts: []*route.VirtualHost{shared, {Name: "b", Domains: []string{"b"}}}}
+	rc2 := &route.RouteConfiguration{Name: "80", VirtualHosts: []*route.VirtualHost{{Name: "c", Domains: []string{"c"}}, shared}}
+	memo := &sync.Map{}
+	for _, rc := range []*route.RouteConfiguration{rc1, rc2} {
+		b, err := marshalRoutes(memo, rc)
+		require.NoError(t, err)
+		got := &route.RouteConfiguration{}
+		require.NoError(t, proto.Unmarshal(b, got))
+		require.True(t, proto.Equal(rc, got), "%v", got)
+		again, err := marshalRoutes(&sync.Map{}, rc)
+		require.NoError(t, err)
+		require.Equal(t, b, again)
+	}
+	n := 0
+	memo.Range(func(k, _ any) bool { n++; return true })
+	require.Equal(t, 3, n, "one encoding per virtual host")
+	m, err := marshal(memo, resourcev3.RouteType, rc1)
+	require.NoError(t, err)
+	want, err := marshalRoutes(&sync.Map{}, rc1)
+	require.NoError(t, err)
+	require.Equal(t, want, m.any.GetValue(), "marshal encodes route configurations per virtual host")
 }

@@ -1,0 +1,106 @@
+package translate_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"github.com/stretchr/testify/require"
+
+	"github.com/meshd/meshd/internal/model"
+	"github.com/meshd/meshd/translate"
+)
+
+// sharedMesh: api (namespace b) and web (namespace a) share a VIP, so
+// their route configuration may name it once; other's VirtualService
+// routes namespace a's clients to api and everyone else by default.
+const sharedMesh = `
+apiVersion: v1
+kind: Service
+metadata: {name: api, namespace: b, creationTimestamp: "2026-01-01T00:00:00Z"}
+spec:
+  clusterIP: 10.96.0.50
+  ports: [{name: http, port: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: a, creationTimestamp: "2026-01-02T00:00:00Z"}
+spec:
+  clusterIP: 10.96.0.50
+  ports: [{name: http, port: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: other, namespace: b, creationTimestamp: "2026-01-01T00:00:00Z"}
+spec:
+  clusterIP: 10.96.0.51
+  ports: [{name: http, port: 8080}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: other, namespace: b, creationTimestamp: "2026-01-01T00:00:00Z"}
+spec:
+  hosts: [other.b.svc.cluster.local]
+  http:
+  - match: [{sourceNamespace: a}]
+    route: [{destination: {host: api.b.svc.cluster.local}}]
+  - route: [{destination: {host: other.b.svc.cluster.local}}]
+`
+
+// TestSharedAcrossViews: scopes of one Index share the values that come
+// out the same (virtual hosts, clusters, whole Outputs) and only those;
+// a domain two services claim is served once.
+func TestSharedAcrossViews(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.yaml")
+	require.NoError(t, os.WriteFile(in, []byte(sharedMesh), 0o644))
+	x := translate.NewIndex(loadSnapshot(t, in), translate.Options{})
+	build := func(key string) *translate.Output {
+		sc, err := model.ParseScopeKey(key)
+		require.NoError(t, err)
+		out := translate.Build(x, sc)
+		require.NoError(t, translate.ValidateIn(x, out), key)
+		require.NoError(t, translate.Validate(out), key)
+		return out
+	}
+	inA, inC := build("sidecar|envoy|a"), build("sidecar|envoy|c")
+	vhosts := func(out *translate.Output) map[string]*route.VirtualHost {
+		m := map[string]*route.VirtualHost{}
+		require.Len(t, out.Routes, 1)
+		seen := map[string]string{}
+		for _, vh := range out.Routes[0].GetVirtualHosts() {
+			m[vh.GetName()] = vh
+			for _, d := range vh.GetDomains() {
+				require.Empty(t, seen[d], "domain %s of %s also in %s", d, vh.GetName(), seen[d])
+				seen[d] = vh.GetName()
+			}
+		}
+		require.Equal(t, "api.b.svc.cluster.local:8080", seen["10.96.0.50"], "the older service keeps the VIP")
+		return m
+	}
+	a, c := vhosts(inA), vhosts(inC)
+	api, other := "api.b.svc.cluster.local:8080", "other.b.svc.cluster.local:8080"
+	require.Same(t, a[api], c[api], "api's virtual host is the same for namespaces a and c")
+	require.NotSame(t, a[other], c[other], "other's routes depend on the client's namespace")
+	require.Equal(t, "outbound|8080||api.b.svc.cluster.local", a[other].GetRoutes()[0].GetRoute().GetCluster())
+	require.Equal(t, "outbound|8080||other.b.svc.cluster.local", c[other].GetRoutes()[0].GetRoute().GetCluster())
+	web := "web.a.svc.cluster.local:8080"
+	require.Contains(t, a[web].GetDomains(), "web", "short name in its own namespace")
+	require.NotContains(t, c[web].GetDomains(), "web")
+	require.NotSame(t, a[web], c[web])
+
+	clusters := map[string]bool{}
+	for _, cl := range inA.Clusters {
+		clusters[cl.Name] = true
+		for _, cc := range inC.Clusters {
+			if cc.Name == cl.Name && cl.Name != translate.BlackHoleCluster && cl.Name != translate.PassthroughCluster {
+				require.Same(t, cl, cc, "cluster %s", cl.Name)
+			}
+		}
+	}
+	require.True(t, clusters["outbound|8080||api.b.svc.cluster.local"])
+
+	// Two workloads of namespace a backing no service: one Output.
+	require.Same(t, build("sidecar|envoy|a|app=x"), build("sidecar|envoy|a|app=y"))
+}
