@@ -47,6 +47,8 @@ const inlineMax = 128
 // Marshal encodes v; responses by reference to their resources' bytes.
 func (codec) Marshal(v any) (mem.BufferSlice, error) {
 	switch m := v.(type) {
+	case *encodedResponse:
+		return marshalEncoded(m)
 	case *discovery.DiscoveryResponse:
 		if anysPlain(m.GetResources()) {
 			return marshalSotW(m)

@@ -261,3 +261,27 @@ func TestCodecFindsNameListsByEncoding(t *testing.T) {
 	require.Equal(t, names, got.ResourceNames)
 	require.Equal(t, "eds", got.TypeUrl)
 }
+
+// TestCodecEncodedResponse: a response over marshalled resources encodes
+// to the DiscoveryResponse itself, its resources referencing the entries
+// (each Any's Value inside its entry), in order.
+func TestCodecEncodedResponse(t *testing.T) {
+	const rds = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
+	var ms []marshalled
+	for _, n := range []int{0, 1, inlineMax, 336 << 10, 200} {
+		ms = append(ms, newMarshalled(rds, bytes.Repeat([]byte{0x08}, n)))
+	}
+	resp := &discovery.DiscoveryResponse{VersionInfo: "v4", TypeUrl: rds, Nonce: "12", ControlPlane: &core.ControlPlane{Identifier: "meshd"}}
+	for _, m := range ms {
+		resp.Resources = append(resp.Resources, m.any)
+		e := m.entry.ReadOnlyData()
+		require.Equal(t, unsafe.SliceData(m.any.Value), unsafe.SliceData(e[len(e)-len(m.any.Value):]), "the value is the entry's tail")
+	}
+	out, err := codec{}.Marshal(&encodedResponse{resp: resp, entries: entriesOf(ms)})
+	require.NoError(t, err)
+	require.Len(t, out, len(ms)+1)
+	require.Equal(t, proto.Size(resp), out.Len())
+	got := &discovery.DiscoveryResponse{}
+	require.NoError(t, proto.Unmarshal(out.Materialize(), got))
+	require.True(t, proto.Equal(resp, got), "decoded %v", got)
+}

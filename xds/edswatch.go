@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
@@ -212,11 +213,12 @@ func (e *sotwEDS) missing(w *edsWatch) ([]string, bool) {
 // respond sends w the named assignments. e.mu is held; the stream's channel
 // holds one response per type, so this never blocks.
 func (e *sotwEDS) respond(w *edsWatch, send []string) {
-	anys := make([]*anypb.Any, 0, len(send))
+	anys, entries := make([]*anypb.Any, 0, len(send)), make([]mem.Buffer, 0, len(send))
 	for _, n := range send {
-		anys = append(anys, e.items[n].m.any)
+		m := e.items[n].m
+		anys, entries = append(anys, m.any), append(entries, m.entry)
 	}
-	w.ch <- &sharedResponse{req: w.req, version: e.version(w.subs), anys: anys}
+	w.ch <- &sharedResponse{req: w.req, version: e.version(w.subs), anys: anys, entries: entries}
 }
 
 // CreateDeltaWatch is not served here: delta streams use the LinearCache.

@@ -9,6 +9,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/meshd/meshd/internal/model"
@@ -52,6 +53,7 @@ type typeWire struct {
 	names            []string
 	ms               []marshalled
 	anys             []*anypb.Any // ms' wire forms, for wildcard responses
+	entries          []mem.Buffer
 }
 
 func newTypeWire(typeURL, version string, names []string, ms []marshalled) typeWire {
@@ -59,7 +61,7 @@ func newTypeWire(typeURL, version string, names []string, ms []marshalled) typeW
 	for i, m := range ms {
 		anys[i] = m.any
 	}
-	return typeWire{typeURL: typeURL, version: version, names: names, ms: ms, anys: anys}
+	return typeWire{typeURL: typeURL, version: version, names: names, ms: ms, anys: anys, entries: entriesOf(ms)}
 }
 
 // toSnapshot marshals an Output (each resource value once per memo) into

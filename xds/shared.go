@@ -2,8 +2,6 @@ package xds
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"maps"
 	"slices"
@@ -13,6 +11,7 @@ import (
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/types/known/anypb"
 
@@ -51,7 +50,10 @@ type published struct {
 	version string
 	names   []string     // sorted
 	ms      []marshalled // in the order of names
-	anys    []*anypb.Any // ms' wire forms: every wildcard response shares it
+	// anys and entries are ms' wire forms: every wildcard response
+	// shares them.
+	anys    []*anypb.Any
+	entries []mem.Buffer
 }
 
 // get returns the named resource (binary search: no map per scope and type).
@@ -63,10 +65,11 @@ func (p *published) get(name string) (marshalled, bool) {
 	return p.ms[i], true
 }
 
-// marshalled is a resource's wire form and content hash.
+// marshalled is a resource's wire form and content hash (newMarshalled).
 type marshalled struct {
-	any  *anypb.Any
-	hash string
+	any   *anypb.Any
+	hash  string
+	entry mem.Buffer
 }
 
 type sharedWatch struct {
@@ -97,8 +100,7 @@ func marshal(memo *sync.Map, typeURL string, r types.Resource) (marshalled, erro
 	if err != nil {
 		return marshalled{}, err
 	}
-	sum := sha256.Sum256(b)
-	m := marshalled{any: &anypb.Any{TypeUrl: typeURL, Value: b}, hash: hex.EncodeToString(sum[:16])}
+	m := newMarshalled(typeURL, b)
 	if memo != nil {
 		memo.Store(r, m)
 	}
@@ -148,7 +150,7 @@ func marshalRoutes(memo *sync.Map, rc *route.RouteConfiguration) ([]byte, error)
 // publish makes the scope's resources of w's type current and answers the
 // watches they concern.
 func (c *sharedCache) publish(scope string, w typeWire) {
-	p := &published{version: w.version, names: w.names, ms: w.ms, anys: w.anys}
+	p := &published{version: w.version, names: w.names, ms: w.ms, anys: w.anys, entries: w.entries}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st := c.scope(scope)
@@ -218,7 +220,7 @@ func (c *sharedCache) answer(w *sharedWatch, p *published) bool {
 		if w.req.GetVersionInfo() == p.version {
 			return false
 		}
-		w.ch <- &sharedResponse{req: w.req, version: p.version, anys: p.anys}
+		w.ch <- &sharedResponse{req: w.req, version: p.version, anys: p.anys, entries: p.entries}
 		return true
 	}
 	first := w.req.GetVersionInfo() == ""
@@ -269,13 +271,13 @@ func (c *sharedCache) answer(w *sharedWatch, p *published) bool {
 			next[n] = "" // told absent: not answered again until it appears
 		}
 	}
-	anys := make([]*anypb.Any, len(send))
+	anys, entries := make([]*anypb.Any, len(send)), make([]mem.Buffer, len(send))
 	for i, n := range send {
 		m, _ := p.get(n)
-		anys[i] = m.any
+		anys[i], entries[i] = m.any, m.entry
 		next[n] = m.hash
 	}
-	w.ch <- &sharedResponse{req: w.req, version: p.version, anys: anys, returned: next}
+	w.ch <- &sharedResponse{req: w.req, version: p.version, anys: anys, entries: entries, returned: next}
 	return true
 }
 
@@ -290,11 +292,13 @@ func (c *sharedCache) Fetch(context.Context, *cachev3.Request) (cachev3.Response
 }
 
 // sharedResponse hands every stream its own DiscoveryResponse (the server
-// sets the nonce on it) over the shared marshalled resources.
+// sets the nonce on it) over the shared marshalled resources; entries are
+// their encodings (nil: none), which the stream sends (encodedResponse).
 type sharedResponse struct {
 	req      *cachev3.Request
 	version  string
 	anys     []*anypb.Any
+	entries  []mem.Buffer
 	returned map[string]string
 }
 

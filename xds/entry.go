@@ -1,0 +1,74 @@
+package xds
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// newMarshalled returns the marshalled form of a resource of typeURL
+// encoded as value. Besides the Any, it holds the resource encoded as one
+// DiscoveryResponse.resources field (tag, length, the Any's fields), the
+// Any's Value being the tail of that same array: a state-of-the-world
+// response is then its head and these entries, referenced, not copied or
+// re-encoded per stream (encodedResponse). A connect storm sends every
+// resource to every proxy: encoding each Any's framing per response was a
+// fifth of meshd's CPU in it.
+func newMarshalled(typeURL string, value []byte) marshalled {
+	anyLen := protowire.SizeTag(anyTypeURL) + protowire.SizeBytes(len(typeURL))
+	if len(value) > 0 {
+		anyLen += protowire.SizeTag(anyValue) + protowire.SizeBytes(len(value))
+	}
+	size := protowire.SizeTag(sotwResources) + protowire.SizeBytes(anyLen)
+	b := make([]byte, 0, size)
+	b = protowire.AppendTag(b, sotwResources, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(anyLen))
+	b = protowire.AppendTag(b, anyTypeURL, protowire.BytesType)
+	b = protowire.AppendString(b, typeURL)
+	if len(value) > 0 {
+		b = protowire.AppendTag(b, anyValue, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(len(value)))
+	}
+	off := len(b)
+	b = append(b, value...)
+	sum := sha256.Sum256(value)
+	return marshalled{
+		any:   &anypb.Any{TypeUrl: typeURL, Value: b[off:len(b):len(b)]},
+		hash:  hex.EncodeToString(sum[:16]),
+		entry: mem.SliceBuffer(b),
+	}
+}
+
+// encodedResponse is what a state-of-the-world stream sends for a
+// response over marshalled resources: the DiscoveryResponse (for its
+// other fields) and its resources' entries, in order. The codec encodes
+// it as the DiscoveryResponse itself.
+type encodedResponse struct {
+	resp    *discovery.DiscoveryResponse
+	entries []mem.Buffer
+}
+
+// marshalEncoded writes the response's fields but resources, then the
+// entries by reference.
+func marshalEncoded(m *encodedResponse) (mem.BufferSlice, error) {
+	head, err := marshalExcept(m.resp, sotwResources)
+	if err != nil {
+		return nil, err
+	}
+	out := make(mem.BufferSlice, 0, len(m.entries)+1)
+	out = append(out, mem.SliceBuffer(head))
+	return append(out, m.entries...), nil
+}
+
+// entriesOf lists the entries of ms.
+func entriesOf(ms []marshalled) []mem.Buffer {
+	out := make([]mem.Buffer, len(ms))
+	for i, m := range ms {
+		out[i] = m.entry
+	}
+	return out
+}
