@@ -3,6 +3,7 @@ package xds
 import (
 	"context"
 	"runtime/debug"
+	"runtime/metrics"
 	"sync"
 	"time"
 
@@ -23,24 +24,46 @@ func (s *Server) noteBuild() {
 	s.built, s.compacted = time.Now(), false
 }
 
+// releaseMin is how much free heap, held from the operating system, makes
+// a quiet server return it (a forced collection costs tens of
+// milliseconds; below this it is not worth one).
+const releaseMin = 32 << 20
+
 // compactWhenIdle releases the memos once no scope has been built for
-// memoIdle, and returns the memory freed to the operating system.
+// memoIdle, and returns the memory freed to the operating system; and
+// once no response has been sent for memoIdle either, returns what the
+// responses' encoding left free (a connect storm keeps sending well after
+// its last scope build).
 func (s *Server) compactWhenIdle(ctx context.Context) {
 	t := time.NewTicker(memoIdle / 4)
 	defer t.Stop()
+	var released time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if s.compact(memoIdle) {
-				// The storm's or push's transient memory, and the memos,
-				// are free now; without this the runtime keeps the heap's
-				// peak size until the next collections shrink its goal.
+			// The storm's or push's transient memory, and the memos, are
+			// free now; without this the runtime keeps the heap's peak
+			// size until the next collections shrink its goal.
+			if s.compact(memoIdle) || s.quietAfterSending(released, memoIdle, releaseMin) {
 				debug.FreeOSMemory()
+				released = time.Now()
 			}
 		}
 	}
+}
+
+// quietAfterSending reports whether responses were sent since released,
+// none for idle, and at least min bytes of free heap are held.
+func (s *Server) quietAfterSending(released time.Time, idle time.Duration, min uint64) bool {
+	last := time.Unix(0, s.lastSent.Load())
+	if !last.After(released) || time.Since(last) < idle {
+		return false
+	}
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/free:bytes"}}
+	metrics.Read(sample)
+	return sample[0].Value.Kind() == metrics.KindUint64 && sample[0].Value.Uint64() >= min
 }
 
 // compact releases the memos if no scope was built for idle and they were

@@ -100,3 +100,13 @@ func connectSidecar(t *testing.T) sidecarConn {
 	c.first = first
 	return c
 }
+
+// TestQuietAfterSendingReleases: free heap is returned once responses
+// were sent since the last release and none for the idle time.
+func TestQuietAfterSendingReleases(t *testing.T) {
+	c := connectSidecar(t) // its responses were sent
+	require.False(t, c.s.quietAfterSending(time.Time{}, time.Hour, 0), "sent within the idle time")
+	require.True(t, c.s.quietAfterSending(time.Time{}, 0, 0))
+	require.False(t, c.s.quietAfterSending(time.Now(), 0, 0), "nothing sent since the last release")
+	require.False(t, c.s.quietAfterSending(time.Time{}, 0, 1<<62), "not enough free heap to be worth a collection")
+}

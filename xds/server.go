@@ -74,6 +74,8 @@ type Server struct {
 	// origin is when the providers saw the oldest change of the newest push:
 	// the start of meshd_config_propagation_seconds.
 	origin atomic.Pointer[time.Time]
+	// lastSent is when the last response was sent (UnixNano; compact.go).
+	lastSent atomic.Int64
 
 	mu       sync.Mutex
 	index    *translate.Index

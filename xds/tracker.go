@@ -187,6 +187,7 @@ func (t *tracker) response(key streamKey, typeURL, version, nonce string, n, siz
 		st.types[typeURL] = ts
 	}
 	ts.SentVersion, ts.SentNonce, ts.SentAt, ts.SentResources = version, nonce, time.Now(), n
+	t.s.lastSent.Store(ts.SentAt.UnixNano())
 	ts.Responses++
 	ts.origin = time.Time{}
 	if o := t.s.origin.Load(); o != nil && st.connected.Before(*o) && !o.Equal(ts.attributed) &&
