@@ -49,6 +49,7 @@ func (s *Server) compactWhenIdle(ctx context.Context) {
 			if s.compact(memoIdle) || s.quietAfterSending(released, memoIdle, releaseMin) {
 				debug.FreeOSMemory()
 				released = time.Now()
+				s.log.Debug("returned free memory to the operating system")
 			}
 		}
 	}
