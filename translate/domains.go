@@ -24,8 +24,9 @@ type domainsKey struct {
 	own  bool
 }
 
-// domainTable returns the Index's table, building it on first use; it is
-// a memo (ReleaseMemos drops it).
+// domainTable returns the Index's table, building it on first use. It
+// depends on the services alone: ReleaseMemos keeps it (a few entries per
+// service), and the next Index with the very same services takes it over.
 func (x *Index) domainTable() *domainTable {
 	if t := x.domains.Load(); t != nil {
 		return t

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -122,6 +123,12 @@ func NewIndexFrom(prev *Index, snap *model.Snapshot, opts Options) *Index {
 		x.buildEndpoints()
 	}
 	x.indexAccessLogs()
+	if prev != nil && slices.Equal(prev.services, x.services) {
+		x.domains.Store(prev.domains.Load()) // a function of the services alone
+	}
+	if prev != nil && prev.domain == x.domain && prev.filterGatewayClusters == x.filterGatewayClusters {
+		x.carryFrom(prev)
+	}
 	return x
 }
 

@@ -4,8 +4,11 @@ package translate
 // per-view outputs and validation results), so that their memory can be
 // reclaimed once no scope is being built; Builds after it compute them
 // again. The Index is otherwise unchanged, and Builds running meanwhile
-// are unaffected (they keep the views they hold).
+// are unaffected (they keep the views they hold). Values carried to the
+// next Index are kept (carry.go).
 func (x *Index) ReleaseMemos() {
+	restore := x.keepCarried()
+	defer restore()
 	x.views.mu.Lock()
 	x.views.m = nil
 	x.views.mu.Unlock()
@@ -13,5 +16,4 @@ func (x *Index) ReleaseMemos() {
 	x.checked.refs.Clear()
 	x.viewChecks.Clear()
 	x.shared.m.Clear()
-	x.domains.Store(nil)
 }

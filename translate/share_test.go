@@ -5,8 +5,11 @@ import (
 	"path/filepath"
 	"testing"
 
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
+	networking "istio.io/api/networking/v1"
 
 	"github.com/meshd/meshd/internal/model"
 	"github.com/meshd/meshd/translate"
@@ -103,4 +106,97 @@ func TestSharedAcrossViews(t *testing.T) {
 
 	// Two workloads of namespace a backing no service: one Output.
 	require.Same(t, build("sidecar|envoy|a|app=x"), build("sidecar|envoy|a|app=y"))
+}
+
+// TestCarriedAcrossIndexes: after a VirtualService change the next Index
+// reuses the previous one's default-route virtual hosts and the clusters
+// of services without a DestinationRule (also after ReleaseMemos), builds
+// the rest anew, and its output equals a fresh Index's; after an
+// endpoint change the clusters are built anew (DNS assignments and
+// identities depend on endpoints), the virtual hosts still carried.
+func TestCarriedAcrossIndexes(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.yaml")
+	require.NoError(t, os.WriteFile(in, []byte(sharedMesh), 0o644))
+	store := loadStore(t, in)
+	sc, err := model.ParseScopeKey("sidecar|envoy|c")
+	require.NoError(t, err)
+	prev := translate.NewIndex(store.Current(), translate.Options{})
+	before := translate.Build(prev, sc)
+	prev.ReleaseMemos()
+
+	o, ok := store.Current().Object(model.KindVirtualService, "b", "other")
+	require.True(t, ok)
+	vs := *o.(*model.Config)
+	spec := proto.Clone(vs.Spec).(*networking.VirtualService)
+	spec.Http[1].Route[0].Destination.Host = "api.b.svc.cluster.local"
+	vs.Spec = spec
+	snap := store.Apply([]model.Change{{Kind: model.KindVirtualService, Namespace: "b", Name: "other", Object: &vs}})
+	x := translate.NewIndexFrom(prev, snap, translate.Options{})
+	after := translate.Build(x, sc)
+	require.NoError(t, translate.ValidateIn(x, after))
+	fresh := translate.Build(translate.NewIndex(snap, translate.Options{}), sc)
+	requireSameOutput(t, fresh, after)
+
+	vh := func(out *translate.Output, name string) *route.VirtualHost {
+		for _, v := range out.Routes[0].GetVirtualHosts() {
+			if v.GetName() == name {
+				return v
+			}
+		}
+		require.Failf(t, "no virtual host", "%s", name)
+		return nil
+	}
+	api, other := "api.b.svc.cluster.local:8080", "other.b.svc.cluster.local:8080"
+	require.Same(t, vh(before, api), vh(after, api), "default route: carried")
+	require.NotSame(t, vh(before, other), vh(after, other), "its VirtualService changed")
+	require.Equal(t, "outbound|8080||api.b.svc.cluster.local", vh(after, other).GetRoutes()[0].GetRoute().GetCluster())
+	cl := func(out *translate.Output, name string) *cluster.Cluster {
+		for _, c := range out.Clusters {
+			if c.GetName() == name {
+				return c
+			}
+		}
+		require.Failf(t, "no cluster", "%s", name)
+		return nil
+	}
+	const apiCluster = "outbound|8080||api.b.svc.cluster.local"
+	require.Same(t, cl(before, apiCluster), cl(after, apiCluster), "no DestinationRule, only routing changed: carried")
+
+	set := &model.EndpointSet{Name: "api-1", Namespace: "b", ServiceName: "api", Endpoints: []model.Endpoint{
+		{Address: "10.1.0.1", Ports: map[string]uint32{"http": 8080}, Ready: true, Serving: true}}}
+	snap = store.Apply([]model.Change{{Kind: model.KindEndpointSlice, Namespace: "b", Name: "api-1", Object: set}})
+	y := translate.NewIndexFrom(x, snap, translate.Options{})
+	next := translate.Build(y, sc)
+	requireSameOutput(t, translate.Build(translate.NewIndex(snap, translate.Options{}), sc), next)
+	require.Same(t, vh(after, api), vh(next, api))
+	require.NotSame(t, cl(after, apiCluster), cl(next, apiCluster), "endpoints changed: built anew")
+}
+
+// requireSameOutput checks that got's resources equal want's.
+func requireSameOutput(t *testing.T, want, got *translate.Output) {
+	t.Helper()
+	eq := func(kind string, a, b []proto.Message) {
+		require.Len(t, b, len(a), kind)
+		for i := range a {
+			require.True(t, proto.Equal(a[i], b[i]), "%s %d differs", kind, i)
+		}
+	}
+	msgs := func(out *translate.Output) (ls, rs, cs []proto.Message) {
+		for _, l := range out.Listeners {
+			ls = append(ls, l)
+		}
+		for _, r := range out.Routes {
+			rs = append(rs, r)
+		}
+		for _, c := range out.Clusters {
+			cs = append(cs, c)
+		}
+		return
+	}
+	wl, wr, wc := msgs(want)
+	gl, gr, gc := msgs(got)
+	eq("listener", wl, gl)
+	eq("route", wr, gr)
+	eq("cluster", wc, gc)
 }

@@ -176,7 +176,7 @@ func (s *Server) push(snap *model.Snapshot, pi pushInfo) {
 	if !pi.origin.IsZero() {
 		s.origin.Store(&pi.origin)
 	}
-	s.index, s.hashes = x, &sync.Map{}
+	s.index, s.hashes = x, s.carriedHashes(x)
 	s.recordConfigErrors(x)
 	st := PushStatus{Seq: snap.Seq, Trigger: pi.trigger, Events: pi.events, Started: start,
 		DebounceDelay: pi.debounce, EndpointsOnly: pi.endpointsOnly}

@@ -13,6 +13,7 @@ import (
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/meshd/meshd/internal/protoutil"
@@ -83,29 +84,39 @@ func newSharedCache(hash cachev3.NodeHash) *sharedCache {
 }
 
 // marshal returns r's wire form and hash, from memo when r was marshalled
-// before in this push.
+// before in this push. The value is encoded in place in the resource's
+// entry (newMarshalled), not copied there.
 func marshal(memo *sync.Map, typeURL string, r types.Resource) (marshalled, error) {
 	if memo != nil {
 		if v, ok := memo.Load(r); ok {
 			return v.(marshalled), nil
 		}
 	}
-	var b []byte
+	var m marshalled
 	var err error
 	if rc, ok := r.(*route.RouteConfiguration); ok && memo != nil {
-		b, err = marshalRoutes(memo, rc)
+		var head []byte
+		var parts [][]byte
+		var size int
+		if head, parts, size, err = routeParts(memo, rc); err == nil {
+			m, err = encodeEntry(typeURL, size, func(b []byte) ([]byte, error) { return appendRoutes(b, head, parts), nil })
+		}
 	} else {
-		b, err = deterministic.Marshal(r)
+		size := deterministic.Size(r)
+		m, err = encodeEntry(typeURL, size, func(b []byte) ([]byte, error) { return sizeCached.MarshalAppend(b, r) })
 	}
 	if err != nil {
 		return marshalled{}, err
 	}
-	m := newMarshalled(typeURL, b)
 	if memo != nil {
 		memo.Store(r, m)
 	}
 	return m, nil
 }
+
+// sizeCached encodes a message deterministically with the sizes the Size
+// call just before it cached in the message.
+var sizeCached = proto.MarshalOptions{Deterministic: true, UseCachedSize: true}
 
 // vhostBytes keys a virtual host's encoding in a push's memo.
 type vhostBytes struct{ vh *route.VirtualHost }
@@ -119,32 +130,45 @@ const virtualHostsField = 2
 // sharedValues). Protobuf accepts fields in any order, so this is the
 // message, and it is as deterministic as the encoding of its parts.
 func marshalRoutes(memo *sync.Map, rc *route.RouteConfiguration) ([]byte, error) {
-	head, err := deterministic.Marshal(protoutil.Without(rc, virtualHostsField))
+	head, parts, size, err := routeParts(memo, rc)
 	if err != nil {
 		return nil, err
 	}
-	parts := make([][]byte, len(rc.GetVirtualHosts()))
-	size := len(head)
+	return appendRoutes(make([]byte, 0, size), head, parts), nil
+}
+
+// routeParts returns marshalRoutes' pieces and their encoded size.
+func routeParts(memo *sync.Map, rc *route.RouteConfiguration) (head []byte, parts [][]byte, size int, err error) {
+	head, err = deterministic.Marshal(protoutil.Without(rc, virtualHostsField))
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	parts = make([][]byte, len(rc.GetVirtualHosts()))
+	size = len(head)
 	for i, vh := range rc.GetVirtualHosts() {
 		if v, ok := memo.Load(vhostBytes{vh}); ok {
 			parts[i] = v.([]byte)
 		} else {
 			b, err := deterministic.Marshal(vh)
 			if err != nil {
-				return nil, err
+				return nil, nil, 0, err
 			}
 			v, _ := memo.LoadOrStore(vhostBytes{vh}, b)
 			parts[i] = v.([]byte)
 		}
 		size += protowire.SizeTag(virtualHostsField) + protowire.SizeBytes(len(parts[i]))
 	}
-	b := make([]byte, 0, size)
+	return head, parts, size, nil
+}
+
+// appendRoutes appends the encoding routeParts described.
+func appendRoutes(b, head []byte, parts [][]byte) []byte {
 	b = append(b, head...)
 	for _, p := range parts {
 		b = protowire.AppendTag(b, virtualHostsField, protowire.BytesType)
 		b = protowire.AppendBytes(b, p)
 	}
-	return b, nil
+	return b
 }
 
 // publish makes the scope's resources of w's type current and answers the
