@@ -197,9 +197,11 @@ func run() error {
 	res.Phases = append(res.Phases, ph.end("endpoint churn", smp.takePeak()))
 	logChange(logf, "endpoint churn", res.Churn)
 
-	// 5. Canary: svc-0's VirtualService shifts 10 points of weight per round.
+	// 5. Canary: svc-0's VirtualService shifts 10 points of weight per round
+	// (80, 70, ... 10, then 80 again: every round changes it, from the 90
+	// it was created with).
 	res.Canary, err = changes(ctx, c, f, md, "rds", func(int) string { return fmt.Sprint(servicePort) },
-		func(r int) error { return m.setWeight(ctx, 0, int32(80-10*r)) })
+		func(r int) error { return m.setWeight(ctx, 0, canaryWeight(r)) })
 	if err != nil {
 		return fmt.Errorf("canary: %w", err)
 	}
@@ -210,6 +212,10 @@ func run() error {
 	res.finish(ph)
 	return res.write(c.out, c.name)
 }
+
+// canaryWeight is svc-0's weight in canary round r: 80 down to 10, over
+// again; never the previous round's (nor the initial 90).
+func canaryWeight(r int) int32 { return int32(80 - 10*(r%8)) }
 
 // kubeMesh starts etcd and kube-apiserver and creates the mesh in them.
 // The returned Env (if not nil) must be stopped.

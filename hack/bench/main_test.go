@@ -47,3 +47,17 @@ func TestEndpoints(t *testing.T) {
 	assert.Equal(t, "10.251.0.1", address(0))
 	assert.Equal(t, "10.252.0.0", address(65535))
 }
+
+// TestCanaryWeightChangesEveryRound: any number of rounds, every round's
+// weight is a valid one that differs from the one before (a repeated
+// weight pushes nothing, and the round would wait for ACKs in vain).
+func TestCanaryWeightChangesEveryRound(t *testing.T) {
+	prev := int32(90) // createRouting's
+	for r := range 50 {
+		w := canaryWeight(r)
+		if w < 0 || w > 100 || w == prev {
+			t.Fatalf("round %d: weight %d after %d", r, w, prev)
+		}
+		prev = w
+	}
+}
