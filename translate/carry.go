@@ -19,7 +19,9 @@ import (
 //   - a default-route virtual host is a function of its vhostKey alone (the
 //     service, an immutable model object, port, domains and flags), so it
 //     is always carried while the service is;
-//   - a cluster without DestinationRule also depends on the endpoints and
+//   - so is a cluster without DestinationRule that is resolved by EDS (or
+//     original destination) and not of a subset (endpointFree);
+//   - another cluster without DestinationRule depends on the endpoints and
 //     the mesh (assignments of DNS clusters, subsets' EDS names): it is
 //     carried only when the previous Index's Snapshot has the very same
 //     objects but for VirtualServices, Gateways and Sidecars.
@@ -33,9 +35,19 @@ func carriable(key any, carryClusters bool) bool {
 	case vhostKey:
 		return k.vs == nil
 	case clusterKey:
-		return carryClusters && k.rule == nil
+		return k.rule == nil && (carryClusters || endpointFree(k))
 	}
 	return false
+}
+
+// endpointFree reports whether a cluster without DestinationRule is a
+// function of its key alone: an EDS or original-destination cluster of
+// the service's own port (no subset) embeds no endpoints and names no
+// identities.
+func endpointFree(k clusterKey) bool {
+	_, subset, _, ok := ParseClusterName(k.name)
+	return ok && subset == "" &&
+		(k.svc.Resolution == model.ResolutionEDS || k.svc.Resolution == model.ResolutionPassthrough)
 }
 
 // carryFrom takes over prev's carried values whose services x still has.

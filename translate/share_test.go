@@ -49,6 +49,16 @@ spec:
   - match: [{sourceNamespace: a}]
     route: [{destination: {host: api.b.svc.cluster.local}}]
   - route: [{destination: {host: other.b.svc.cluster.local}}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ext, namespace: b, creationTimestamp: "2026-01-01T00:00:00Z"}
+spec:
+  hosts: [ext.example.com]
+  location: MESH_EXTERNAL
+  resolution: DNS
+  ports: [{name: http, number: 8080, protocol: HTTP}]
+  endpoints: [{address: ext.example.com}]
 `
 
 // TestSharedAcrossViews: scopes of one Index share the values that come
@@ -111,9 +121,9 @@ func TestSharedAcrossViews(t *testing.T) {
 // TestCarriedAcrossIndexes: after a VirtualService change the next Index
 // reuses the previous one's default-route virtual hosts and the clusters
 // of services without a DestinationRule (also after ReleaseMemos), builds
-// the rest anew, and its output equals a fresh Index's; after an
-// endpoint change the clusters are built anew (DNS assignments and
-// identities depend on endpoints), the virtual hosts still carried.
+// the rest anew, and its output equals a fresh Index's. After an endpoint
+// change, EDS clusters without DestinationRule are still carried, but not
+// a DNS cluster (its assignment is part of it).
 func TestCarriedAcrossIndexes(t *testing.T) {
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in.yaml")
@@ -170,7 +180,10 @@ func TestCarriedAcrossIndexes(t *testing.T) {
 	next := translate.Build(y, sc)
 	requireSameOutput(t, translate.Build(translate.NewIndex(snap, translate.Options{}), sc), next)
 	require.Same(t, vh(after, api), vh(next, api))
-	require.NotSame(t, cl(after, apiCluster), cl(next, apiCluster), "endpoints changed: built anew")
+	require.Same(t, cl(after, apiCluster), cl(next, apiCluster), "an EDS cluster does not depend on endpoints")
+	const extCluster = "outbound|8080||ext.example.com"
+	require.Same(t, cl(before, extCluster), cl(after, extCluster), "only routing changed: carried")
+	require.NotSame(t, cl(after, extCluster), cl(next, extCluster), "endpoints changed: a DNS cluster is built anew")
 }
 
 // requireSameOutput checks that got's resources equal want's.

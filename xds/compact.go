@@ -59,10 +59,20 @@ func (s *Server) compactWhenIdle(ctx context.Context) {
 }
 
 // quietAfterSending reports whether responses were sent since released,
-// none for idle, and at least min bytes of free heap are held.
+// none for idle, no scope was built for idle (nor is being built), and at
+// least min bytes of free heap are held.
 func (s *Server) quietAfterSending(released time.Time, idle time.Duration, min uint64) bool {
 	last := time.Unix(0, s.lastSent.Load())
 	if !last.After(released) || time.Since(last) < idle {
+		return false
+	}
+	// Not while a push runs (the forced collection would slow it down).
+	if !s.mu.TryLock() {
+		return false
+	}
+	building := time.Since(s.built) < idle
+	s.mu.Unlock()
+	if building {
 		return false
 	}
 	sample := []metrics.Sample{{Name: "/memory/classes/heap/free:bytes"}}
