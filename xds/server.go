@@ -176,6 +176,13 @@ func (s *Server) push(snap *model.Snapshot, pi pushInfo) {
 	if !pi.origin.IsZero() {
 		s.origin.Store(&pi.origin)
 	}
+	if old := s.index; old != nil {
+		// What the previous Index memoised is not needed any more (scopes
+		// keep their last outputs; carried values moved to x): free it
+		// now rather than with the next compaction, which lowers the
+		// push's peak.
+		old.ReleaseMemos()
+	}
 	s.index, s.hashes = x, s.carriedHashes(x)
 	s.recordConfigErrors(x)
 	st := PushStatus{Seq: snap.Seq, Trigger: pi.trigger, Events: pi.events, Started: start,

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -22,18 +23,28 @@ import (
 	"github.com/meshd/meshd/xds"
 )
 
-// serve wires provider → store → debounce → xDS server, plus admin, and runs
-// until SIGTERM or SIGINT.
 // writeBufferSize is the ADS server's per-connection write buffer (grpc-go's
 // default is 32 KB), borrowed from a pool while the connection writes.
 const writeBufferSize = 256 << 10
 
+// gcPercent is meshd's GOGC unless the environment sets one: the heap
+// grows to 1.5 times what is live instead of 2 times. Pushes allocate in
+// bursts (a connect storm, a canary rebuilding every scope); at 2,000
+// proxies this keeps peak memory near 300 MB instead of 400-500 MB, for
+// about 7% more CPU in a canary (README, Performance).
+const gcPercent = 50
+
+// serve wires provider → store → debounce → xDS server, plus admin, and runs
+// until SIGTERM or SIGINT.
 func serve(args []string) error {
 	s, err := config.Parse(args, os.Getenv)
 	if err != nil {
 		return err
 	}
 	log := s.Logger(os.Stderr)
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
