@@ -187,7 +187,7 @@ func run() error {
 
 	// 4. Endpoint churn: one EndpointSlice changes per round.
 	<-profDone
-	profDone = cpuProfile(c, md, "changes", res, logf)
+	profDone = cpuProfile(c, md, "churn", res, logf)
 	churned := func(r int) int { return (r*37 + 5) % c.services }
 	res.Churn, err = changes(ctx, c, f, md, "eds", func(r int) string { return m.clusterName(churned(r)) },
 		func(r int) error { return m.rollEndpoint(ctx, churned(r)) })
@@ -197,7 +197,10 @@ func run() error {
 	res.Phases = append(res.Phases, ph.end("endpoint churn", smp.takePeak()))
 	logChange(logf, "endpoint churn", res.Churn)
 
-	// 5. Canary: svc-0's VirtualService shifts 10 points of weight per round
+	// 5. Canary, profiled on its own (after the churn profile ends).
+	<-profDone
+	profDone = cpuProfile(c, md, "canary", res, logf)
+	// svc-0's VirtualService shifts 10 points of weight per round
 	// (80, 70, ... 10, then 80 again: every round changes it, from the 90
 	// it was created with).
 	res.Canary, err = changes(ctx, c, f, md, "rds", func(int) string { return fmt.Sprint(servicePort) },
