@@ -23,47 +23,80 @@ const connectTimeout = 10 * time.Second
 // any cluster the routes reference that the scope does not otherwise see, so
 // no route points at a missing cluster.
 func (b *builder) serviceClusters(services []*model.Service, routes []*route.RouteConfiguration) []*cluster.Cluster {
-	seen := map[string]bool{}
 	var out []*cluster.Cluster
-	add := func(svc *model.Service, p model.Port, subset string) {
-		name := ClusterName(p.Port, subset, svc.Hostname)
-		if seen[name] {
-			return
-		}
-		seen[name] = true
-		if c := b.sharedCluster(name, svc, p); c != nil {
-			out = append(out, c)
-		}
-	}
+	have := make(map[string][]*cluster.Cluster, len(services)) // by hostname
 	for _, svc := range services {
-		r := b.x.destinationRule(b.scope.Namespace, svc)
-		for _, p := range svc.Ports {
-			add(svc, p, "")
-			if r != nil {
-				for _, s := range r.spec.GetSubsets() {
-					add(svc, p, s.GetName())
-				}
-			}
-		}
+		cs := b.clustersOf(svc)
+		have[svc.Hostname] = cs
+		out = append(out, cs...)
 	}
+	seen := map[string]bool{}
 	for _, name := range referencedClusters(routes) {
-		port, subset, host, ok := ParseClusterName(name)
-		if !ok || seen[name] {
+		port, _, host, ok := ParseClusterName(name)
+		if !ok || seen[name] || hasCluster(have[host], name) {
 			continue
 		}
+		seen[name] = true
 		if svc, ok := b.x.byHost[host]; ok {
 			if p, ok := svc.PortByNumber(port); ok {
-				add(svc, p, subset)
+				if c := b.sharedCluster(name, svc, p); c != nil {
+					out = append(out, c)
+				}
 			}
 		}
 	}
 	return out
 }
 
+// hasCluster reports whether cs holds the cluster named name.
+func hasCluster(cs []*cluster.Cluster, name string) bool {
+	for _, c := range cs {
+		if c.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// clustersOf returns the outbound clusters of svc's ports and of the
+// subsets of the DestinationRule that applies to the scope, once per
+// Index for every view that sees svc under the same rule (share.go).
+func (b *builder) clustersOf(svc *model.Service) []*cluster.Cluster {
+	r := b.x.destinationRule(b.scope.Namespace, svc)
+	return b.x.shared.get(svcClustersKey{svc: svc, grpc: b.grpc, rule: r}, func() any {
+		var out []*cluster.Cluster
+		seen := map[string]bool{}
+		add := func(p model.Port, subset string) {
+			name := ClusterName(p.Port, subset, svc.Hostname)
+			if seen[name] {
+				return
+			}
+			seen[name] = true
+			if c := b.clusterWith(name, svc, p, r); c != nil {
+				out = append(out, c)
+			}
+		}
+		for _, p := range svc.Ports {
+			add(p, "")
+			if r != nil {
+				for _, s := range r.spec.GetSubsets() {
+					add(p, s.GetName())
+				}
+			}
+		}
+		return out
+	}).([]*cluster.Cluster)
+}
+
 // sharedCluster is outboundCluster's value, shared by every view of the
 // Index that builds the same cluster (share.go).
 func (b *builder) sharedCluster(name string, svc *model.Service, p model.Port) *cluster.Cluster {
-	k := clusterKey{svc: svc, port: p, name: name, grpc: b.grpc, rule: b.x.destinationRule(b.scope.Namespace, svc)}
+	return b.clusterWith(name, svc, p, b.x.destinationRule(b.scope.Namespace, svc))
+}
+
+// clusterWith is sharedCluster given the rule that applies to the scope.
+func (b *builder) clusterWith(name string, svc *model.Service, p model.Port, r *destRule) *cluster.Cluster {
+	k := clusterKey{svc: svc, port: p, name: name, grpc: b.grpc, rule: r}
 	return b.x.shared.get(k, func() any { return b.outboundCluster(name, svc, p) }).(*cluster.Cluster)
 }
 

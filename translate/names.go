@@ -24,15 +24,23 @@ func ClusterName(port uint32, subset, host string) string {
 
 // ParseClusterName splits an outbound cluster name into port, subset and host.
 func ParseClusterName(name string) (port uint32, subset, host string, ok bool) {
-	parts := strings.Split(name, "|")
-	if len(parts) != 4 || parts[0] != "outbound" {
+	rest, found := strings.CutPrefix(name, "outbound|")
+	if !found {
 		return 0, "", "", false
 	}
-	p, err := strconv.ParseUint(parts[1], 10, 32)
+	num, rest, found := strings.Cut(rest, "|")
+	if !found {
+		return 0, "", "", false
+	}
+	subset, host, found = strings.Cut(rest, "|")
+	if !found || strings.Contains(host, "|") {
+		return 0, "", "", false
+	}
+	p, err := strconv.ParseUint(num, 10, 32)
 	if err != nil {
 		return 0, "", "", false
 	}
-	return uint32(p), parts[2], parts[3], true
+	return uint32(p), subset, host, true
 }
 
 // OutboundListenerName returns a sidecar's per-port listener name, 0.0.0.0_<port>.

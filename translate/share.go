@@ -59,6 +59,15 @@ type clusterKey struct {
 	rule *destRule
 }
 
+// svcClustersKey names the clusters of every port (and subset of the rule)
+// of a service for a scope: the service, whether the scope is proxyless
+// gRPC, and the DestinationRule that applies in the scope's namespace.
+type svcClustersKey struct {
+	svc  *model.Service
+	grpc bool
+	rule *destRule
+}
+
 // outputKey names a sidecar scope's whole Output: its view and the inbound
 // ports of its workload.
 type outputKey struct {

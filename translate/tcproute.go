@@ -198,22 +198,31 @@ func checkL4Routes(spec *networking.VirtualService) (string, error) {
 // addListenerClusters adds the clusters that listeners reference (TCP and
 // TLS route destinations) but cs lacks, so no listener names a missing one.
 func (b *builder) addListenerClusters(cs []*cluster.Cluster, ls []*listener.Listener) []*cluster.Cluster {
-	have := map[string]bool{}
+	var refs []string
+	for _, l := range ls {
+		for _, r := range listenerRefs(l) {
+			if r.cluster != "" {
+				refs = append(refs, r.cluster)
+			}
+		}
+	}
+	if len(refs) == 0 {
+		return cs // HTTP listeners name routes only
+	}
+	have := make(map[string]bool, len(cs))
 	for _, c := range cs {
 		have[c.Name] = true
 	}
-	for _, l := range ls {
-		for _, r := range listenerRefs(l) {
-			port, _, host, ok := ParseClusterName(r.cluster)
-			if !ok || have[r.cluster] {
-				continue
-			}
-			if svc, found := b.x.byHost[host]; found {
-				if p, found := svc.PortByNumber(port); found {
-					if c := b.outboundCluster(r.cluster, svc, p); c != nil {
-						have[r.cluster] = true
-						cs = append(cs, c)
-					}
+	for _, ref := range refs {
+		port, _, host, ok := ParseClusterName(ref)
+		if !ok || have[ref] {
+			continue
+		}
+		if svc, found := b.x.byHost[host]; found {
+			if p, found := svc.PortByNumber(port); found {
+				if c := b.outboundCluster(ref, svc, p); c != nil {
+					have[ref] = true
+					cs = append(cs, c)
 				}
 			}
 		}

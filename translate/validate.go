@@ -3,6 +3,7 @@ package translate
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -10,6 +11,7 @@ import (
 	grpclog "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/grpc/v3"
 
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
@@ -217,42 +219,63 @@ func validateListenerConfigs(l *listener.Listener) error {
 func CheckReferences(out *Output) []error { return checkReferences(out, nil) }
 
 func checkReferences(out *Output, m *memo) []error {
-	routes := map[string]bool{}
-	for _, r := range out.Routes {
-		routes[r.Name] = true
-	}
-	clusters := map[string]bool{}
-	for _, c := range out.Clusters {
-		clusters[c.Name] = true
-	}
-	cla := map[string]bool{}
-	for _, e := range out.Endpoints {
-		cla[e.ClusterName] = true
-	}
+	routes := newNameSet(out.Routes, (*route.RouteConfiguration).GetName)
+	clusters := newNameSet(out.Clusters, (*cluster.Cluster).GetName)
+	cla := newNameSet(out.Endpoints, (*endpoint.ClusterLoadAssignment).GetClusterName)
 	var errs []error
 	for _, l := range out.Listeners {
 		for _, ref := range m.listenerRefs(l) {
-			if ref.route != "" && !routes[ref.route] {
+			if ref.route != "" && !routes.has(ref.route) {
 				errs = append(errs, fmt.Errorf("listener %q references missing route %q", l.Name, ref.route))
 			}
-			if ref.cluster != "" && !clusters[ref.cluster] {
+			if ref.cluster != "" && !clusters.has(ref.cluster) {
 				errs = append(errs, fmt.Errorf("listener %q references missing cluster %q", l.Name, ref.cluster))
 			}
 		}
 	}
 	for _, r := range out.Routes {
 		for _, c := range m.routeRefs(r) {
-			if !clusters[c] {
+			if !clusters.has(c) {
 				errs = append(errs, fmt.Errorf("route %q references missing cluster %q", r.Name, c))
 			}
 		}
 	}
 	for _, c := range out.Clusters {
-		if c.GetType() == cluster.Cluster_EDS && !cla[edsName(c)] {
+		if c.GetType() == cluster.Cluster_EDS && !cla.has(edsName(c)) {
 			errs = append(errs, fmt.Errorf("EDS cluster %q has no ClusterLoadAssignment", c.Name))
 		}
 	}
 	return errs
+}
+
+// nameSet answers whether a name is one of a list's: by binary search when
+// the list is sorted by name (Build's Outputs are), else through a map.
+type nameSet struct {
+	sorted []string
+	m      map[string]bool
+}
+
+func newNameSet[T any](items []T, name func(T) string) nameSet {
+	names := make([]string, len(items))
+	for i, it := range items {
+		names[i] = name(it)
+	}
+	if slices.IsSorted(names) {
+		return nameSet{sorted: names}
+	}
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[n] = true
+	}
+	return nameSet{m: m}
+}
+
+func (s nameSet) has(n string) bool {
+	if s.m != nil {
+		return s.m[n]
+	}
+	_, ok := slices.BinarySearch(s.sorted, n)
+	return ok
 }
 
 func edsName(c *cluster.Cluster) string {

@@ -6,6 +6,7 @@ import (
 
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 )
 
 // viewCheck is the result of validating a view on its own, with the names
@@ -13,7 +14,7 @@ import (
 // resources.
 type viewCheck struct {
 	err              error
-	routes, clusters map[string]bool
+	routes, clusters nameSet
 }
 
 // validateSplit is ValidateIn for an Output merged from a view: the view is
@@ -32,8 +33,8 @@ func validateSplit(x *Index, out *Output) error {
 	for _, c := range own.Clusters {
 		clusters[c.Name] = true
 	}
-	hasRoute := func(n string) bool { return routes[n] || vc.routes[n] }
-	hasCluster := func(n string) bool { return clusters[n] || vc.clusters[n] }
+	hasRoute := func(n string) bool { return routes[n] || vc.routes.has(n) }
+	hasCluster := func(n string) bool { return clusters[n] || vc.clusters.has(n) }
 	for _, l := range own.Listeners {
 		for _, ref := range m.listenerRefs(l) {
 			if ref.route != "" && !hasRoute(ref.route) {
@@ -62,13 +63,9 @@ func (x *Index) checkView(view *Output) *viewCheck {
 	}
 	withEDS := *view
 	withEDS.Endpoints = x.assignmentsFor(view.Clusters)
-	vc := &viewCheck{err: validate(&withEDS, &x.checked), routes: map[string]bool{}, clusters: map[string]bool{}}
-	for _, r := range view.Routes {
-		vc.routes[r.Name] = true
-	}
-	for _, c := range view.Clusters {
-		vc.clusters[c.Name] = true
-	}
+	vc := &viewCheck{err: validate(&withEDS, &x.checked),
+		routes:   newNameSet(view.Routes, (*route.RouteConfiguration).GetName),
+		clusters: newNameSet(view.Clusters, (*cluster.Cluster).GetName)}
 	v, _ := x.viewChecks.LoadOrStore(view, vc)
 	return v.(*viewCheck)
 }
