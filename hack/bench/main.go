@@ -58,7 +58,7 @@ func parseFlags() config {
 	flag.IntVar(&c.namespaces, "namespaces", 0, "namespaces (default: one per 50 services)")
 	flag.BoolVar(&c.labels, "labels", true, "give each proxy the labels of a service's workload (app=svc-N): one scope per workload, as in a real mesh; false: one scope per namespace")
 	flag.BoolVar(&c.delta, "delta", false, "proxies speak delta xDS instead of state of the world")
-	flag.IntVar(&c.perConn, "streams-per-conn", 100, "ADS streams per gRPC connection of the load generator")
+	flag.IntVar(&c.perConn, "streams-per-conn", 1, "ADS streams per gRPC connection of the load generator (1: a connection per proxy, as Envoy)")
 	flag.IntVar(&c.rounds, "rounds", 3, "endpoint-churn and canary changes to measure")
 	flag.StringVar(&c.out, "out", "hack/bench-results", "directory for the results")
 	flag.StringVar(&c.name, "name", "", "results file name (default s<S>-e<E>-p<P>)")

@@ -20,6 +20,7 @@ type Result struct {
 	Scale   struct {
 		Services, Endpoints, Proxies, Namespaces int
 		Labels, Delta                            bool
+		StreamsPerConn                           int `json:"streamsPerConn"`
 	} `json:"scale"`
 	// Meshd is the binary's VCS revision ("+dirty" if built from a
 	// modified tree).
@@ -85,7 +86,7 @@ func newResult(c config) *Result {
 	r := &Result{Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(), MeshdEnv: c.env,
 		Meshd: meshdRevision(c.meshdBin)}
 	r.Scale.Services, r.Scale.Endpoints, r.Scale.Proxies, r.Scale.Namespaces = c.services, c.endpoints, c.proxies, c.namespaces
-	r.Scale.Labels, r.Scale.Delta = c.labels, c.delta
+	r.Scale.Labels, r.Scale.Delta, r.Scale.StreamsPerConn = c.labels, c.delta, c.perConn
 	return r
 }
 
@@ -188,8 +189,8 @@ func (r *Result) markdown() string {
 	w("### meshd: %d services, %d endpoints, %d proxies (%d namespaces)", r.Scale.Services, r.Scale.Endpoints,
 		r.Scale.Proxies, r.Scale.Namespaces)
 	w("")
-	w("%s; meshd %s; %s xDS; %s CPUs (%s), %s; meshd env: %s", r.Date, r.Meshd, proto, r.Machine["cpus"],
-		r.Machine["modelname"], scopes, envOrDefault(r.MeshdEnv))
+	w("%s; meshd %s; %s xDS, %d stream(s) per connection; %s CPUs (%s), %s; meshd env: %s", r.Date, r.Meshd, proto,
+		r.Scale.StreamsPerConn, r.Machine["cpus"], r.Machine["modelname"], scopes, envOrDefault(r.MeshdEnv))
 	w("")
 	deb := r.debounce()
 	w("| measure | p50 | p99 | max | issue 5 target | other |")
