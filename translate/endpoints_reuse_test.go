@@ -16,8 +16,9 @@ import (
 
 // TestIndexFromPreviousEqualsFresh: for every golden mesh, each service in
 // turn gets another endpoint (a new EndpointSlice); the Index built from
-// the previous one has exactly the assignments and endpoint shape of a
-// fresh one, and shares the assignments of every other service.
+// the previous one (its config taken over) has exactly the config errors,
+// the golden scope's output, the assignments and endpoint shape of a fresh
+// one, and shares the assignments of every other service.
 func TestIndexFromPreviousEqualsFresh(t *testing.T) {
 	cases, err := os.ReadDir("testdata")
 	require.NoError(t, err)
@@ -29,6 +30,7 @@ func TestIndexFromPreviousEqualsFresh(t *testing.T) {
 		}
 		t.Run(c.Name(), func(t *testing.T) {
 			store := loadStore(t, in)
+			scope := readScope(t, in)
 			prev := translate.NewIndex(store.Current(), translate.Options{})
 			for i, svc := range store.Current().Services() {
 				if svc.Origin != model.KindService || len(svc.Ports) == 0 {
@@ -43,6 +45,8 @@ func TestIndexFromPreviousEqualsFresh(t *testing.T) {
 				snap := store.Apply([]model.Change{{Kind: model.KindEndpointSlice, Namespace: svc.Namespace, Name: set.Name, Object: set}})
 				got := translate.NewIndexFrom(prev, snap, translate.Options{})
 				want := translate.NewIndex(snap, translate.Options{})
+				require.Equal(t, want.Errors(), got.Errors(), svc.Hostname)
+				requireSameOutput(t, translate.Build(want, scope), translate.Build(got, scope))
 				require.Equal(t, want.EndpointShape(), got.EndpointShape(), svc.Hostname)
 				wantCLAs, gotCLAs, prevCLAs := want.ClusterLoadAssignments(), got.ClusterLoadAssignments(), prev.ClusterLoadAssignments()
 				require.Len(t, gotCLAs, len(wantCLAs), svc.Hostname)

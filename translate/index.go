@@ -109,10 +109,17 @@ func NewIndexFrom(prev *Index, snap *model.Snapshot, opts Options) *Index {
 	if x.trustDomain == "" {
 		x.trustDomain = "cluster.local"
 	}
-	x.indexServices()
-	x.indexDestinationRules()
-	x.indexVirtualServices()
-	x.indexSourceLabels()
+	sameConfig := prev != nil && prev.domain == x.domain && prev.filterGatewayClusters == x.filterGatewayClusters &&
+		prev.snap.SameObjects(snap, model.KindEndpointSlice, model.KindPod) &&
+		slices.Equal(prev.snap.Services(), snap.Services())
+	if sameConfig {
+		x.reuseConfig(prev)
+	} else {
+		x.indexServices()
+		x.indexDestinationRules()
+		x.indexVirtualServices()
+		x.indexSourceLabels()
+	}
 	// Assignments depend on services, their endpoints and DestinationRules
 	// (subsets), not on the other routing config.
 	if prev != nil && prev.domain == x.domain && prev.filterGatewayClusters == x.filterGatewayClusters &&
@@ -122,7 +129,9 @@ func NewIndexFrom(prev *Index, snap *model.Snapshot, opts Options) *Index {
 	} else {
 		x.buildEndpoints()
 	}
-	x.indexAccessLogs()
+	if !sameConfig {
+		x.indexAccessLogs()
+	}
 	if prev != nil && slices.Equal(prev.services, x.services) {
 		x.domains.Store(prev.domains.Load()) // a function of the services alone
 	}
@@ -130,6 +139,19 @@ func NewIndexFrom(prev *Index, snap *model.Snapshot, opts Options) *Index {
 		x.carryFrom(prev)
 	}
 	return x
+}
+
+// reuseConfig takes over what prev derived from config alone — services,
+// DestinationRules, VirtualServices (validated, delegates merged),
+// sourceLabels, access loggers and the config errors found — for an Index
+// whose Snapshot differs from prev's in EndpointSlices and Pods only, and
+// has the very same services: an endpoint change does not validate every
+// VirtualService again. The values are shared, never modified.
+func (x *Index) reuseConfig(prev *Index) {
+	x.services, x.byHost, x.byNamespace = prev.services, prev.byHost, prev.byNamespace
+	x.vs, x.vsAll, x.vsWildcard = prev.vs, prev.vsAll, prev.vsWildcard
+	x.drs, x.drAll = prev.drs, prev.drAll
+	x.sourceLabels, x.logs, x.errors = prev.sourceLabels, prev.logs, slices.Clip(prev.errors)
 }
 
 // Snapshot returns the Snapshot the Index was built from.
