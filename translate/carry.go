@@ -1,8 +1,12 @@
 package translate
 
 import (
+	"slices"
+	"sync"
+	"sync/atomic"
+
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
-	"google.golang.org/protobuf/proto"
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 
 	"github.com/meshd/meshd/internal/model"
 )
@@ -11,33 +15,97 @@ import (
 // changes) rebuilds every view, yet most of what the views hold is the
 // same as in the previous push: the default-route virtual host of every
 // service without a VirtualService, and the cluster of every service
-// without a DestinationRule. Those values are kept from Index to Index —
-// with their validation here, and their encoding in xds (EachCarried) —
-// so a push translates, validates and marshals only what changed.
+// without a DestinationRule. Those values live in a store that successive
+// Indexes share, with their validation and, attached by xds, their
+// encoding (Attachment), so a push translates, validates and marshals
+// only what changed; handing the store on costs nothing per push.
 //
 // A value is carried only when its key holds everything it is built from:
 //   - a default-route virtual host is a function of its vhostKey alone (the
-//     service, an immutable model object, port, domains and flags), so it
-//     is always carried while the service is;
+//     service, an immutable model object, port, domains and flags);
 //   - so is a cluster without DestinationRule that is resolved by EDS (or
 //     original destination) and not of a subset (endpointFree);
+//     these live in the pure store, kept while the services are;
 //   - another cluster without DestinationRule depends on the endpoints and
-//     the mesh (assignments of DNS clusters, subsets' EDS names): it is
-//     carried only when the previous Index's Snapshot has the very same
-//     objects but for VirtualServices, Gateways and Sidecars.
-//
-// Carried values survive ReleaseMemos (they are what the next push reuses).
+//     the mesh (assignments of DNS clusters, subsets' EDS names): it lives
+//     in the routing store, handed on only while the Snapshots differ in
+//     VirtualServices, Gateways and Sidecars alone.
 
-// carriable reports whether a shared value's key makes it a carried one
-// (for clusters: carryClusters is whether clusters may be carried).
-func carriable(key any, carryClusters bool) bool {
+// carry is an Index's view of the stores. Each store maps a key to its
+// entry, and the entry's value to the same entry (for validation and
+// attachments, which know the value only).
+type carry struct {
+	pure, routing *sync.Map
+}
+
+// carried is a carried value with what was derived from it.
+type carried struct {
+	v       any
+	checked atomic.Pointer[checked]
+	attach  atomic.Value
+}
+
+// newCarry returns the stores for x, handed on from prev where they are
+// still valid.
+func newCarry(prev, x *Index) carry {
+	if prev == nil || prev.carry.pure == nil || prev.domain != x.domain || prev.filterGatewayClusters != x.filterGatewayClusters {
+		return carry{pure: &sync.Map{}, routing: &sync.Map{}}
+	}
+	c := prev.carry
+	sameServices := slices.Equal(prev.services, x.services)
+	if !sameServices {
+		c.pure = keepLive(c.pure, x.services)
+	}
+	if !sameServices || !prev.snap.SameObjects(x.snap, model.KindVirtualService, model.KindGateway, model.KindSidecar) {
+		c.routing = &sync.Map{}
+	}
+	return c
+}
+
+// keepLive is a new store with the entries of m whose service is one of
+// services (a service that changed is a new object).
+func keepLive(m *sync.Map, services []*model.Service) *sync.Map {
+	live := make(map[*model.Service]bool, len(services))
+	for _, svc := range services {
+		live[svc] = true
+	}
+	next := &sync.Map{}
+	m.Range(func(key, e any) bool {
+		var svc *model.Service
+		switch k := key.(type) {
+		case vhostKey:
+			svc = k.svc
+		case clusterKey:
+			svc = k.svc
+		}
+		if svc != nil && live[svc] {
+			next.Store(key, e)
+			if v := e.(*carried).v; v != nil {
+				next.Store(v, e)
+			}
+		}
+		return true
+	})
+	return next
+}
+
+// store returns the store a shared value's key belongs in, nil when the
+// value is not carried.
+func (c carry) store(key any) *sync.Map {
 	switch k := key.(type) {
 	case vhostKey:
-		return k.vs == nil
+		if k.vs == nil {
+			return c.pure
+		}
 	case clusterKey:
-		return k.rule == nil && (carryClusters || endpointFree(k))
+		if k.rule == nil {
+			if endpointFree(k) {
+				return c.pure
+			}
+			return c.routing
+		}
 	}
-	return false
+	return nil
 }
 
 // endpointFree reports whether a cluster without DestinationRule is a
@@ -50,70 +118,52 @@ func endpointFree(k clusterKey) bool {
 		(k.svc.Resolution == model.ResolutionEDS || k.svc.Resolution == model.ResolutionPassthrough)
 }
 
-// carryFrom takes over prev's carried values whose services x still has.
-func (x *Index) carryFrom(prev *Index) {
-	clusters := prev.snap.SameObjects(x.snap, model.KindVirtualService, model.KindGateway, model.KindSidecar)
-	live := make(map[*model.Service]bool, len(x.services))
-	for _, svc := range x.services {
-		live[svc] = true
+// get returns the carried value for key, building it on first use.
+func (c carry) get(m *sync.Map, key any, build func() any) any {
+	if e, ok := m.Load(key); ok {
+		return e.(*carried).v
 	}
-	prev.shared.m.Range(func(key, v any) bool {
-		var svc *model.Service
-		switch k := key.(type) {
-		case vhostKey:
-			svc = k.svc
-		case clusterKey:
-			svc = k.svc
-		}
-		if svc == nil || !carriable(key, clusters) || !live[svc] {
-			return true
-		}
-		x.shared.m.Store(key, v)
-		if c, ok := prev.checked.errs.Load(v); ok {
-			x.checked.errs.Store(v, c)
-		}
-		return true
-	})
+	e := &carried{v: build()}
+	actual, loaded := m.LoadOrStore(key, e)
+	if !loaded && !isNil(e.v) {
+		m.Store(e.v, e)
+	}
+	return actual.(*carried).v
 }
 
-// keepCarried is ReleaseMemos' part for carried values: it returns a
-// function that stores them (and their validation) back after the memos
-// were cleared.
-func (x *Index) keepCarried() func() {
-	type kept struct{ key, v, checked any }
-	var keep []kept
-	x.shared.m.Range(func(key, v any) bool {
-		if carriable(key, true) {
-			c, _ := x.checked.errs.Load(v)
-			keep = append(keep, kept{key, v, c})
+// entry returns the carried entry of value v, nil if v is not carried.
+func (c carry) entry(v any) *carried {
+	for _, m := range []*sync.Map{c.pure, c.routing} {
+		if m == nil {
+			continue
 		}
-		return true
-	})
-	return func() {
-		for _, k := range keep {
-			x.shared.m.Store(k.key, k.v)
-			if k.checked != nil {
-				x.checked.errs.Store(k.v, k.checked)
-			}
+		if e, ok := m.Load(v); ok {
+			return e.(*carried)
 		}
 	}
+	return nil
 }
 
-// EachCarried calls fn with every value the Index carries to the next
-// one, so that their encodings can be kept as well.
-func (x *Index) EachCarried(fn func(proto.Message)) {
-	x.shared.m.Range(func(key, v any) bool {
-		if carriable(key, true) {
-			if m, ok := v.(proto.Message); ok && !isNilCluster(m) {
-				fn(m)
-			}
-		}
+// isNil reports a nil value or a typed nil (outboundCluster's "no
+// cluster").
+func isNil(v any) bool {
+	switch t := v.(type) {
+	case nil:
 		return true
-	})
+	case *cluster.Cluster:
+		return t == nil
+	case *route.VirtualHost:
+		return t == nil
+	}
+	return false
 }
 
-// isNilCluster reports a typed nil cluster (outboundCluster's "none").
-func isNilCluster(m proto.Message) bool {
-	c, ok := m.(*cluster.Cluster)
-	return ok && c == nil
+// Attachment returns the slot where data derived from a carried value
+// (xds keeps its encoding there) lives as long as the value is carried;
+// nil when v is not carried.
+func (x *Index) Attachment(v any) *atomic.Value {
+	if e := x.carry.entry(v); e != nil {
+		return &e.attach
+	}
+	return nil
 }

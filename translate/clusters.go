@@ -97,7 +97,7 @@ func (b *builder) sharedCluster(name string, svc *model.Service, p model.Port) *
 // clusterWith is sharedCluster given the rule that applies to the scope.
 func (b *builder) clusterWith(name string, svc *model.Service, p model.Port, r *destRule) *cluster.Cluster {
 	k := clusterKey{svc: svc, port: p, name: name, grpc: b.grpc, rule: r}
-	return b.x.shared.get(k, func() any { return b.outboundCluster(name, svc, p) }).(*cluster.Cluster)
+	return b.x.share(k, func() any { return b.outboundCluster(name, svc, p) }).(*cluster.Cluster)
 }
 
 // outboundCluster builds the outbound cluster name (outbound|port|subset|host)

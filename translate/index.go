@@ -72,6 +72,8 @@ type Index struct {
 	// domains the services' virtual host domains (domains.go).
 	shared  sharedValues
 	domains atomic.Pointer[domainTable]
+	// carry holds the values carried from Index to Index (carry.go).
+	carry carry
 	// checked remembers validation of resources shared between scopes,
 	// viewChecks that of whole views (validate_view.go).
 	checked    memo
@@ -135,9 +137,8 @@ func NewIndexFrom(prev *Index, snap *model.Snapshot, opts Options) *Index {
 	if prev != nil && slices.Equal(prev.services, x.services) {
 		x.domains.Store(prev.domains.Load()) // a function of the services alone
 	}
-	if prev != nil && prev.domain == x.domain && prev.filterGatewayClusters == x.filterGatewayClusters {
-		x.carryFrom(prev)
-	}
+	x.carry = newCarry(prev, x)
+	x.checked.carried = x.carry.entry
 	return x
 }
 

@@ -7,8 +7,6 @@ package translate
 // are unaffected (they keep the views they hold). Values carried to the
 // next Index are kept (carry.go).
 func (x *Index) ReleaseMemos() {
-	restore := x.keepCarried()
-	defer restore()
 	x.views.mu.Lock()
 	x.views.m = nil
 	x.views.mu.Unlock()

@@ -68,7 +68,7 @@ func (b *builder) virtualHost(svc *model.Service, port uint32, used map[string]b
 	if vs != nil && vs.bySource {
 		k.namespace, k.labels = b.scope.Namespace, b.scope.Labels
 	}
-	return b.x.shared.get(k, func() any {
+	return b.x.share(k, func() any {
 		return &route.VirtualHost{
 			Name:    fmt.Sprintf("%s:%d", svc.Hostname, port),
 			Domains: domains,

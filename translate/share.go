@@ -32,6 +32,30 @@ func (s *sharedValues) get(key any, build func() any) any {
 	return v
 }
 
+// share returns the shared value for key: from the carried stores when
+// the key's value is carried from Index to Index (carry.go), else from
+// this Index's memo.
+func (x *Index) share(key any, build func() any) any {
+	if m := x.carry.store(key); m != nil && x.indexed(key) {
+		return x.carry.get(m, key, build)
+	}
+	return x.shared.get(key, build)
+}
+
+// indexed reports whether a carried key's service is the Index's own
+// object for its host, not a copy made for one view (a Sidecar's egress
+// ports, portFilter.apply), which no later Index would ask for again.
+func (x *Index) indexed(key any) bool {
+	var svc *model.Service
+	switch k := key.(type) {
+	case vhostKey:
+		svc = k.svc
+	case clusterKey:
+		svc = k.svc
+	}
+	return svc != nil && x.byHost[svc.Hostname] == svc
+}
+
 // vhostKey is what a sidecar's virtual host is built from: the service
 // and port, the VirtualService that applies (nil: the default route),
 // whether the scope is proxyless gRPC, whether it is of the service's

@@ -127,8 +127,12 @@ func validateRouteConfiguration(rc *route.RouteConfiguration, m *memo) error {
 }
 
 // memo remembers, per resource value, the result of its checks and the
-// references it makes; nil remembers nothing.
-type memo struct{ errs, refs sync.Map }
+// references it makes; nil remembers nothing. A value carried from Index
+// to Index keeps its result with it (carried, when set, finds it).
+type memo struct {
+	errs, refs sync.Map
+	carried    func(v any) *carried
+}
 
 type checked struct{ err error }
 
@@ -139,8 +143,21 @@ func (m *memo) check(key any, f func() error) error {
 	if v, ok := m.errs.Load(key); ok {
 		return v.(checked).err
 	}
+	var e *carried
+	if m.carried != nil {
+		e = m.carried(key)
+	}
+	if e != nil {
+		if c := e.checked.Load(); c != nil {
+			m.errs.Store(key, *c)
+			return c.err
+		}
+	}
 	err := f()
 	m.errs.Store(key, checked{err})
+	if e != nil {
+		e.checked.Store(&checked{err})
+	}
 	return err
 }
 

@@ -4,11 +4,8 @@ import (
 	"context"
 	"runtime/debug"
 	"runtime/metrics"
-	"sync"
 	"time"
 
-	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/meshd/meshd/translate"
 )
@@ -90,7 +87,7 @@ func (s *Server) compact(idle time.Duration) bool {
 	}
 	released := map[*translate.Index]bool{s.index: true}
 	s.index.ReleaseMemos()
-	s.hashes = s.carriedHashes(s.index)
+	s.hashes = newWireMemo(s.index)
 	for _, ss := range s.scopes {
 		// A scope's output is built again on demand from the Index of its
 		// last good build (scopeOutput); delta streams keep theirs.
@@ -104,27 +101,6 @@ func (s *Server) compact(idle time.Duration) bool {
 	}
 	s.compacted = true
 	return true
-}
-
-// carriedHashes is a new memo of marshalled resources for x holding the
-// encodings s.hashes has of the values x carries from the Index before
-// it (translate's EachCarried): they are encoded once, not every push.
-// s.mu is held.
-func (s *Server) carriedHashes(x *translate.Index) *sync.Map {
-	next := &sync.Map{}
-	if s.hashes == nil {
-		return next
-	}
-	x.EachCarried(func(m proto.Message) {
-		var key any = m
-		if vh, ok := m.(*route.VirtualHost); ok {
-			key = vhostBytes{vh}
-		}
-		if v, ok := s.hashes.Load(key); ok {
-			next.Store(key, v)
-		}
-	})
-	return next
 }
 
 // scopeOutput returns the scope's translated output: the one kept, or,

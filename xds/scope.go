@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"sync"
 
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
@@ -35,7 +34,7 @@ type scopeState struct {
 
 // buildSnapshot translates, validates and versions one scope's config.
 // Marshalled resources are remembered in memo, which belongs to x.
-func buildSnapshot(x *translate.Index, memo *sync.Map, sc model.Scope) (*translate.Output, *cachev3.Snapshot, []typeWire, error) {
+func buildSnapshot(x *translate.Index, memo *wireMemo, sc model.Scope) (*translate.Output, *cachev3.Snapshot, []typeWire, error) {
 	out := translate.Build(x, sc)
 	if err := translate.ValidateIn(x, out); err != nil {
 		return nil, nil, nil, fmt.Errorf("scope %s: config failed validation, keeping the last good snapshot: %w", sc.Key(), err)
@@ -68,7 +67,7 @@ func newTypeWire(typeURL, version string, names []string, ms []marshalled) typeW
 // its wire form (for state-of-the-world streams) and a snapshot holding one
 // content-hash version per type, so a type whose content is unchanged is not
 // re-sent. Endpoints are served mesh-wide by the edsCache, not per scope.
-func toSnapshot(out *translate.Output, memo *sync.Map) (*cachev3.Snapshot, []typeWire, error) {
+func toSnapshot(out *translate.Output, memo *wireMemo) (*cachev3.Snapshot, []typeWire, error) {
 	wire, err := outputWire(out, memo)
 	if err != nil {
 		return nil, nil, err
@@ -87,25 +86,25 @@ func toSnapshot(out *translate.Output, memo *sync.Map) (*cachev3.Snapshot, []typ
 type outputWireKey struct{ out *translate.Output }
 
 // outputWire is the wire form of out, computed once per memo.
-func outputWire(out *translate.Output, memo *sync.Map) ([]typeWire, error) {
+func outputWire(out *translate.Output, memo *wireMemo) ([]typeWire, error) {
 	if memo == nil {
 		return wireOf(out, memo)
 	}
-	if v, ok := memo.Load(outputWireKey{out}); ok {
+	if v, ok := memo.m.Load(outputWireKey{out}); ok {
 		return v.([]typeWire), nil
 	}
 	w, err := wireOf(out, memo)
 	if err != nil {
 		return nil, err
 	}
-	v, _ := memo.LoadOrStore(outputWireKey{out}, w)
+	v, _ := memo.m.LoadOrStore(outputWireKey{out}, w)
 	return v.([]typeWire), nil
 }
 
 // wireOf marshals every resource of out, per type (listeners, routes,
 // clusters), versioned by content; an Output merged from a view as the
 // view's wire form merged with its own resources' (splitWire).
-func wireOf(out *translate.Output, memo *sync.Map) ([]typeWire, error) {
+func wireOf(out *translate.Output, memo *wireMemo) ([]typeWire, error) {
 	if shared, own := out.Parts(); shared != nil && memo != nil {
 		return splitWire(shared, own, memo)
 	}
@@ -151,7 +150,7 @@ func wireOf(out *translate.Output, memo *sync.Map) ([]typeWire, error) {
 // (once per push) merged with the scope's own resources'. A type without
 // own resources has the view's version; one with them a hash of the
 // view's version and the own resources' version.
-func splitWire(shared, own *translate.Output, memo *sync.Map) ([]typeWire, error) {
+func splitWire(shared, own *translate.Output, memo *wireMemo) ([]typeWire, error) {
 	viewWire, err := outputWire(shared, memo)
 	if err != nil {
 		return nil, err

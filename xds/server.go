@@ -79,7 +79,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	index    *translate.Index
-	hashes   *sync.Map // marshalled resources of index's outputs (shared.go)
+	hashes   *wireMemo // marshalled resources of index's outputs (shared.go)
 	scopes   map[string]*scopeState
 	lastPush PushStatus
 	logged   map[model.ObjectError]bool // translator errors already logged
@@ -183,7 +183,7 @@ func (s *Server) push(snap *model.Snapshot, pi pushInfo) {
 		// push's peak.
 		old.ReleaseMemos()
 	}
-	s.index, s.hashes = x, s.carriedHashes(x)
+	s.index, s.hashes = x, newWireMemo(x)
 	s.recordConfigErrors(x)
 	st := PushStatus{Seq: snap.Seq, Trigger: pi.trigger, Events: pi.events, Started: start,
 		DebounceDelay: pi.debounce, EndpointsOnly: pi.endpointsOnly}

@@ -86,11 +86,9 @@ func newSharedCache(hash cachev3.NodeHash) *sharedCache {
 // marshal returns r's wire form and hash, from memo when r was marshalled
 // before in this push. The value is encoded in place in the resource's
 // entry (newMarshalled), not copied there.
-func marshal(memo *sync.Map, typeURL string, r types.Resource) (marshalled, error) {
-	if memo != nil {
-		if v, ok := memo.Load(r); ok {
-			return v.(marshalled), nil
-		}
+func marshal(memo *wireMemo, typeURL string, r types.Resource) (marshalled, error) {
+	if v, ok := memo.load(r); ok {
+		return v.(marshalled), nil
 	}
 	var m marshalled
 	var err error
@@ -108,18 +106,13 @@ func marshal(memo *sync.Map, typeURL string, r types.Resource) (marshalled, erro
 	if err != nil {
 		return marshalled{}, err
 	}
-	if memo != nil {
-		memo.Store(r, m)
-	}
+	memo.store(r, m)
 	return m, nil
 }
 
 // sizeCached encodes a message deterministically with the sizes the Size
 // call just before it cached in the message.
 var sizeCached = proto.MarshalOptions{Deterministic: true, UseCachedSize: true}
-
-// vhostBytes keys a virtual host's encoding in a push's memo.
-type vhostBytes struct{ vh *route.VirtualHost }
 
 // virtualHostsField is RouteConfiguration.virtual_hosts.
 const virtualHostsField = 2
@@ -129,7 +122,7 @@ const virtualHostsField = 2
 // a push's views share most of their virtual hosts (translate's
 // sharedValues). Protobuf accepts fields in any order, so this is the
 // message, and it is as deterministic as the encoding of its parts.
-func marshalRoutes(memo *sync.Map, rc *route.RouteConfiguration) ([]byte, error) {
+func marshalRoutes(memo *wireMemo, rc *route.RouteConfiguration) ([]byte, error) {
 	head, parts, size, err := routeParts(memo, rc)
 	if err != nil {
 		return nil, err
@@ -138,7 +131,7 @@ func marshalRoutes(memo *sync.Map, rc *route.RouteConfiguration) ([]byte, error)
 }
 
 // routeParts returns marshalRoutes' pieces and their encoded size.
-func routeParts(memo *sync.Map, rc *route.RouteConfiguration) (head []byte, parts [][]byte, size int, err error) {
+func routeParts(memo *wireMemo, rc *route.RouteConfiguration) (head []byte, parts [][]byte, size int, err error) {
 	head, err = deterministic.Marshal(protoutil.Without(rc, virtualHostsField))
 	if err != nil {
 		return nil, nil, 0, err
@@ -146,15 +139,15 @@ func routeParts(memo *sync.Map, rc *route.RouteConfiguration) (head []byte, part
 	parts = make([][]byte, len(rc.GetVirtualHosts()))
 	size = len(head)
 	for i, vh := range rc.GetVirtualHosts() {
-		if v, ok := memo.Load(vhostBytes{vh}); ok {
+		if v, ok := memo.load(vh); ok {
 			parts[i] = v.([]byte)
 		} else {
 			b, err := deterministic.Marshal(vh)
 			if err != nil {
 				return nil, nil, 0, err
 			}
-			v, _ := memo.LoadOrStore(vhostBytes{vh}, b)
-			parts[i] = v.([]byte)
+			memo.store(vh, b)
+			parts[i] = b
 		}
 		size += protowire.SizeTag(virtualHostsField) + protowire.SizeBytes(len(parts[i]))
 	}

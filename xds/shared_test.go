@@ -2,7 +2,6 @@ package xds
 
 import (
 	"fmt"
-	"sync"
 	"testing"
 
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
@@ -169,23 +168,23 @@ func TestMarshalRoutesPerVirtualHost(t *testing.T) {
 	rc1 := &route.RouteConfiguration{Name: "80", ValidateClusters: wrapperspb.Bool(false),
 		VirtualHosts: []*route.VirtualHost{shared, {Name: "b", Domains: []string{"b"}}}}
 	rc2 := &route.RouteConfiguration{Name: "80", VirtualHosts: []*route.VirtualHost{{Name: "c", Domains: []string{"c"}}, shared}}
-	memo := &sync.Map{}
+	memo := newWireMemo(nil)
 	for _, rc := range []*route.RouteConfiguration{rc1, rc2} {
 		b, err := marshalRoutes(memo, rc)
 		require.NoError(t, err)
 		got := &route.RouteConfiguration{}
 		require.NoError(t, proto.Unmarshal(b, got))
 		require.True(t, proto.Equal(rc, got), "%v", got)
-		again, err := marshalRoutes(&sync.Map{}, rc)
+		again, err := marshalRoutes(newWireMemo(nil), rc)
 		require.NoError(t, err)
 		require.Equal(t, b, again)
 	}
 	n := 0
-	memo.Range(func(k, _ any) bool { n++; return true })
+	memo.m.Range(func(k, _ any) bool { n++; return true })
 	require.Equal(t, 3, n, "one encoding per virtual host")
 	m, err := marshal(memo, resourcev3.RouteType, rc1)
 	require.NoError(t, err)
-	want, err := marshalRoutes(&sync.Map{}, rc1)
+	want, err := marshalRoutes(newWireMemo(nil), rc1)
 	require.NoError(t, err)
 	require.Equal(t, want, m.any.GetValue(), "marshal encodes route configurations per virtual host")
 }
