@@ -6,7 +6,6 @@ import (
 	"runtime/metrics"
 	"time"
 
-
 	"github.com/meshd/meshd/translate"
 )
 
