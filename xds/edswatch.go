@@ -92,11 +92,19 @@ var subsSeed = maphash.MakeSeed()
 
 // subsHash is an order-independent hash of the names a subscription names.
 func subsHash(sub cachev3.Subscription) uint64 {
+	if s, ok := sub.(*sotwSubscription); ok {
+		return s.namesHash() // once per name set, not per ACK
+	}
 	if sub.IsWildcard() {
 		return 0
 	}
+	return hashNames(sub.SubscribedResources())
+}
+
+// hashNames is an order-independent hash of names.
+func hashNames(names map[string]struct{}) uint64 {
 	var x uint64
-	for n := range sub.SubscribedResources() {
+	for n := range names {
 		x ^= maphash.String(subsSeed, n)
 	}
 	return x

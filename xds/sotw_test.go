@@ -51,6 +51,22 @@ func TestSotwSubscriptionsShareNameSets(t *testing.T) {
 	c := newSotwSubscription(append([]string(nil), names...)) // not a shared list: its own set
 	assert.NotEqual(t, reflect.ValueOf(a.SubscribedResources()).UnsafePointer(), reflect.ValueOf(c.SubscribedResources()).UnsafePointer())
 	assert.Equal(t, a.SubscribedResources(), c.SubscribedResources())
+
+	// The names' hash (EDS versions) is the same however the set is held,
+	// kept while the set is, and follows a change of names.
+	h := hashNames(a.SubscribedResources())
+	assert.Equal(t, h, subsHash(a))
+	assert.Equal(t, h, subsHash(c))
+	a.set(reqLists.intern(append([]string(nil), names...))) // an ACK: the same shared set
+	assert.Equal(t, h, subsHash(a))
+	a.set(names[:10])
+	assert.Equal(t, hashNames(nameSetOf(names[:10])), subsHash(a))
+	assert.NotEqual(t, h, subsHash(a))
+}
+
+func nameSetOf(names []string) map[string]struct{} {
+	set, _ := nameSet(names)
+	return set
 }
 
 func TestSotWStaleNonceIsIgnored(t *testing.T) {

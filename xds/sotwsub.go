@@ -1,5 +1,7 @@
 package xds
 
+import "reflect"
+
 // explicitWildcard is the resource name that subscribes to everything.
 const explicitWildcard = "*"
 
@@ -15,6 +17,21 @@ type sotwSubscription struct {
 	legacy   bool // no name requested yet: an empty request stays wildcard
 	names    map[string]struct{}
 	returned map[string]string // what the last response left the client with
+	// hash is subsHash of hashOf: kept while names is the same set (an ACK
+	// sends the same list, and gets the same shared set).
+	hash   uint64
+	hashOf map[string]struct{}
+}
+
+// namesHash is subsHash for s, computed once per name set.
+func (s *sotwSubscription) namesHash() uint64 {
+	if s.wildcard {
+		return 0
+	}
+	if s.hashOf == nil || reflect.ValueOf(s.hashOf).UnsafePointer() != reflect.ValueOf(s.names).UnsafePointer() {
+		s.hash, s.hashOf = hashNames(s.names), s.names
+	}
+	return s.hash
 }
 
 // emptyNames is the name set of a request without names.
