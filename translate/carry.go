@@ -71,14 +71,7 @@ func keepLive(m *sync.Map, services []*model.Service) *sync.Map {
 	}
 	next := &sync.Map{}
 	m.Range(func(key, e any) bool {
-		var svc *model.Service
-		switch k := key.(type) {
-		case vhostKey:
-			svc = k.svc
-		case clusterKey:
-			svc = k.svc
-		}
-		if svc != nil && live[svc] {
+		if svc := keyService(key); svc != nil && live[svc] {
 			next.Store(key, e)
 			if v := e.(*carried).v; v != nil {
 				next.Store(v, e)

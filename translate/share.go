@@ -46,14 +46,20 @@ func (x *Index) share(key any, build func() any) any {
 // object for its host, not a copy made for one view (a Sidecar's egress
 // ports, portFilter.apply), which no later Index would ask for again.
 func (x *Index) indexed(key any) bool {
-	var svc *model.Service
+	svc := keyService(key)
+	return svc != nil && x.byHost[svc.Hostname] == svc
+}
+
+// keyService is the service a carried value's key names, nil for other
+// keys.
+func keyService(key any) *model.Service {
 	switch k := key.(type) {
 	case vhostKey:
-		svc = k.svc
+		return k.svc
 	case clusterKey:
-		svc = k.svc
+		return k.svc
 	}
-	return svc != nil && x.byHost[svc.Hostname] == svc
+	return nil
 }
 
 // vhostKey is what a sidecar's virtual host is built from: the service

@@ -118,16 +118,7 @@ func BenchmarkPushAllScopes(b *testing.B) {
 // (a rolling-update step) and meshd pushes it with 200 workload scopes
 // connected: a new snapshot, Index, assignments and the fast path.
 func BenchmarkEndpointPush(b *testing.B) {
-	m := meshgen.Mesh{Services: 1000, Endpoints: 10000, Namespaces: 20}
-	store, err := m.Store()
-	if err != nil {
-		b.Fatal(err)
-	}
-	s := New(Options{})
-	s.PushSnapshot(store.Current())
-	for i := range 200 {
-		s.acquireScope(m.Scope(i, true), false)
-	}
+	m, store, s := benchServer(b, 200)
 	ns := m.Namespace(5)
 	round := 0
 	b.ReportAllocs()
@@ -147,16 +138,7 @@ func BenchmarkEndpointPush(b *testing.B) {
 // 1,000-service mesh with every workload's scope connected (hack/bench's
 // canary at its large scale: 1,000 scopes over 20 namespaces).
 func BenchmarkCanaryPush(b *testing.B) {
-	m := meshgen.Mesh{Services: 1000, Endpoints: 10000, Namespaces: 20}
-	store, err := m.Store()
-	if err != nil {
-		b.Fatal(err)
-	}
-	s := New(Options{})
-	s.PushSnapshot(store.Current())
-	for i := range m.Services {
-		s.acquireScope(m.Scope(i, true), false)
-	}
+	m, store, s := benchServer(b, 1000)
 	s.push(store.Current(), pushInfo{})
 	o, ok := store.Current().Object(model.KindVirtualService, m.Namespace(0), "svc-0")
 	if !ok {
@@ -175,4 +157,21 @@ func BenchmarkCanaryPush(b *testing.B) {
 		snap := store.Apply([]model.Change{{Kind: model.KindVirtualService, Namespace: vs.Namespace, Name: vs.Name, Object: &next}})
 		s.push(snap, pushInfo{})
 	}
+}
+
+// benchServer serves the generated 1,000-service mesh (hack/bench's large
+// scale) with the scopes of the first n workloads connected.
+func benchServer(b *testing.B, n int) (meshgen.Mesh, *model.Store, *Server) {
+	b.Helper()
+	m := meshgen.Mesh{Services: 1000, Endpoints: 10000, Namespaces: 20}
+	store, err := m.Store()
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := New(Options{})
+	s.PushSnapshot(store.Current())
+	for i := range n {
+		s.acquireScope(m.Scope(i, true), false)
+	}
+	return m, store, s
 }
