@@ -26,10 +26,11 @@ import (
 //   - so is a cluster without DestinationRule that is resolved by EDS (or
 //     original destination) and not of a subset (endpointFree);
 //     these live in the pure store, kept while the services are;
-//   - another cluster without DestinationRule depends on the endpoints and
-//     the mesh (assignments of DNS clusters, subsets' EDS names): it lives
+//   - another cluster of a service's port without DestinationRule depends
+//     on the endpoints and the mesh (assignments of DNS clusters): it lives
 //     in the routing store, handed on only while the Snapshots differ in
-//     VirtualServices, Gateways and Sidecars alone.
+//     VirtualServices, Gateways and Sidecars alone. Subset clusters are not
+//     carried.
 
 // carry is an Index's view of the stores. Each store maps a key to its
 // entry, and the entry's value to the same entry (for validation and
@@ -73,7 +74,7 @@ func keepLive(m *sync.Map, services []*model.Service) *sync.Map {
 	m.Range(func(key, e any) bool {
 		if svc := keyService(key); svc != nil && live[svc] {
 			next.Store(key, e)
-			if v := e.(*carried).v; v != nil {
+			if v := e.(*carried).v; !isNil(v) {
 				next.Store(v, e)
 			}
 		}
@@ -91,7 +92,10 @@ func (c carry) store(key any) *sync.Map {
 			return c.pure
 		}
 	case clusterKey:
-		if k.rule == nil {
+		// A subset cluster without DestinationRule (a route naming a subset
+		// the scope's rule lacks) is rare and would pile up across edits:
+		// not carried.
+		if _, subset, _, ok := ParseClusterName(k.name); k.rule == nil && ok && subset == "" {
 			if endpointFree(k) {
 				return c.pure
 			}

@@ -277,11 +277,20 @@ func TestCodecEncodedResponse(t *testing.T) {
 		e := m.entry.ReadOnlyData()
 		require.Equal(t, unsafe.SliceData(m.any.Value), unsafe.SliceData(e[len(e)-len(m.any.Value):]), "the value is the entry's tail")
 	}
-	out, err := codec{}.Marshal(&encodedResponse{resp: resp, entries: entriesOf(ms)})
+	enc := &encodedResponse{DiscoveryResponse: resp, entries: entriesOf(ms)}
+	out, err := codec{}.Marshal(enc)
 	require.NoError(t, err)
 	require.Len(t, out, len(ms)+1)
 	require.Equal(t, proto.Size(resp), out.Len())
 	got := &discovery.DiscoveryResponse{}
 	require.NoError(t, proto.Unmarshal(out.Materialize(), got))
+	require.True(t, proto.Equal(resp, got), "decoded %v", got)
+
+	// grpc-go's own codec (a server registered without Codec) encodes the
+	// embedded DiscoveryResponse.
+	plain, err := defaultCodec().Marshal(enc)
+	require.NoError(t, err)
+	got = &discovery.DiscoveryResponse{}
+	require.NoError(t, proto.Unmarshal(plain.Materialize(), got))
 	require.True(t, proto.Equal(resp, got), "decoded %v", got)
 }

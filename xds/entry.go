@@ -60,17 +60,19 @@ func encodeEntry(typeURL string, size int, fill func([]byte) ([]byte, error)) (m
 
 // encodedResponse is what a state-of-the-world stream sends for a
 // response over marshalled resources: the DiscoveryResponse (for its
-// other fields) and its resources' entries, in order. The codec encodes
-// it as the DiscoveryResponse itself.
+// other fields) and its resources' entries, in order. meshd's codec
+// encodes it as the DiscoveryResponse by reference to the entries; any
+// other codec sees the embedded DiscoveryResponse (a proto.Message) and
+// encodes that, so a server registered without Codec still works.
 type encodedResponse struct {
-	resp    *discovery.DiscoveryResponse
+	*discovery.DiscoveryResponse
 	entries []mem.Buffer
 }
 
 // marshalEncoded writes the response's fields but resources, then the
 // entries by reference.
 func marshalEncoded(m *encodedResponse) (mem.BufferSlice, error) {
-	head, err := marshalExcept(m.resp, sotwResources)
+	head, err := marshalExcept(m.DiscoveryResponse, sotwResources)
 	if err != nil {
 		return nil, err
 	}

@@ -111,7 +111,8 @@ func New(opts Options) *Server {
 }
 
 // Register adds the ADS service (SotW and delta) to g. Its streams stop
-// when ctx is done.
+// when ctx is done. g should be created with Codec(): without it every
+// response is encoded (copied) per stream by grpc-go's codec.
 func (s *Server) Register(ctx context.Context, g *grpc.Server) {
 	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(g, newADSServer(ctx, mux(s.eds, s.shared, s.cache), s.tracker))
 	go s.compactWhenIdle(ctx)

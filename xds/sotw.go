@@ -190,7 +190,7 @@ func (st *sotwStream) send(resp cachev3.Response) error {
 	w.nonce = out.Nonce
 	st.a.cb.OnStreamResponse(resp.GetContext(), st.id, resp.GetRequest(), out)
 	if r, ok := resp.(*sharedResponse); ok && r.entries != nil {
-		return st.stream.SendMsg(&encodedResponse{resp: out, entries: r.entries})
+		return st.stream.SendMsg(&encodedResponse{DiscoveryResponse: out, entries: r.entries})
 	}
 	return st.stream.Send(out)
 }
