@@ -129,7 +129,14 @@ func (c carry) get(m *sync.Map, key any, build func() any) any {
 }
 
 // entry returns the carried entry of value v, nil if v is not carried.
+// Validation and encoding ask for every value they meet: only virtual
+// hosts and clusters can be carried, so the others are not looked up.
 func (c carry) entry(v any) *carried {
+	switch v.(type) {
+	case *route.VirtualHost, *cluster.Cluster:
+	default:
+		return nil
+	}
 	for _, m := range []*sync.Map{c.pure, c.routing} {
 		if m == nil {
 			continue

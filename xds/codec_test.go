@@ -282,6 +282,8 @@ func TestCodecEncodedResponse(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, out, len(ms)+1)
 	require.Equal(t, proto.Size(resp), out.Len())
+	require.Equal(t, proto.Size(resp), enc.size())
+	require.Len(t, resp.Resources, len(ms), "size leaves the response as it was")
 	got := &discovery.DiscoveryResponse{}
 	require.NoError(t, proto.Unmarshal(out.Materialize(), got))
 	require.True(t, proto.Equal(resp, got), "decoded %v", got)

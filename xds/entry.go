@@ -8,6 +8,7 @@ import (
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
@@ -67,6 +68,20 @@ func encodeEntry(typeURL string, size int, fill func([]byte) ([]byte, error)) (m
 type encodedResponse struct {
 	*discovery.DiscoveryResponse
 	entries []mem.Buffer
+}
+
+// size is the response's encoded size: its other fields' and its
+// entries' (no walk over the resources, as proto.Size would make).
+func (m *encodedResponse) size() int {
+	n := 0
+	for _, e := range m.entries {
+		n += e.Len()
+	}
+	resources := m.Resources
+	m.Resources = nil // the response is this stream's own: measured without them, then restored
+	n += proto.Size(m.DiscoveryResponse)
+	m.Resources = resources
+	return n
 }
 
 // marshalEncoded writes the response's fields but resources, then the

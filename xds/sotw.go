@@ -48,6 +48,7 @@ type sotwWatch struct {
 	ch     chan cachev3.Response
 	nonce  string // of the last response sent for the type
 	sub    *sotwSubscription
+	sel    int // its channel's index in the stream's select cases
 }
 
 // sotwStream is one state-of-the-world stream's state, owned by its loop.
@@ -149,8 +150,9 @@ func (st *sotwStream) request(req *discovery.DiscoveryRequest) error {
 		w.cancel()
 		w.sub.set(req.GetResourceNames())
 	} else {
-		w = &sotwWatch{sub: newSotwSubscription(req.GetResourceNames())}
+		w = &sotwWatch{sub: newSotwSubscription(req.GetResourceNames()), sel: len(st.cases)}
 		st.watches[typeURL] = w
+		st.cases = append(st.cases, reflect.SelectCase{Dir: reflect.SelectRecv})
 	}
 	// A new channel (whatever the old watch sent is dropped) and no nonce
 	// until the next response, as go-control-plane: a request following an
@@ -161,16 +163,8 @@ func (st *sotwStream) request(req *discovery.DiscoveryRequest) error {
 		return status.Errorf(codes.Unavailable, "xds: watching %s: %v", typeURL, err)
 	}
 	w.cancel = cancel
-	st.recompute()
+	st.cases[w.sel].Chan = reflect.ValueOf(w.ch) // the old channel's case, replaced in place
 	return nil
-}
-
-// recompute rebuilds the select cases from the watches.
-func (st *sotwStream) recompute() {
-	st.cases = st.cases[:fixedCases]
-	for _, w := range st.watches {
-		st.cases = append(st.cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(w.ch)})
-	}
 }
 
 // send sends a cache's response with the stream's next nonce.
@@ -188,10 +182,12 @@ func (st *sotwStream) send(resp cachev3.Response) error {
 	out.Nonce = strconv.FormatInt(st.nonce, 10)
 	w.sub.returned = resp.GetReturnedResources()
 	w.nonce = out.Nonce
-	st.a.cb.OnStreamResponse(resp.GetContext(), st.id, resp.GetRequest(), out)
 	if r, ok := resp.(*sharedResponse); ok && r.entries != nil {
-		return st.stream.SendMsg(&encodedResponse{DiscoveryResponse: out, entries: r.entries})
+		enc := &encodedResponse{DiscoveryResponse: out, entries: r.entries}
+		st.a.cb.sotwResponse(st.id, out, enc.size())
+		return st.stream.SendMsg(enc)
 	}
+	st.a.cb.OnStreamResponse(resp.GetContext(), st.id, resp.GetRequest(), out)
 	return st.stream.Send(out)
 }
 

@@ -254,7 +254,12 @@ func (t *tracker) OnStreamRequest(id int64, req *discovery.DiscoveryRequest) err
 
 // OnStreamResponse records what was sent.
 func (t *tracker) OnStreamResponse(_ context.Context, id int64, _ *discovery.DiscoveryRequest, resp *discovery.DiscoveryResponse) {
-	t.response(streamKey{id: id}, resp.GetTypeUrl(), resp.GetVersionInfo(), resp.GetNonce(), len(resp.GetResources()), proto.Size(resp))
+	t.sotwResponse(id, resp, proto.Size(resp))
+}
+
+// sotwResponse is OnStreamResponse given the response's encoded size.
+func (t *tracker) sotwResponse(id int64, resp *discovery.DiscoveryResponse, size int) {
+	t.response(streamKey{id: id}, resp.GetTypeUrl(), resp.GetVersionInfo(), resp.GetNonce(), len(resp.GetResources()), size)
 }
 
 // OnDeltaStreamOpen implements the server callbacks.
