@@ -138,6 +138,12 @@ func TestCodecRequestEqualsProto(t *testing.T) {
 		got := &discovery.DiscoveryRequest{VersionInfo: "stale"}
 		require.NoError(t, codec{}.Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, got))
 		require.True(t, proto.Equal(req, got), "decoded %v", got)
+		// Spread over several buffers (HTTP/2 frames), as a large ACK is.
+		third := len(b) / 3
+		split := mem.BufferSlice{mem.SliceBuffer(b[:third]), mem.SliceBuffer(b[third : 2*third]), mem.SliceBuffer(b[2*third:])}
+		got = &discovery.DiscoveryRequest{}
+		require.NoError(t, codec{}.Unmarshal(split, got))
+		require.True(t, proto.Equal(req, got), "decoded from frames %v", got)
 	}
 	for name, b := range map[string][]byte{
 		"truncated name":  {0x1a, 0x05, 'a'},
@@ -235,11 +241,11 @@ func TestCodecFindsNameListsByEncoding(t *testing.T) {
 	}
 	first := decode(b)
 	require.Equal(t, names, first.ResourceNames)
-	_, run, count, err := splitRequest(b)
+	sc, err := scanRequest(b)
 	require.NoError(t, err)
-	require.Equal(t, 30, count)
-	require.NotNil(t, run, "the names are one contiguous run")
-	found := reqLists.byEncoding(run)
+	require.Equal(t, 30, sc.count)
+	require.NotNil(t, sc.run, "the names are one contiguous run")
+	found := reqLists.byEncoding(sc.run)
 	require.True(t, unsafe.SliceData(found) == unsafe.SliceData(first.ResourceNames), "the list is remembered by its encoding")
 	second := decode(b)
 	require.True(t, unsafe.SliceData(second.ResourceNames) == unsafe.SliceData(first.ResourceNames))
@@ -254,9 +260,9 @@ func TestCodecFindsNameListsByEncoding(t *testing.T) {
 			mixed = protowire.AppendString(protowire.AppendTag(mixed, 4, protowire.BytesType), "eds")
 		}
 	}
-	_, run, _, err = splitRequest(mixed)
+	sc, err = scanRequest(mixed)
 	require.NoError(t, err)
-	require.Nil(t, run)
+	require.Nil(t, sc.run)
 	got := decode(mixed)
 	require.Equal(t, names, got.ResourceNames)
 	require.Equal(t, "eds", got.TypeUrl)

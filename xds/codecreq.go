@@ -15,8 +15,13 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// requestNames is DiscoveryRequest.resource_names.
-const requestNames = 3
+// DiscoveryRequest's fields decoded here.
+const (
+	requestVersion = 1 // version_info
+	requestNames   = 3 // resource_names
+	requestTypeURL = 4 // type_url
+	requestNonce   = 5 // response_nonce
+)
 
 // unmarshalRequest decodes a DiscoveryRequest. Its resource names are
 // shared: a state-of-the-world EDS ACK from each of 2,000 proxies names the
@@ -24,49 +29,85 @@ const requestNames = 3
 // before (clients encode a list the same way every time), the shared list
 // is found by those bytes alone; otherwise each name is looked up in the
 // intern table straight from the wire bytes, so a name the table holds
-// costs no allocation. The other fields are decoded by protobuf.
+// costs no allocation. An ACK's other fields (version, type, nonce) are
+// decoded here too; a request with any other field (the node, a NACK's
+// error, ...) has those decoded by protobuf.
 func unmarshalRequest(b []byte, m *discovery.DiscoveryRequest) error {
-	rest, run, count, err := splitRequest(b)
+	s, err := scanRequest(b)
 	if err != nil {
 		return err
 	}
 	var names []string
-	if run != nil {
-		names = reqLists.byEncoding(run)
+	if s.run != nil {
+		names = reqLists.byEncoding(s.run)
 	}
-	if names == nil && count > 0 {
-		if names, err = lookupNames(b, count); err != nil {
+	if names == nil && s.count > 0 {
+		if names, err = lookupNames(b, s.count); err != nil {
 			return err
 		}
 		names = reqLists.intern(names)
-		if run != nil {
-			reqLists.rememberEncoding(run, names)
+		if s.run != nil {
+			reqLists.rememberEncoding(s.run, names)
 		}
 	}
 	m.Reset()
-	if err := proto.Unmarshal(rest, m); err != nil {
-		return err
+	if s.other {
+		if err := proto.Unmarshal(withoutNames(b), m); err != nil {
+			return err
+		}
+	} else {
+		if !utf8.Valid(s.version) || !utf8.Valid(s.typeURL) || !utf8.Valid(s.nonce) {
+			return errInvalidString
+		}
+		m.VersionInfo, m.TypeUrl, m.ResponseNonce = string(s.version), typeURLString(s.typeURL), string(s.nonce)
 	}
 	m.ResourceNames = names
 	return nil
 }
 
-// splitRequest checks the top level of an encoded request and returns
-// every field but the names (for protobuf), the names' bytes when they
-// are one contiguous run of at least minSharedList names, and how many
-// names there are.
-func splitRequest(b []byte) (rest, run []byte, count int, err error) {
+// typeURLString returns v as a string: a known type URL's constant when v
+// is one (no allocation), a copy otherwise.
+func typeURLString(v []byte) string {
+	for _, t := range knownTypes {
+		if string(v) == t {
+			return t
+		}
+	}
+	return string(v)
+}
+
+var errInvalidString = errors.New("proto: DiscoveryRequest: string field contains invalid UTF-8")
+
+// scannedRequest is the top level of an encoded DiscoveryRequest.
+type scannedRequest struct {
+	// run is the names' bytes when they are one contiguous run of at least
+	// minSharedList names; count is how many names there are.
+	run   []byte
+	count int
+	// The last value of each field decoded by hand (nil: absent).
+	version, typeURL, nonce []byte
+	// other: the request has fields protobuf must decode.
+	other bool
+}
+
+// scanRequest checks the top level of an encoded request and finds its
+// fields.
+func scanRequest(b []byte) (scannedRequest, error) {
+	var s scannedRequest
 	runStart, runEnd, contiguous := -1, -1, true
 	for off := 0; off < len(b); {
 		num, typ, n := protowire.ConsumeTag(b[off:])
 		if n < 0 {
-			return nil, nil, 0, protowire.ParseError(n)
+			return s, protowire.ParseError(n)
 		}
 		vn := protowire.ConsumeFieldValue(num, typ, b[off+n:])
 		if vn < 0 {
-			return nil, nil, 0, protowire.ParseError(vn)
+			return s, protowire.ParseError(vn)
 		}
-		if num == requestNames && typ == protowire.BytesType {
+		switch {
+		case typ != protowire.BytesType:
+			s.other = true
+		case num == requestNames:
 			switch {
 			case runStart < 0:
 				runStart = off
@@ -74,16 +115,40 @@ func splitRequest(b []byte) (rest, run []byte, count int, err error) {
 				contiguous = false
 			}
 			runEnd = off + n + vn
-			count++
-		} else {
+			s.count++
+		case num == requestVersion || num == requestTypeURL || num == requestNonce:
+			v, _ := protowire.ConsumeBytes(b[off+n:])
+			switch num {
+			case requestVersion:
+				s.version = v
+			case requestTypeURL:
+				s.typeURL = v
+			default:
+				s.nonce = v
+			}
+		default:
+			s.other = true
+		}
+		off += n + vn
+	}
+	if contiguous && s.count >= minSharedList {
+		s.run = b[runStart:runEnd]
+	}
+	return s, nil
+}
+
+// withoutNames returns a checked encoded request's fields but its names.
+func withoutNames(b []byte) []byte {
+	var rest []byte
+	for off := 0; off < len(b); {
+		num, typ, n := protowire.ConsumeTag(b[off:])
+		vn := protowire.ConsumeFieldValue(num, typ, b[off+n:])
+		if num != requestNames || typ != protowire.BytesType {
 			rest = append(rest, b[off:off+n+vn]...)
 		}
 		off += n + vn
 	}
-	if contiguous && count >= minSharedList {
-		run = b[runStart:runEnd]
-	}
-	return rest, run, count, nil
+	return rest
 }
 
 // lookupNames returns the count names of a checked encoded request, each

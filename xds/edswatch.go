@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math/rand/v2"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -113,6 +114,40 @@ func hashNames(names map[string]struct{}) uint64 {
 // update applies changed assignments (marshalled) and removals, and
 // answers the watches of the streams that subscribe to one of them.
 func (e *sotwEDS) update(ms map[string]marshalled, removed []string) {
+	deliver(e.apply(ms, removed))
+}
+
+// fanOutChunk is how many streams deliver wakes before it yields.
+const fanOutChunk = 64
+
+// deliver hands each answered watch its response, yielding the processor
+// after every fanOutChunk. Every stream woken sends at once, and grpc-go's
+// writer for its connection, after queueing a small message, yields once
+// before writing it, holding a write buffer borrowed from a shared pool
+// meanwhile: woken all at once, thousands of streams held thousands of
+// buffers (tens of megabytes allocated afresh when a collection had
+// emptied the pool — enough to start another collection in the middle of
+// the fan-out), and no proxy was written to before every stream had run.
+// Yielding per chunk lets each chunk's writers finish first. The sends
+// never block: each watch was answered once, on its own one-slot channel,
+// and removed from the watches before.
+func deliver(out []answered) {
+	for i, a := range out {
+		a.ch <- a.resp
+		if (i+1)%fanOutChunk == 0 {
+			runtime.Gosched()
+		}
+	}
+}
+
+// answered is a response for a watch's channel.
+type answered struct {
+	ch   chan cachev3.Response
+	resp cachev3.Response
+}
+
+// apply is update's bookkeeping, under e.mu: it returns the responses.
+func (e *sotwEDS) apply(ms map[string]marshalled, removed []string) []answered {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.gen++
@@ -129,12 +164,15 @@ func (e *sotwEDS) update(ms map[string]marshalled, removed []string) {
 	if len(e.changes) > maxChangeLog {
 		e.changes = e.changes[len(e.changes)-maxChangeLog:]
 	}
+	var out []answered
+	versions := map[uint64]string{} // by subscription hash: most streams share a few
 	for id, w := range e.watches {
 		if send := e.subscribed(w, names); len(send) > 0 {
-			e.respond(w, send)
+			out = append(out, answered{ch: w.ch, resp: e.response(w, send, versions)})
 			delete(e.watches, id)
 		}
 	}
+	return out
 }
 
 // subscribed returns those of names that w subscribes to and that exist.
@@ -221,12 +259,25 @@ func (e *sotwEDS) missing(w *edsWatch) ([]string, bool) {
 // respond sends w the named assignments. e.mu is held; the stream's channel
 // holds one response per type, so this never blocks.
 func (e *sotwEDS) respond(w *edsWatch, send []string) {
+	w.ch <- e.response(w, send, nil)
+}
+
+// response is w's response with the named assignments, its version from
+// versions when there (nil: none kept). e.mu is held.
+func (e *sotwEDS) response(w *edsWatch, send []string, versions map[uint64]string) *sharedResponse {
 	anys, entries := make([]*anypb.Any, 0, len(send)), make([]mem.Buffer, 0, len(send))
 	for _, n := range send {
 		m := e.items[n].m
 		anys, entries = append(anys, m.any), append(entries, m.entry)
 	}
-	w.ch <- &sharedResponse{req: w.req, version: e.version(w.subs), anys: anys, entries: entries}
+	v, ok := versions[w.subs]
+	if !ok {
+		v = e.version(w.subs)
+		if versions != nil {
+			versions[w.subs] = v
+		}
+	}
+	return &sharedResponse{req: w.req, version: v, anys: anys, entries: entries}
 }
 
 // CreateDeltaWatch is not served here: delta streams use the LinearCache.

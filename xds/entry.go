@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"unicode/utf8"
 
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/grpc/mem"
@@ -87,13 +88,54 @@ func (m *encodedResponse) size() int {
 // marshalEncoded writes the response's fields but resources, then the
 // entries by reference.
 func marshalEncoded(m *encodedResponse) (mem.BufferSlice, error) {
-	head, err := marshalExcept(m.DiscoveryResponse, sotwResources)
-	if err != nil {
-		return nil, err
+	head, ok := plainHead(m.DiscoveryResponse)
+	if !ok {
+		var err error
+		if head, err = marshalExcept(m.DiscoveryResponse, sotwResources); err != nil {
+			return nil, err
+		}
 	}
 	out := make(mem.BufferSlice, 0, len(m.entries)+1)
 	out = append(out, mem.SliceBuffer(head))
 	return append(out, m.entries...), nil
+}
+
+// DiscoveryResponse's fields plainHead writes, and how many fields the
+// message has (a version with more is encoded by protobuf).
+const (
+	responseVersion = 1
+	responseTypeURL = 4
+	responseNonce   = 5
+	responseFields  = 7
+)
+
+// plainHead encodes the response's fields but its resources as protobuf
+// would, when they are just the version, type URL and nonce a stream sets
+// (ok false otherwise): the per-stream head of every response, without
+// protobuf's reflection.
+func plainHead(m *discovery.DiscoveryResponse) (head []byte, ok bool) {
+	if m.Canary || m.ControlPlane != nil || len(m.ResourceErrors) > 0 || len(m.ProtoReflect().GetUnknown()) > 0 ||
+		m.ProtoReflect().Descriptor().Fields().Len() != responseFields ||
+		!utf8.ValidString(m.VersionInfo) || !utf8.ValidString(m.TypeUrl) || !utf8.ValidString(m.Nonce) {
+		return nil, false
+	}
+	fields := [...]struct {
+		num protowire.Number
+		v   string
+	}{{responseVersion, m.VersionInfo}, {responseTypeURL, m.TypeUrl}, {responseNonce, m.Nonce}}
+	n := 0
+	for _, f := range fields {
+		if f.v != "" {
+			n += protowire.SizeTag(f.num) + protowire.SizeBytes(len(f.v))
+		}
+	}
+	head = make([]byte, 0, n)
+	for _, f := range fields {
+		if f.v != "" {
+			head = protowire.AppendString(protowire.AppendTag(head, f.num, protowire.BytesType), f.v)
+		}
+	}
+	return head, true
 }
 
 // entriesOf lists the entries of ms.

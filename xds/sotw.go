@@ -49,6 +49,7 @@ type sotwWatch struct {
 	nonce  string // of the last response sent for the type
 	sub    *sotwSubscription
 	sel    int // its channel's index in the stream's select cases
+	known  int // its type's index in knownTypes, -1 if none
 }
 
 // sotwStream is one state-of-the-world stream's state, owned by its loop.
@@ -60,6 +61,26 @@ type sotwStream struct {
 	nonce   int64
 	watches map[string]*sotwWatch // by type URL
 	cases   []reflect.SelectCase  // fixedCases, then the watches' channels
+	// known holds the channels of the watches of the four types sidecars
+	// and gRPC clients use (nil: not watched), for a plain select; other
+	// counts the watches of other types, which need reflect.Select (a
+	// plain select allocates nothing, reflect.Select some 400 bytes per
+	// call: twice per proxy for every endpoint change).
+	known [len(knownTypes)]chan cachev3.Response
+	other int
+}
+
+// knownTypes are the types whose watches the plain select covers.
+var knownTypes = [...]string{resourcev3.ListenerType, resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.RouteType}
+
+// knownIndex returns typeURL's index in knownTypes, -1 if it is not one.
+func knownIndex(typeURL string) int {
+	for i, t := range knownTypes {
+		if t == typeURL {
+			return i
+		}
+	}
+	return -1
 }
 
 // Select cases before the watches' channels.
@@ -100,26 +121,73 @@ func (a *adsServer) StreamAggregatedResources(s discovery.AggregatedDiscoverySer
 		caseRequest:    {Dir: reflect.SelectRecv, Chan: reflect.ValueOf(reqs)},
 	}
 	for {
-		i, v, ok := reflect.Select(st.cases)
-		switch i {
-		case caseServerDone, caseStreamDone:
-			return nil
-		case caseRequest:
-			if !ok {
-				return nil // the client closed the stream or it failed
+		var err error
+		if st.other == 0 {
+			err = st.next(a.ctx.Done(), s.Context().Done(), reqs)
+		} else {
+			err = st.nextReflect()
+		}
+		if err != nil {
+			if errors.Is(err, errStreamEnded) {
+				return nil
 			}
-			if err := st.request(v.Interface().(*discovery.DiscoveryRequest)); err != nil {
-				return err
-			}
-		default:
-			if !ok || v.IsNil() {
-				return status.Error(codes.Unavailable, "xds: a watch closed its channel")
-			}
-			if err := st.send(v.Interface().(cachev3.Response)); err != nil {
-				return err
-			}
+			return err
 		}
 	}
+}
+
+// errStreamEnded ends a stream's loop without an error.
+var errStreamEnded = errors.New("stream ended")
+
+// next waits for the server or the stream to end, a request, or a
+// response for a watch of a known type, and handles it.
+func (st *sotwStream) next(serverDone, streamDone <-chan struct{}, reqs <-chan *discovery.DiscoveryRequest) error {
+	var resp cachev3.Response
+	var ok bool
+	select {
+	case <-serverDone:
+		return errStreamEnded
+	case <-streamDone:
+		return errStreamEnded
+	case req, open := <-reqs:
+		if !open {
+			return errStreamEnded // the client closed the stream or it failed
+		}
+		return st.request(req)
+	case resp, ok = <-st.known[0]:
+	case resp, ok = <-st.known[1]:
+	case resp, ok = <-st.known[2]:
+	case resp, ok = <-st.known[3]:
+	}
+	return st.response(resp, ok)
+}
+
+// nextReflect is next over every watch's channel, for a stream that
+// watches a type next does not cover.
+func (st *sotwStream) nextReflect() error {
+	i, v, ok := reflect.Select(st.cases)
+	switch i {
+	case caseServerDone, caseStreamDone:
+		return errStreamEnded
+	case caseRequest:
+		if !ok {
+			return errStreamEnded
+		}
+		return st.request(v.Interface().(*discovery.DiscoveryRequest))
+	}
+	var resp cachev3.Response
+	if ok && !v.IsNil() {
+		resp = v.Interface().(cachev3.Response)
+	}
+	return st.response(resp, ok)
+}
+
+// response sends a watch's response (ok false: its channel was closed).
+func (st *sotwStream) response(resp cachev3.Response, ok bool) error {
+	if !ok || resp == nil {
+		return status.Error(codes.Unavailable, "xds: a watch closed its channel")
+	}
+	return st.send(resp)
 }
 
 // request handles one request: the callbacks see it first (ACK and NACK
@@ -150,9 +218,12 @@ func (st *sotwStream) request(req *discovery.DiscoveryRequest) error {
 		w.cancel()
 		w.sub.set(req.GetResourceNames())
 	} else {
-		w = &sotwWatch{sub: newSotwSubscription(req.GetResourceNames()), sel: len(st.cases)}
+		w = &sotwWatch{sub: newSotwSubscription(req.GetResourceNames()), sel: len(st.cases), known: knownIndex(typeURL)}
 		st.watches[typeURL] = w
 		st.cases = append(st.cases, reflect.SelectCase{Dir: reflect.SelectRecv})
+		if w.known < 0 {
+			st.other++
+		}
 	}
 	// A new channel (whatever the old watch sent is dropped) and no nonce
 	// until the next response, as go-control-plane: a request following an
@@ -164,6 +235,9 @@ func (st *sotwStream) request(req *discovery.DiscoveryRequest) error {
 	}
 	w.cancel = cancel
 	st.cases[w.sel].Chan = reflect.ValueOf(w.ch) // the old channel's case, replaced in place
+	if w.known >= 0 {
+		st.known[w.known] = w.ch
+	}
 	return nil
 }
 

@@ -11,6 +11,8 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/meshd/meshd/internal/model"
 )
 
 func TestSotwSubscriptionSemantics(t *testing.T) {
@@ -106,4 +108,36 @@ func TestSotWStaleNonceIsIgnored(t *testing.T) {
 	third, ok := recvWithin(t, rx, 5*time.Second)
 	require.True(t, ok, "a request after an accepted one is handled whatever its nonce")
 	assert.Equal(t, "3", third.Nonce)
+}
+
+// TestSotWStreamWatchingAnotherType: a stream that also watches a type
+// beyond listeners, clusters, endpoints and routes is served by the
+// reflect.Select loop, with the same answers.
+func TestSotWStreamWatchingAnotherType(t *testing.T) {
+	store := testStore(t)
+	s, conn := startServer(t, store)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stream, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
+	require.NoError(t, err)
+	rx := receiver(stream)
+	n := node(t, "sidecar~10.1.0.9~client.shop~shop.svc.cluster.local", "shop")
+	require.NoError(t, stream.Send(&discovery.DiscoveryRequest{Node: n, TypeUrl: resourcev3.SecretType, ResourceNames: []string{"default"}}))
+	require.NoError(t, stream.Send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.ClusterType}))
+	cds, ok := recvWithin(t, rx, 5*time.Second)
+	require.True(t, ok, "no CDS response")
+	require.Equal(t, resourcev3.ClusterType, cds.TypeUrl)
+	name := "outbound|8080||frontend.shop.svc.cluster.local"
+	require.NoError(t, stream.Send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResourceNames: []string{name}}))
+	eds, ok := recvWithin(t, rx, 5*time.Second)
+	require.True(t, ok, "no EDS response")
+	require.NoError(t, stream.Send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.EndpointType,
+		VersionInfo: eds.VersionInfo, ResponseNonce: eds.Nonce, ResourceNames: []string{name}}))
+
+	// An endpoint change reaches the stream through the same loop.
+	s.push(store.Apply([]model.Change{slice("frontend", "10.1.0.1", "10.1.0.2")}), pushInfo{endpointsOnly: true})
+	next, ok := recvWithin(t, rx, 5*time.Second)
+	require.True(t, ok, "no EDS update")
+	require.Equal(t, resourcev3.EndpointType, next.TypeUrl)
+	require.NotEqual(t, eds.VersionInfo, next.VersionInfo)
 }

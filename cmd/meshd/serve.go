@@ -23,15 +23,6 @@ import (
 	"github.com/meshd/meshd/xds"
 )
 
-// writeBufferSize is the ADS server's per-connection write buffer, grpc-go's
-// default size, borrowed from a pool while the connection writes
-// (SharedWriteBuffer) instead of held by every idle connection. Larger
-// buffers mean fewer system calls per large response, but every proxy has
-// its own connection: at 2,000 of them 256 KB buffers, allocated afresh
-// for each small EDS write after a collection emptied the pool, cost more
-// (endpoint churn p99 520 ms, peak 417 MB) than they saved.
-const writeBufferSize = 32 << 10
-
 // gcPercent is meshd's GOGC unless the environment sets one: the heap
 // grows to 1.5 times what is live instead of 2 times. Pushes allocate in
 // bursts (a connect storm, a canary rebuilding every scope); at 2,000
@@ -82,16 +73,14 @@ func serve(args []string) error {
 		return fmt.Errorf("listening for admin on %s: %w", s.AdminAddress, err)
 	}
 	ka := s.Keepalive
-	g := grpc.NewServer(
-		xds.Codec(),
-		grpc.WriteBufferSize(writeBufferSize), grpc.SharedWriteBuffer(true),
+	g := grpc.NewServer(append(xds.TransportOptions(),
 		grpc.ChainStreamInterceptor(
 			xds.StreamRateLimit(s.MaxRequestsPerSecond, s.MaxRequestsBurst, config.StreamMaxWait, m.StreamsRefused),
 			xds.SendThrottle(s.PushThrottle)),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: ka.Time, Timeout: ka.Timeout,
 			MaxConnectionAge: ka.MaxConnectionAge, MaxConnectionAgeGrace: ka.MaxConnectionAgeGrace}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: ka.MinClientPing(), PermitWithoutStream: true}),
-	)
+	)...)
 	srv.Register(ctx, g)
 	web := &http.Server{Handler: admin.New(srv, store, m.Registry), ReadHeaderTimeout: 10 * time.Second}
 

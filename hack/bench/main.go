@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -39,7 +40,7 @@ type config struct {
 	profile                                  bool
 	profileSeconds                           int
 	env                                      []string
-	selfProfile                              string
+	selfProfile                              map[string]bool // phases to profile the load generator in
 }
 
 func main() {
@@ -51,7 +52,7 @@ func main() {
 
 func parseFlags() config {
 	var c config
-	var env string
+	var env, self string
 	flag.IntVar(&c.services, "services", 500, "services in the mesh")
 	flag.IntVar(&c.endpoints, "endpoints", 5000, "endpoints in total, spread evenly over the services")
 	flag.IntVar(&c.proxies, "proxies", 1000, "simulated sidecars")
@@ -68,7 +69,7 @@ func parseFlags() config {
 	flag.DurationVar(&c.changeTimeout, "change-timeout", 30*time.Second, "longest wait for a change to reach every watching proxy")
 	flag.BoolVar(&c.profile, "profile", true, "save meshd CPU (connect storm) and heap profiles next to the results")
 	flag.IntVar(&c.profileSeconds, "profile-seconds", 20, "length of the connect-storm CPU profile")
-	flag.StringVar(&c.selfProfile, "loadgen-cpuprofile", "", "write a CPU profile of this process (the load generator) to this file")
+	flag.StringVar(&self, "loadgen-profile", "", "phases (storm, churn, canary; comma-separated) to save a CPU profile of the load generator in, as <name>-loadgen-cpu-<phase>.pprof")
 	flag.StringVar(&env, "meshd-env", "", "extra environment for meshd, comma-separated K=V (e.g. PILOT_DEBOUNCE_AFTER=50ms)")
 	flag.Parse()
 	if c.namespaces <= 0 {
@@ -79,6 +80,12 @@ func parseFlags() config {
 	}
 	if env != "" {
 		c.env = strings.Split(env, ",")
+	}
+	c.selfProfile = map[string]bool{}
+	for _, p := range strings.Split(self, ",") {
+		if p != "" {
+			c.selfProfile[p] = true
+		}
 	}
 	return c
 }
@@ -97,16 +104,6 @@ func run() error {
 		return err
 	}
 	res := newResult(c)
-	if c.selfProfile != "" {
-		pf, err := os.Create(c.selfProfile)
-		if err != nil {
-			return err
-		}
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
-	}
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05.000")}, args...)...)
 	}
@@ -143,6 +140,7 @@ func run() error {
 
 	// 3. Connect storm.
 	profDone := cpuProfile(c, md, "storm", res, logf)
+	stopSelf := selfProfile(c, "storm", logf)
 	if c.profile {
 		// What is live while the proxies are being configured (the peak
 		// RSS comes from here): a heap profile 3 s into the storm.
@@ -164,6 +162,7 @@ func run() error {
 		defer f.Close()
 	}
 	res.Storm = st
+	stopSelf()
 	res.Phases = append(res.Phases, ph.end("connect storm", smp.takePeak()))
 	logf("connect storm: %d/%d configured, p50 %.0fms p99 %.0fms max %.0fms, %d streams", st.Configured, st.Proxies,
 		st.Latency.P50Ms, st.Latency.P99Ms, st.Latency.MaxMs, st.Streams)
@@ -173,24 +172,31 @@ func run() error {
 	qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	_ = f.WaitQuiet(qctx, 2*time.Second)
 	cancel()
-	time.Sleep(3 * time.Second)
-	res.Phases = append(res.Phases, ph.end("steady (5s idle)", smp.takePeak()))
+	// The storm's profiles are taken (their encoding is garbage in meshd's
+	// heap), then the idle state's, each after a forced collection — the
+	// last collects the others' garbage — then meshd idles, so that the
+	// changes find it as an idle meshd is rather than with the profiler's
+	// leftovers filling its heap towards a collection.
+	<-profDone
 	if c.profile {
+		res.Memory.GoRuntime = md.memStats()
 		file := filepath.Join(c.out, c.name+"-heap.pprof")
-		if err := md.save("/debug/pprof/heap?gc=1", file); err != nil { // after a GC: what is live
+		if err := md.save("/debug/pprof/heap?gc=1", file); err != nil {
 			logf("heap profile: %v", err)
 		} else {
-			res.Profiles = append(res.Profiles, file)
+			res.addProfile(file)
 		}
-		res.Memory.GoRuntime = md.memStats()
 	}
+	time.Sleep(3 * time.Second)
+	res.Phases = append(res.Phases, ph.end("steady (idle)", smp.takePeak()))
 
 	// 4. Endpoint churn: one EndpointSlice changes per round.
-	<-profDone
 	profDone = cpuProfile(c, md, "churn", res, logf)
+	stopSelf = selfProfile(c, "churn", logf)
 	churned := func(r int) int { return (r*37 + 5) % c.services }
 	res.Churn, err = changes(ctx, c, f, md, "eds", func(r int) string { return m.clusterName(churned(r)) },
 		func(r int) error { return m.rollEndpoint(ctx, churned(r)) })
+	stopSelf()
 	if err != nil {
 		return fmt.Errorf("endpoint churn: %w", err)
 	}
@@ -200,11 +206,13 @@ func run() error {
 	// 5. Canary, profiled on its own (after the churn profile ends).
 	<-profDone
 	profDone = cpuProfile(c, md, "canary", res, logf)
+	stopSelf = selfProfile(c, "canary", logf)
 	// svc-0's VirtualService shifts 10 points of weight per round
 	// (80, 70, ... 10, then 80 again: every round changes it, from the 90
 	// it was created with).
 	res.Canary, err = changes(ctx, c, f, md, "rds", func(int) string { return fmt.Sprint(servicePort) },
 		func(r int) error { return m.setWeight(ctx, 0, canaryWeight(r)) })
+	stopSelf()
 	if err != nil {
 		return fmt.Errorf("canary: %w", err)
 	}
@@ -247,10 +255,15 @@ func changes(ctx context.Context, c config, f *fleet.Fleet, md *meshdProc, typ s
 	name func(int) string, write func(int) error) (Change, error) {
 	res := newChange()
 	for r := range c.rounds {
+		a0, g0, ok0 := md.allocStats()
 		if err := round(ctx, f, typ, name(r), func() error { return write(r) }, c.changeTimeout, &res); err != nil {
 			return res, err
 		}
 		res.Pushes = append(res.Pushes, md.pushStatus())
+		if a1, g1, ok1 := md.allocStats(); ok0 && ok1 {
+			res.MeshdAllocatedMB = append(res.MeshdAllocatedMB, (a1-a0)/(1<<20))
+			res.MeshdGCs = append(res.MeshdGCs, int(g1-g0))
+		}
 	}
 	res.perRound()
 	return res, nil
@@ -261,24 +274,61 @@ func logChange(logf func(string, ...any), what string, ch Change) {
 		ch.Latency.P50Ms, ch.Latency.P99Ms, ch.Latency.MaxMs)
 }
 
-// cpuProfile saves a CPU profile of meshd's next --profile-seconds in the
-// background (if profiling is on); the channel is closed when it is done.
+// cpuProfile saves CPU and allocation profiles of meshd's next
+// --profile-seconds in the background (if profiling is on); the channel is
+// closed when they are done.
 func cpuProfile(c config, md *meshdProc, phase string, res *Result, logf func(string, ...any)) chan struct{} {
 	done := make(chan struct{})
 	if !c.profile {
 		close(done)
 		return done
 	}
-	go func() {
-		defer close(done)
-		file := filepath.Join(c.out, c.name+"-cpu-"+phase+".pprof")
-		if err := md.save(fmt.Sprintf("/debug/pprof/profile?seconds=%d", c.profileSeconds), file); err != nil {
-			logf("CPU profile: %v", err)
-			return
+	var wg sync.WaitGroup
+	// CPU, and what was allocated meanwhile (a delta of the allocation profile).
+	for _, kind := range []string{"cpu", "allocs"} {
+		path := fmt.Sprintf("/debug/pprof/profile?seconds=%d", c.profileSeconds)
+		if kind == "allocs" {
+			path = fmt.Sprintf("/debug/pprof/allocs?seconds=%d", c.profileSeconds)
 		}
-		res.Profiles = append(res.Profiles, file)
-	}()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			file := filepath.Join(c.out, c.name+"-"+kind+"-"+phase+".pprof")
+			if err := md.save(path, file); err != nil {
+				logf("%s profile: %v", kind, err)
+				return
+			}
+			res.addProfile(file)
+		}()
+	}
+	go func() { wg.Wait(); close(done) }()
 	return done
+}
+
+// selfProfile starts a CPU profile of the load generator for phase if
+// --loadgen-profile names it; the function returned stops it.
+func selfProfile(c config, phase string, logf func(string, ...any)) func() {
+	if !c.selfProfile[phase] {
+		return func() {}
+	}
+	file := filepath.Join(c.out, c.name+"-loadgen-cpu-"+phase+".pprof")
+	pf, err := os.Create(file)
+	if err == nil {
+		err = pprof.StartCPUProfile(pf)
+	}
+	if err != nil {
+		logf("load generator CPU profile: %v", err)
+		if pf != nil {
+			pf.Close()
+		}
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := pf.Close(); err != nil {
+			logf("load generator CPU profile: %v", err)
+		}
+	}
 }
 
 // namespaces lists the mesh's namespaces.

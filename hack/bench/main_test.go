@@ -2,8 +2,10 @@ package main
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestWorkloadOf: every proxy backs a service of its own namespace, and
@@ -60,4 +62,28 @@ func TestCanaryWeightChangesEveryRound(t *testing.T) {
 		}
 		prev = w
 	}
+}
+
+func TestRoundTimeline(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	c := newChange()
+	c.Rounds = 2
+	c.began = []time.Time{t0, t0.Add(time.Minute)}
+	c.acks = [][]time.Duration{
+		{8 * time.Millisecond, 15 * time.Millisecond, 17 * time.Millisecond, 42 * time.Millisecond},
+		nil, // nobody ACKed
+	}
+	c.Pushes = []PushStatus{
+		{Started: t0.Add(5 * time.Millisecond), DurationNanos: int64(7 * time.Millisecond)},
+		{Started: t0.Add(-time.Second)}, // an earlier push: meshd did not push for this round
+	}
+	c.perRound()
+	require.Len(t, c.Timeline, 2)
+	got := c.Timeline[0]
+	require.Equal(t, t0, got.At)
+	require.Equal(t, 5.0, got.PushStartMs)
+	require.Equal(t, 12.0, got.PushEndMs)
+	require.Equal(t, []float64{8, 17, 42}, []float64{got.FirstAckMs, got.HalfAckMs, got.LastAckMs})
+	require.Equal(t, []int{1, 2, 0, 0, 1}, got.AckedPer10Ms)
+	require.Equal(t, RoundTimeline{At: t0.Add(time.Minute)}, c.Timeline[1])
 }

@@ -105,6 +105,36 @@ func (m *meshdProc) pushStatus() PushStatus {
 	return ps
 }
 
+// allocStats returns the bytes meshd has allocated so far and its
+// collections so far, from the Go collector's metrics on /metrics
+// (ok false if they could not be read).
+func (m *meshdProc) allocStats() (allocated float64, gcs float64, ok bool) {
+	code, body := m.get("/metrics")
+	if code != http.StatusOK {
+		return 0, 0, false
+	}
+	found := 0
+	for _, line := range strings.Split(string(body), "\n") {
+		name, v, cut := strings.Cut(line, " ")
+		if !cut {
+			continue
+		}
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil {
+			continue
+		}
+		switch name {
+		case "go_memstats_alloc_bytes_total":
+			allocated = f
+			found++
+		case "go_gc_duration_seconds_count":
+			gcs = f
+			found++
+		}
+	}
+	return allocated, gcs, found == 2
+}
+
 // save writes an admin path (a pprof profile) to file.
 func (m *meshdProc) save(path, file string) error {
 	code, body := m.get(path)
@@ -116,9 +146,10 @@ func (m *meshdProc) save(path, file string) error {
 
 // memStats returns the Go runtime's view of meshd's memory (live heap,
 // heap held, stacks, everything obtained from the OS), read from the
-// runtime.MemStats lines of /debug/pprof/heap?debug=1; "" if that fails.
+// runtime.MemStats lines of /debug/pprof/heap?debug=1 after a forced
+// collection; "" if that fails.
 func (m *meshdProc) memStats() string {
-	code, body := m.get("/debug/pprof/heap?debug=1")
+	code, body := m.get("/debug/pprof/heap?gc=1&debug=1")
 	if code != http.StatusOK {
 		return ""
 	}

@@ -62,8 +62,38 @@ type Change struct {
 	PushedProxies []int `json:"pushedProxies"`
 	// Pushes is meshd's /debug/push_status after each round.
 	Pushes []PushStatus `json:"pushes"`
+	// Timeline is, per round, where the time went (see RoundTimeline).
+	Timeline []RoundTimeline `json:"timeline"`
+	// MeshdAllocatedMB is what meshd allocated per round (from the write
+	// to a quiet second after the last ACK), MeshdGCs how many
+	// collections it ran meanwhile: a collection during the fan-out
+	// shows as a gap in the ACKs.
+	MeshdAllocatedMB []float64 `json:"meshdAllocatedMB"`
+	MeshdGCs         []int     `json:"meshdGCs"`
 
 	samples []time.Duration
+	// began is when each round's API write was made; acks its watching
+	// proxies' ACK times, from began (for the round's timeline).
+	began []time.Time
+	acks  [][]time.Duration
+}
+
+// RoundTimeline is one round's course, in ms from the API write: when
+// meshd's push began (the write accepted, the watch event delivered, the
+// debounce passed) and ended (translation done, responses handed to the
+// streams), and when the watching proxies ACKed: the first, half of them,
+// the last. The push's figures are zero if meshd pushed again since.
+type RoundTimeline struct {
+	// At is when the API write was made.
+	At          time.Time `json:"at"`
+	PushStartMs float64   `json:"pushStartMs"`
+	PushEndMs   float64   `json:"pushEndMs"`
+	FirstAckMs  float64   `json:"firstAckMs"`
+	HalfAckMs   float64   `json:"halfAckMs"`
+	LastAckMs   float64   `json:"lastAckMs"`
+	// AckedPer10Ms counts the ACKs in each 10 ms from the write: stalls
+	// show as gaps.
+	AckedPer10Ms []int `json:"ackedPer10Ms"`
 }
 
 // PushStatus is the part of meshd's /debug/push_status the report shows.
@@ -73,6 +103,8 @@ type PushStatus struct {
 	ScopesChanged int   `json:"scopesChanged"`
 	DurationNanos int64 `json:"durationNanos"`
 	DebounceNanos int64 `json:"debounceNanos"`
+	// Started is when the push began (its debounce ended).
+	Started time.Time `json:"started"`
 }
 
 // storm connects every proxy at once and waits until all are configured.
@@ -181,14 +213,19 @@ func round(ctx context.Context, f *fleet.Fleet, typ, name string, write func() e
 
 	res.Rounds++
 	res.Watching += len(watching)
-	var last time.Duration
+	var acks []time.Duration
 	for _, p := range watching {
 		if at := pr.at[p.Index].Load(); at != 0 {
-			d := time.Duration(at - t0.UnixNano())
-			res.Received++
-			res.samples = append(res.samples, d)
-			last = max(last, d)
+			acks = append(acks, time.Duration(at-t0.UnixNano()))
 		}
+	}
+	slices.Sort(acks)
+	res.Received += len(acks)
+	res.samples = append(res.samples, acks...)
+	res.began, res.acks = append(res.began, t0), append(res.acks, acks)
+	var last time.Duration
+	if len(acks) > 0 {
+		last = acks[len(acks)-1]
 	}
 	res.AllByMs = append(res.AllByMs, float64(last.Microseconds())/1000)
 	pushed := 0
@@ -214,10 +251,28 @@ func newChange() Change {
 	return Change{Responses: map[string]int{}, BytesPerProxy: map[string]float64{}}
 }
 
-// perRound turns BytesPerProxy from a sum over rounds into a per-round mean.
+// perRound turns BytesPerProxy from a sum over rounds into a per-round
+// mean, and lays out each round's timeline from its push status.
 func (c *Change) perRound() {
 	if c.Rounds == 0 {
 		return
+	}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	for r, t0 := range c.began {
+		tl := RoundTimeline{At: t0}
+		if r < len(c.Pushes) && !c.Pushes[r].Started.Before(t0) {
+			ps := c.Pushes[r]
+			tl.PushStartMs = ms(ps.Started.Sub(t0))
+			tl.PushEndMs = ms(ps.Started.Add(time.Duration(ps.DurationNanos)).Sub(t0))
+		}
+		if acks := c.acks[r]; len(acks) > 0 {
+			tl.FirstAckMs, tl.HalfAckMs, tl.LastAckMs = ms(acks[0]), ms(acks[len(acks)/2]), ms(acks[len(acks)-1])
+			tl.AckedPer10Ms = make([]int, acks[len(acks)-1]/(10*time.Millisecond)+1)
+			for _, a := range acks {
+				tl.AckedPer10Ms[a/(10*time.Millisecond)]++
+			}
+		}
+		c.Timeline = append(c.Timeline, tl)
 	}
 	for t := range c.BytesPerProxy {
 		c.BytesPerProxy[t] /= float64(c.Rounds)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -44,6 +45,15 @@ type Result struct {
 	} `json:"memory"`
 	Phases   []Phase  `json:"phases"`
 	Profiles []string `json:"profiles,omitempty"`
+
+	profilesMu sync.Mutex
+}
+
+// addProfile records a saved profile (profiles are saved concurrently).
+func (r *Result) addProfile(file string) {
+	r.profilesMu.Lock()
+	defer r.profilesMu.Unlock()
+	r.Profiles = append(r.Profiles, file)
 }
 
 // Phase is meshd's (and the load generator's) resource use in one phase.
@@ -208,6 +218,9 @@ func (r *Result) markdown() string {
 	w("")
 	w("meshd's last push per round (/debug/push_status): endpoint churn %s; canary %s.", pushes(c.Pushes), pushes(v.Pushes))
 	w("")
+	w("Per round, ms from the API write: meshd's push began → ended; first, half, last watching proxy ACKed. "+
+		"Endpoint churn %s; canary %s.", timeline(c.Timeline), timeline(v.Timeline))
+	w("")
 	w("| meshd memory (target: < 400 MB) | RSS |")
 	w("|---|---|")
 	w("| after start-up (mesh loaded, no proxy) | %.0f MB |", r.Memory.IdleMB)
@@ -248,6 +261,14 @@ func pushes(ps []PushStatus) string {
 			kind, p.ScopesBuilt, p.ScopesChanged, ms(float64(p.DurationNanos)/1e6)))
 	}
 	return strings.Join(parts, "; ")
+}
+
+func timeline(ts []RoundTimeline) string {
+	var parts []string
+	for _, t := range ts {
+		parts = append(parts, fmt.Sprintf("%.0f → %.0f; %.0f, %.0f, %.0f", t.PushStartMs, t.PushEndMs, t.FirstAckMs, t.HalfAckMs, t.LastAckMs))
+	}
+	return strings.Join(parts, " | ")
 }
 
 func envOrDefault(env []string) string {
