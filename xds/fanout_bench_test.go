@@ -12,7 +12,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/meshd/meshd/internal/model"
 	"github.com/meshd/meshd/internal/xdsclient"
 )
 
@@ -74,13 +73,7 @@ func BenchmarkEndpointFanOut(b *testing.B) {
 	for b.Loop() {
 		round++
 		acked.Store(0)
-		set := &model.EndpointSet{Name: "svc-5-1", Namespace: ns, ServiceName: "svc-5"}
-		for j := range 10 {
-			set.Endpoints = append(set.Endpoints, model.Endpoint{Address: fmt.Sprintf("10.252.%d.%d", round%250, j+1),
-				Ports: map[string]uint32{"http": 8080}, Ready: true, Serving: true})
-		}
-		snap := store.Apply([]model.Change{{Kind: model.KindEndpointSlice, Namespace: ns, Name: "svc-5-1", Object: set}})
-		s.push(snap, pushInfo{endpointsOnly: true})
+		rollEndpoints(store, s, ns, round)
 		select {
 		case <-done:
 		case <-time.After(time.Minute):

@@ -124,14 +124,20 @@ func BenchmarkEndpointPush(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		round++
-		set := &model.EndpointSet{Name: "svc-5-1", Namespace: ns, ServiceName: "svc-5"}
-		for j := range 10 {
-			set.Endpoints = append(set.Endpoints, model.Endpoint{Address: fmt.Sprintf("10.252.%d.%d", round%250, j+1),
-				Ports: map[string]uint32{"http": 8080}, Ready: true, Serving: true})
-		}
-		snap := store.Apply([]model.Change{{Kind: model.KindEndpointSlice, Namespace: ns, Name: "svc-5-1", Object: set}})
-		s.push(snap, pushInfo{endpointsOnly: true})
+		rollEndpoints(store, s, ns, round)
 	}
+}
+
+// rollEndpoints replaces svc-5's ten endpoints (in namespace ns) with
+// round's and pushes the change on the endpoint fast path.
+func rollEndpoints(store *model.Store, s *Server, ns string, round int) {
+	set := &model.EndpointSet{Name: "svc-5-1", Namespace: ns, ServiceName: "svc-5"}
+	for j := range 10 {
+		set.Endpoints = append(set.Endpoints, model.Endpoint{Address: fmt.Sprintf("10.252.%d.%d", round%250, j+1),
+			Ports: map[string]uint32{"http": 8080}, Ready: true, Serving: true})
+	}
+	snap := store.Apply([]model.Change{{Kind: model.KindEndpointSlice, Namespace: ns, Name: "svc-5-1", Object: set}})
+	s.push(snap, pushInfo{endpointsOnly: true})
 }
 
 // BenchmarkCanaryPush: svc-0's VirtualService weight changes in a
