@@ -146,10 +146,13 @@ func TestCodecRequestEqualsProto(t *testing.T) {
 		require.True(t, proto.Equal(req, got), "decoded from frames %v", got)
 	}
 	for name, b := range map[string][]byte{
-		"truncated name":  {0x1a, 0x05, 'a'},
-		"truncated tag":   {0x80},
-		"invalid UTF-8":   {0x1a, 0x02, 0xff, 0xfe},
-		"bad other field": {0x22, 0x05, 'a'},
+		"truncated name": {0x1a, 0x05, 'a'},
+		"truncated tag":  {0x80},
+		"invalid UTF-8":  {0x1a, 0x02, 0xff, 0xfe},
+		// An invalid version, then a valid one: protobuf rejects the
+		// message whichever occurrence is invalid.
+		"overwritten invalid UTF-8": {0x0a, 0x01, 0xff, 0x0a, 0x01, 'a'},
+		"bad other field":           {0x22, 0x05, 'a'},
 	} {
 		require.Error(t, codec{}.Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, &discovery.DiscoveryRequest{}), name)
 	}

@@ -56,9 +56,6 @@ func unmarshalRequest(b []byte, m *discovery.DiscoveryRequest) error {
 			return err
 		}
 	} else {
-		if !utf8.Valid(s.version) || !utf8.Valid(s.typeURL) || !utf8.Valid(s.nonce) {
-			return errInvalidString
-		}
 		m.VersionInfo, m.TypeUrl, m.ResponseNonce = string(s.version), typeURLString(s.typeURL), string(s.nonce)
 	}
 	m.ResourceNames = names
@@ -118,6 +115,9 @@ func scanRequest(b []byte) (scannedRequest, error) {
 			s.count++
 		case num == requestVersion || num == requestTypeURL || num == requestNonce:
 			v, _ := protowire.ConsumeBytes(b[off+n:])
+			if !utf8.Valid(v) { // every occurrence, as protobuf checks them, not just the last
+				return s, errInvalidString
+			}
 			switch num {
 			case requestVersion:
 				s.version = v

@@ -19,12 +19,21 @@ import (
 // collector's goal, and a collection due is run once the window ends.
 // Windows do not overlap (a push during one is covered by it), so under a
 // sustained rolling update the collector still runs at least at
-// GOGC×deferFactor. Nothing is changed when GC is off (GOGC=off).
+// GOGC×deferFactor. Any other push closes the window. Nothing is changed
+// when GC is off (GOGC=off).
+//
+// The GC percent is the process's: every Server shares gcDefers, and a
+// window restores the percent only if it is still the one the window set.
 type gcDefer struct {
-	mu     sync.Mutex
-	held   bool
-	window time.Duration // deferWindow if zero
+	mu        sync.Mutex
+	held      bool
+	prev, set int           // the percent the open window found, and set
+	gen       uint64        // counts windows: a closed window's timer does nothing
+	window    time.Duration // deferWindow if zero
 }
+
+// gcDefers is the process's gcDefer.
+var gcDefers = &gcDefer{}
 
 const (
 	deferFactor = 2
@@ -52,8 +61,11 @@ func (g *gcDefer) hold() {
 	if !ok || prev <= 0 || prev > 1<<20 {
 		return
 	}
-	debug.SetGCPercent(prev * deferFactor)
+	g.prev, g.set = prev, prev*deferFactor
+	debug.SetGCPercent(g.set)
 	g.held = true
+	g.gen++
+	gen := g.gen
 	window := g.window
 	if window == 0 {
 		window = deferWindow
@@ -61,7 +73,29 @@ func (g *gcDefer) hold() {
 	time.AfterFunc(window, func() {
 		g.mu.Lock()
 		defer g.mu.Unlock()
-		debug.SetGCPercent(prev)
-		g.held = false
+		if g.gen == gen {
+			g.closeLocked()
+		}
 	})
+}
+
+// release closes the open window, if any, at once: a push that is not
+// an endpoint change (a canary rebuilds every scope) runs with the
+// collector's usual goal.
+func (g *gcDefer) release() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.closeLocked()
+}
+
+// closeLocked restores the percent the window found, unless someone else
+// changed it meanwhile. g.mu is held.
+func (g *gcDefer) closeLocked() {
+	if !g.held {
+		return
+	}
+	if now, ok := gcPercent(); ok && now == g.set {
+		debug.SetGCPercent(g.prev)
+	}
+	g.held = false
 }

@@ -88,8 +88,6 @@ type Server struct {
 	// of translation have been released since (compact.go).
 	built     time.Time
 	compacted bool
-	// gcDefer holds collection off during endpoint pushes' fan-outs.
-	gcDefer gcDefer
 }
 
 // New returns a Server with no config; call PushSnapshot before serving.
@@ -191,7 +189,9 @@ func (s *Server) push(snap *model.Snapshot, pi pushInfo) {
 	st := PushStatus{Seq: snap.Seq, Trigger: pi.trigger, Events: pi.events, Started: start,
 		DebounceDelay: pi.debounce, EndpointsOnly: pi.endpointsOnly}
 	if pi.endpointsOnly {
-		s.gcDefer.hold()
+		gcDefers.hold()
+	} else {
+		gcDefers.release()
 	}
 	// Endpoints first, so that clusters new in this push find their
 	// assignments when their proxies ask for them.

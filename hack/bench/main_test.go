@@ -86,4 +86,10 @@ func TestRoundTimeline(t *testing.T) {
 	require.Equal(t, []float64{8, 17, 42}, []float64{got.FirstAckMs, got.HalfAckMs, got.LastAckMs})
 	require.Equal(t, []int{1, 2, 0, 0, 1}, got.AckedPer10Ms)
 	require.Equal(t, RoundTimeline{At: t0.Add(time.Minute)}, c.Timeline[1])
+
+	// An ACK timed before the write (the probe counts none) is no crash.
+	c = newChange()
+	c.Rounds, c.began, c.acks = 1, []time.Time{t0}, [][]time.Duration{{-15 * time.Millisecond}}
+	c.perRound()
+	require.Equal(t, []int{1}, c.Timeline[0].AckedPer10Ms)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"runtime"
 	"slices"
 	"sync/atomic"
@@ -144,12 +145,19 @@ type probe struct {
 	typ, name string
 	at        []atomic.Int64
 	n         atomic.Int32
+	// since is when the change was written (UnixNano): ACKs from before
+	// it are of an earlier version. Nothing counts until arm sets it.
+	since atomic.Int64
 }
+
+// arm makes the probe count ACKs sent from t0 on.
+func (pr *probe) arm(t0 time.Time) { pr.since.Store(t0.UnixNano()) }
 
 func newProbe(f *fleet.Fleet, typ, name string) *probe {
 	pr := &probe{typ: typ, name: name, at: make([]atomic.Int64, len(f.Proxies()))}
+	pr.since.Store(math.MaxInt64)
 	f.SetHook(func(p *fleet.Proxy, r xdsclient.Response) {
-		if r.Type == pr.typ && !r.Nack && slices.Contains(r.Names, pr.name) &&
+		if r.Type == pr.typ && !r.Nack && r.At.UnixNano() >= pr.since.Load() && slices.Contains(r.Names, pr.name) &&
 			pr.at[p.Index].CompareAndSwap(0, r.At.UnixNano()) {
 			pr.n.Add(1)
 		}
@@ -190,6 +198,7 @@ func round(ctx context.Context, f *fleet.Fleet, typ, name string, write func() e
 	// next collection is a whole heap's growth away.
 	runtime.GC()
 	t0 := time.Now()
+	pr.arm(t0)
 	if err := write(); err != nil {
 		return err
 	}
@@ -267,9 +276,10 @@ func (c *Change) perRound() {
 		}
 		if acks := c.acks[r]; len(acks) > 0 {
 			tl.FirstAckMs, tl.HalfAckMs, tl.LastAckMs = ms(acks[0]), ms(acks[len(acks)/2]), ms(acks[len(acks)-1])
-			tl.AckedPer10Ms = make([]int, acks[len(acks)-1]/(10*time.Millisecond)+1)
+			bucket := func(a time.Duration) int { return int(max(a, 0) / (10 * time.Millisecond)) } // the probe counts none before the write
+			tl.AckedPer10Ms = make([]int, bucket(acks[len(acks)-1])+1)
 			for _, a := range acks {
-				tl.AckedPer10Ms[a/(10*time.Millisecond)]++
+				tl.AckedPer10Ms[bucket(a)]++
 			}
 		}
 		c.Timeline = append(c.Timeline, tl)
