@@ -55,7 +55,7 @@ func encodeEntry(typeURL string, size int, fill func([]byte) ([]byte, error)) (m
 	sum := sha256.Sum256(value)
 	return marshalled{
 		any:   &anypb.Any{TypeUrl: typeURL, Value: value},
-		hash:  hex.EncodeToString(sum[:16]),
+		hash:  hex.EncodeToString(sum[:]),
 		entry: mem.SliceBuffer(b),
 	}, nil
 }

@@ -391,7 +391,13 @@ func (s *Server) releaseScope(sc model.Scope, delta bool) {
 // setDeltaSnapshot hands the scope's snapshot to the snapshot cache, which
 // serves delta streams. s.mu is held.
 func (s *Server) setDeltaSnapshot(ss *scopeState) {
-	if err := s.cache.SetSnapshot(context.Background(), ss.scope.Key(), deltaSnapshot(s.scopeOutput(ss), ss.snap)); err != nil {
+	snap := deltaSnapshot(s.scopeOutput(ss), ss.snap)
+	// Each resource's version is the content hash it was marshalled with
+	// for state-of-the-world streams; without it go-control-plane marshals
+	// and hashes every resource of the scope again (two fifths of meshd's
+	// CPU in a canary served over delta).
+	snap.VersionMap = s.shared.versionMap(ss.scope.Key(), snap)
+	if err := s.cache.SetSnapshot(context.Background(), ss.scope.Key(), snap); err != nil {
 		s.log.Error("setting snapshot", "scope", ss.scope.Key(), "error", err)
 	}
 }

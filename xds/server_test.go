@@ -188,9 +188,23 @@ func TestDeltaServesAndTracksACK(t *testing.T) {
 	resp, err := stream.Recv()
 	require.NoError(t, err)
 	names := []string{}
+	s.mu.Lock()
+	require.Len(t, s.scopes, 1)
+	var key string
+	for k := range s.scopes {
+		key = k
+	}
+	s.mu.Unlock()
 	for _, r := range resp.Resources {
 		names = append(names, r.Name)
 		assert.NotEmpty(t, r.Version, "delta resources carry per-resource versions")
+		// The version is the content hash the resource was marshalled with
+		// for state-of-the-world streams (not recomputed by go-control-plane).
+		s.shared.mu.Lock()
+		m, ok := s.shared.scopes[key].types[resourcev3.ClusterType].get(r.Name)
+		s.shared.mu.Unlock()
+		require.True(t, ok, r.Name)
+		assert.Equal(t, m.hash, r.Version, r.Name)
 	}
 	assert.ElementsMatch(t, []string{"BlackHoleCluster", "PassthroughCluster", "outbound|8080||frontend.shop.svc.cluster.local"}, names)
 	require.NoError(t, stream.Send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.ClusterType, ResponseNonce: resp.Nonce}))

@@ -66,7 +66,10 @@ func (p *published) get(name string) (marshalled, bool) {
 	return p.ms[i], true
 }
 
-// marshalled is a resource's wire form and content hash (newMarshalled).
+// marshalled is a resource's wire form and content hash (newMarshalled):
+// the hex SHA-256 of its encoding, as go-control-plane's HashResource, so
+// that the versions given to the snapshot cache for delta streams
+// (versionMap) are those its responses carry.
 type marshalled struct {
 	any   *anypb.Any
 	hash  string
@@ -177,6 +180,43 @@ func (c *sharedCache) publish(scope string, w typeWire) {
 			delete(st.watches, id)
 		}
 	}
+}
+
+// versionMap returns the per-resource versions (content hashes) of the
+// scope's published resources in go-control-plane's form, for snap, which
+// must hold the same resources: nil (go-control-plane then computes them)
+// if any type of snap differs from what is published.
+func (c *sharedCache) versionMap(scope string, snap *cachev3.Snapshot) map[string]map[string]string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st, ok := c.scopes[scope]
+	if !ok {
+		return nil
+	}
+	vm := make(map[string]map[string]string, len(snap.Resources))
+	for i, res := range snap.Resources {
+		typeURL, err := cachev3.GetResponseTypeURL(types.ResponseType(i))
+		if err != nil {
+			return nil
+		}
+		m := make(map[string]string, len(res.Items))
+		vm[typeURL] = m
+		if len(res.Items) == 0 {
+			continue
+		}
+		p := st.types[typeURL]
+		if p == nil || len(p.names) != len(res.Items) {
+			return nil
+		}
+		for name := range res.Items {
+			r, ok := p.get(name)
+			if !ok {
+				return nil
+			}
+			m[name] = r.hash
+		}
+	}
+	return vm
 }
 
 // clear forgets a scope no stream uses any more.
