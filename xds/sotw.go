@@ -73,6 +73,10 @@ type sotwStream struct {
 // knownTypes are the types whose watches the plain select covers.
 var knownTypes = [...]string{resourcev3.ListenerType, resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.RouteType}
 
+// next's select has a case per known type: this does not compile if
+// knownTypes has other than four.
+var _ = [1]struct{}{}[len(knownTypes)-4]
+
 // knownIndex returns typeURL's index in knownTypes, -1 if it is not one.
 func knownIndex(typeURL string) int {
 	for i, t := range knownTypes {
