@@ -65,13 +65,9 @@ func (codec) Marshal(v any) (mem.BufferSlice, error) {
 func (codec) Unmarshal(data mem.BufferSlice, v any) error {
 	switch m := v.(type) {
 	case *discovery.DiscoveryRequest:
-		if len(data) == 1 {
-			return unmarshalRequest(data[0].ReadOnlyData(), m)
-		}
-		b := requestBufs.get(data.Len())
-		defer requestBufs.put(b)
-		data.CopyTo(*b)
-		return unmarshalRequest(*b, m)
+		return unmarshalFrames(data, m, nil)
+	case *hintedRequest:
+		return unmarshalFrames(data, m.DiscoveryRequest, m.hint)
 	case *discovery.DeltaDiscoveryRequest:
 		if err := defaultCodec().Unmarshal(data, v); err != nil {
 			return err
@@ -112,6 +108,17 @@ func (bp *bufPool) put(b *[]byte) {
 
 // maxPooledRequest is the largest request buffer kept for reuse.
 const maxPooledRequest = 1 << 20
+
+// unmarshalFrames decodes a request from the frames it came in.
+func unmarshalFrames(data mem.BufferSlice, m *discovery.DiscoveryRequest, hint *requestHint) error {
+	if len(data) == 1 {
+		return unmarshalHinted(data[0].ReadOnlyData(), m, hint)
+	}
+	b := requestBufs.get(data.Len())
+	defer requestBufs.put(b)
+	data.CopyTo(*b)
+	return unmarshalHinted(*b, m, hint)
+}
 
 var (
 	defaultOnce sync.Once

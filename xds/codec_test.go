@@ -10,6 +10,7 @@ import (
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/stretchr/testify/require"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/mem"
@@ -244,12 +245,13 @@ func TestCodecFindsNameListsByEncoding(t *testing.T) {
 	}
 	first := decode(b)
 	require.Equal(t, names, first.ResourceNames)
-	sc, err := scanRequest(b)
+	sc, err := scanRequest(b, nil)
 	require.NoError(t, err)
 	require.Equal(t, 30, sc.count)
 	require.NotNil(t, sc.run, "the names are one contiguous run")
 	found := reqLists.byEncoding(sc.run)
-	require.True(t, unsafe.SliceData(found) == unsafe.SliceData(first.ResourceNames), "the list is remembered by its encoding")
+	require.NotNil(t, found)
+	require.True(t, unsafe.SliceData(found.list) == unsafe.SliceData(first.ResourceNames), "the list is remembered by its encoding")
 	second := decode(b)
 	require.True(t, unsafe.SliceData(second.ResourceNames) == unsafe.SliceData(first.ResourceNames))
 	require.True(t, proto.Equal(first, second))
@@ -263,7 +265,7 @@ func TestCodecFindsNameListsByEncoding(t *testing.T) {
 			mixed = protowire.AppendString(protowire.AppendTag(mixed, 4, protowire.BytesType), "eds")
 		}
 	}
-	sc, err = scanRequest(mixed)
+	sc, err = scanRequest(mixed, nil)
 	require.NoError(t, err)
 	require.Nil(t, sc.run)
 	got := decode(mixed)
@@ -304,4 +306,112 @@ func TestCodecEncodedResponse(t *testing.T) {
 	got = &discovery.DiscoveryResponse{}
 	require.NoError(t, proto.Unmarshal(plain.Materialize(), got))
 	require.True(t, proto.Equal(resp, got), "decoded %v", got)
+}
+
+// TestCodecRequestHint: a stream's requests that repeat its last long list
+// are recognised by the list's bytes; anything else is decoded in full,
+// and every request decodes as protobuf decodes it.
+func TestCodecRequestHint(t *testing.T) {
+	var names []string
+	for i := range 40 {
+		names = append(names, "outbound|8080||hint-"+strconv.Itoa(i)+".ns.svc.cluster.local")
+	}
+	encode := func(m *discovery.DiscoveryRequest) []byte {
+		b, err := proto.Marshal(m)
+		require.NoError(t, err)
+		return b
+	}
+	hint := &requestHint{}
+	decode := func(b []byte) *discovery.DiscoveryRequest {
+		got := &discovery.DiscoveryRequest{}
+		require.NoError(t, codec{}.Unmarshal(mem.BufferSlice{mem.SliceBuffer(bytes.Clone(b))}, &hintedRequest{DiscoveryRequest: got, hint: hint}))
+		want := &discovery.DiscoveryRequest{}
+		require.NoError(t, proto.Unmarshal(b, want))
+		require.True(t, proto.Equal(want, got), "decoded %v", got)
+		return got
+	}
+	eds := resourcev3.EndpointType
+	first := decode(encode(&discovery.DiscoveryRequest{TypeUrl: eds, ResourceNames: names}))
+	require.NotNil(t, hint.last)
+	require.True(t, unsafe.SliceData(hint.last.list) == unsafe.SliceData(first.ResourceNames))
+
+	ack := encode(&discovery.DiscoveryRequest{VersionInfo: "v2", TypeUrl: eds, ResponseNonce: "7", ResourceNames: names})
+	sc, err := scanRequest(ack, hint.last)
+	require.NoError(t, err)
+	require.True(t, sc.hinted, "an ACK repeating the list is recognised by the hint")
+	got := decode(ack)
+	require.True(t, unsafe.SliceData(got.ResourceNames) == unsafe.SliceData(first.ResourceNames))
+
+	// Requests of other types (no names) leave the hint alone.
+	decode(encode(&discovery.DiscoveryRequest{VersionInfo: "c1", TypeUrl: resourcev3.ClusterType, ResponseNonce: "8"}))
+	require.True(t, unsafe.SliceData(hint.last.list) == unsafe.SliceData(first.ResourceNames))
+
+	// The list and more names; fewer names; the same names then another
+	// field then more names; a different last name: none is the hint's.
+	more := append(slices.Clone(names), "outbound|8080||extra.ns.svc.cluster.local")
+	for name, b := range map[string][]byte{
+		"longer":  encode(&discovery.DiscoveryRequest{TypeUrl: eds, ResourceNames: more}),
+		"shorter": encode(&discovery.DiscoveryRequest{TypeUrl: eds, ResourceNames: names[:39]}),
+		"split": protowire.AppendString(protowire.AppendTag(
+			encode(&discovery.DiscoveryRequest{VersionInfo: "v", ResourceNames: names, TypeUrl: eds}), 3, protowire.BytesType), "late"),
+		"changed": encode(&discovery.DiscoveryRequest{TypeUrl: eds, ResourceNames: append(slices.Clone(names[:39]), "other")}),
+	} {
+		hint.last = reqLists.byEncoding(mustRun(t, encode(&discovery.DiscoveryRequest{ResourceNames: names})))
+		require.NotNil(t, hint.last, name)
+		sc, err := scanRequest(b, hint.last)
+		require.NoError(t, err, name)
+		require.False(t, sc.hinted, name)
+		decode(b)
+	}
+}
+
+func mustRun(t *testing.T, b []byte) []byte {
+	t.Helper()
+	sc, err := scanRequest(b, nil)
+	require.NoError(t, err)
+	require.NotNil(t, sc.run)
+	return sc.run
+}
+
+// FuzzRequestDecode: every input decodes as protobuf decodes it (or fails
+// where it fails), with or without a hint primed by another request.
+func FuzzRequestDecode(f *testing.F) {
+	var names []string
+	for i := range 20 {
+		names = append(names, "n"+strconv.Itoa(i))
+	}
+	seed := func(m *discovery.DiscoveryRequest) []byte {
+		b, err := proto.Marshal(m)
+		if err != nil {
+			f.Fatal(err)
+		}
+		return b
+	}
+	prime := seed(&discovery.DiscoveryRequest{TypeUrl: "t", ResourceNames: names})
+	f.Add(prime, prime)
+	f.Add(seed(&discovery.DiscoveryRequest{VersionInfo: "v", TypeUrl: "t", ResponseNonce: "1", ResourceNames: names}), prime)
+	f.Add(seed(&discovery.DiscoveryRequest{ResourceNames: append(slices.Clone(names), "x")}), prime)
+	f.Add(seed(&discovery.DiscoveryRequest{ResourceNames: names[:19]}), prime)
+	f.Add(seed(&discovery.DiscoveryRequest{Node: &core.Node{Id: "a"}, ResourceNames: names}), prime)
+	f.Add([]byte{0x0a, 0x01, 0xff, 0x0a, 0x01, 'a'}, prime)
+	f.Add([]byte{0x1a, 0x01, 'a', 0x08, 0x01}, []byte{})
+	f.Fuzz(func(t *testing.T, b, primer []byte) {
+		hint := &requestHint{}
+		_ = unmarshalHinted(bytes.Clone(primer), &discovery.DiscoveryRequest{}, hint)
+		want := &discovery.DiscoveryRequest{}
+		werr := proto.Unmarshal(b, want)
+		in := bytes.Clone(b)
+		got := &discovery.DiscoveryRequest{VersionInfo: "stale"}
+		gerr := unmarshalHinted(in, got, hint)
+		if (werr == nil) != (gerr == nil) {
+			t.Fatalf("%x: protobuf: %v, meshd: %v", b, werr, gerr)
+		}
+		if werr != nil {
+			return
+		}
+		clear(in) // nothing decoded may alias the input
+		if !proto.Equal(want, got) {
+			t.Fatalf("%x: protobuf %v, meshd %v", b, want, got)
+		}
+	})
 }

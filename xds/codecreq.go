@@ -33,13 +33,45 @@ const (
 // decoded here too; a request with any other field (the node, a NACK's
 // error, ...) has those decoded by protobuf.
 func unmarshalRequest(b []byte, m *discovery.DiscoveryRequest) error {
-	s, err := scanRequest(b)
+	return unmarshalHinted(b, m, nil)
+}
+
+// requestHint is what a stream's previous requests named: the shared list
+// (and its encoding) of the last one that named a long list. A state-of-
+// the-world EDS ACK repeats the stream's list; with the hint it is
+// recognised by one comparison of its bytes, not a walk over its names and
+// a hash of them. It belongs to the stream's receiving goroutine.
+type requestHint struct{ last *listEntry }
+
+// hintedRequest is the message a stream receives into: the request, and
+// its hint, updated by meshd's codec. Any other codec decodes the embedded
+// request.
+type hintedRequest struct {
+	*discovery.DiscoveryRequest
+	hint *requestHint
+}
+
+// unmarshalHinted is unmarshalRequest with the stream's hint (nil: none),
+// which it updates.
+func unmarshalHinted(b []byte, m *discovery.DiscoveryRequest, hint *requestHint) error {
+	var last *listEntry
+	if hint != nil {
+		last = hint.last
+	}
+	s, err := scanRequest(b, last)
 	if err != nil {
 		return err
 	}
 	var names []string
-	if s.run != nil {
-		names = reqLists.byEncoding(s.run)
+	var used *listEntry
+	switch {
+	case s.hinted:
+		used = last
+	case s.run != nil:
+		used = reqLists.byEncoding(s.run)
+	}
+	if used != nil {
+		names = used.list
 	}
 	if names == nil && s.count > 0 {
 		if names, err = lookupNames(b, s.count); err != nil {
@@ -47,8 +79,11 @@ func unmarshalRequest(b []byte, m *discovery.DiscoveryRequest) error {
 		}
 		names = reqLists.intern(names)
 		if s.run != nil {
-			reqLists.rememberEncoding(s.run, names)
+			used = reqLists.rememberEncoding(s.run, names)
 		}
+	}
+	if hint != nil && used != nil {
+		hint.last = used
 	}
 	m.Reset()
 	if s.other {
@@ -85,14 +120,30 @@ type scannedRequest struct {
 	version, typeURL, nonce []byte
 	// other: the request has fields protobuf must decode.
 	other bool
+	// hinted: the names are exactly the hint's list (run is its encoding).
+	hinted bool
 }
 
+// namesTag is the first byte of a resource_names field.
+const namesTag = requestNames<<3 | byte(protowire.BytesType)
+
 // scanRequest checks the top level of an encoded request and finds its
-// fields.
-func scanRequest(b []byte) (scannedRequest, error) {
+// fields. If the names start with hint's encoding (nil: no hint) and end
+// with it, they are taken as one run without walking them.
+func scanRequest(b []byte, hint *listEntry) (scannedRequest, error) {
 	var s scannedRequest
 	runStart, runEnd, contiguous := -1, -1, true
 	for off := 0; off < len(b); {
+		if runStart < 0 && hint != nil && b[off] == namesTag {
+			if enc := hint.enc; len(enc) > 0 && bytes.HasPrefix(b[off:], enc) &&
+				(off+len(enc) == len(b) || b[off+len(enc)] != namesTag) {
+				runStart, runEnd = off, off+len(enc)
+				s.count += len(hint.list)
+				s.hinted = true
+				off = runEnd
+				continue
+			}
+		}
 		num, typ, n := protowire.ConsumeTag(b[off:])
 		if n < 0 {
 			return s, protowire.ParseError(n)
@@ -134,6 +185,7 @@ func scanRequest(b []byte) (scannedRequest, error) {
 	if contiguous && s.count >= minSharedList {
 		s.run = b[runStart:runEnd]
 	}
+	s.hinted = s.hinted && s.run != nil // not if more names followed elsewhere
 	return s, nil
 }
 
@@ -275,27 +327,32 @@ func (t *listTable) reset() {
 
 // byEncoding returns the shared list whose names a request encoded as enc,
 // nil if none is known.
-func (t *listTable) byEncoding(enc []byte) []string {
+func (t *listTable) byEncoding(enc []byte) *listEntry {
 	h := maphash.Bytes(t.seed, enc)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if e, ok := t.byEnc[h]; ok && bytes.Equal(e.enc, enc) {
-		return e.list
+		return e
 	}
 	return nil
 }
 
-// rememberEncoding records that enc encodes the shared list l.
-func (t *listTable) rememberEncoding(enc []byte, l []string) {
+// rememberEncoding records that enc encodes the shared list l, and
+// returns its entry (nil if the table does not keep it).
+func (t *listTable) rememberEncoding(enc []byte, l []string) *listEntry {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e, ok := t.byPtr[unsafe.SliceData(l)]
-	if !ok || len(e.list) != len(l) || e.enc != nil || t.bytes+len(enc) > maxListBytes {
-		return
+	if !ok || len(e.list) != len(l) || t.bytes+len(enc) > maxListBytes {
+		return nil
+	}
+	if e.enc != nil {
+		return e
 	}
 	e.enc = bytes.Clone(enc)
 	t.byEnc[maphash.Bytes(t.seed, enc)] = e
 	t.bytes += len(enc)
+	return e
 }
 
 // intern returns the shared list equal to l (l itself when new).

@@ -105,9 +105,10 @@ func (a *adsServer) StreamAggregatedResources(s discovery.AggregatedDiscoverySer
 	reqs := make(chan *discovery.DiscoveryRequest)
 	go func() {
 		defer close(reqs)
+		hint := &requestHint{}
 		for {
-			req, err := s.Recv()
-			if err != nil {
+			req := &discovery.DiscoveryRequest{}
+			if err := s.RecvMsg(&hintedRequest{DiscoveryRequest: req, hint: hint}); err != nil {
 				return
 			}
 			select {
