@@ -343,11 +343,13 @@ func (t *listTable) rememberEncoding(enc []byte, l []string) *listEntry {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e, ok := t.byPtr[unsafe.SliceData(l)]
-	if !ok || len(e.list) != len(l) || t.bytes+len(enc) > maxListBytes {
+	switch {
+	case !ok || len(e.list) != len(l):
 		return nil
-	}
-	if e.enc != nil {
-		return e
+	case e.enc != nil:
+		return e // an encoding is known already (the same, or another of the same names)
+	case t.bytes+len(enc) > maxListBytes:
+		return nil
 	}
 	e.enc = bytes.Clone(enc)
 	t.byEnc[maphash.Bytes(t.seed, enc)] = e
