@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/meshd/meshd/internal/bufpool"
 	"github.com/meshd/meshd/internal/protoutil"
 )
 
@@ -81,43 +82,26 @@ func (codec) Unmarshal(data mem.BufferSlice, v any) error {
 
 // requestBufs holds the buffers a request spread over several HTTP/2
 // frames is joined in (a state-of-the-world EDS ACK naming 1,000 clusters
-// is ~60 KB). grpc-go's default pool would hand out a 1 MB buffer and
-// zero all of it first, for every ACK; these are overwritten, not zeroed,
-// and nothing decoded from them aliases them (names are interned, the
-// rest decoded by protobuf, which copies).
-var requestBufs bufPool
-
-type bufPool struct{ p sync.Pool }
-
-// get returns a buffer of length n, its bytes undefined.
-func (bp *bufPool) get(n int) *[]byte {
-	if b, ok := bp.p.Get().(*[]byte); ok && cap(*b) >= n {
-		*b = (*b)[:n]
-		return b
-	}
-	b := make([]byte, n)
-	return &b
-}
-
-// put returns b to the pool unless it is too large to keep.
-func (bp *bufPool) put(b *[]byte) {
-	if cap(*b) <= maxPooledRequest {
-		bp.p.Put(b)
-	}
-}
-
-// maxPooledRequest is the largest request buffer kept for reuse.
-const maxPooledRequest = 1 << 20
+// is ~60 KB): grpc-go's default pool would hand out a 1 MB buffer and
+// zero all of it first, for every ACK. Nothing decoded from them aliases
+// them (names are interned, the rest copied).
+var requestBufs = bufpool.New(4<<10, 1<<20)
 
 // unmarshalFrames decodes a request from the frames it came in.
 func unmarshalFrames(data mem.BufferSlice, m *discovery.DiscoveryRequest, hint *requestHint) error {
 	if len(data) == 1 {
 		return unmarshalHinted(data[0].ReadOnlyData(), m, hint)
 	}
-	b := requestBufs.get(data.Len())
-	defer requestBufs.put(b)
-	data.CopyTo(*b)
-	return unmarshalHinted(*b, m, hint)
+	n := data.Len()
+	buf := requestBufs.Get(n)
+	if buf == nil {
+		b := make([]byte, n)
+		buf = &b
+	}
+	defer requestBufs.Put(buf)
+	b := (*buf)[:n]
+	data.CopyTo(b)
+	return unmarshalHinted(b, m, hint)
 }
 
 var (

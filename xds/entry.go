@@ -100,22 +100,23 @@ func marshalEncoded(m *encodedResponse) (mem.BufferSlice, error) {
 	return append(out, m.entries...), nil
 }
 
-// DiscoveryResponse's fields plainHead writes, and how many fields the
-// message has (a version with more is encoded by protobuf).
+// DiscoveryResponse's fields plainHead writes.
 const (
 	responseVersion = 1
 	responseTypeURL = 4
 	responseNonce   = 5
-	responseFields  = 7
 )
+
+// plainHeads: DiscoveryResponse has the seven fields plainHead knows of
+// (a version with more is encoded by protobuf).
+var plainHeads = (&discovery.DiscoveryResponse{}).ProtoReflect().Descriptor().Fields().Len() == 7
 
 // plainHead encodes the response's fields but its resources as protobuf
 // would, when they are just the version, type URL and nonce a stream sets
 // (ok false otherwise): the per-stream head of every response, without
 // protobuf's reflection.
 func plainHead(m *discovery.DiscoveryResponse) (head []byte, ok bool) {
-	if m.Canary || m.ControlPlane != nil || len(m.ResourceErrors) > 0 || len(m.ProtoReflect().GetUnknown()) > 0 ||
-		m.ProtoReflect().Descriptor().Fields().Len() != responseFields ||
+	if !plainHeads || m.Canary || m.ControlPlane != nil || len(m.ResourceErrors) > 0 || len(m.ProtoReflect().GetUnknown()) > 0 ||
 		!utf8.ValidString(m.VersionInfo) || !utf8.ValidString(m.TypeUrl) || !utf8.ValidString(m.Nonce) {
 		return nil, false
 	}

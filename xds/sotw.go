@@ -105,10 +105,11 @@ func (a *adsServer) StreamAggregatedResources(s discovery.AggregatedDiscoverySer
 	reqs := make(chan *discovery.DiscoveryRequest)
 	go func() {
 		defer close(reqs)
-		hint := &requestHint{}
+		in := &hintedRequest{hint: &requestHint{}} // reused: gRPC keeps nothing of it
 		for {
 			req := &discovery.DiscoveryRequest{}
-			if err := s.RecvMsg(&hintedRequest{DiscoveryRequest: req, hint: hint}); err != nil {
+			in.DiscoveryRequest = req
+			if err := s.RecvMsg(in); err != nil {
 				return
 			}
 			select {

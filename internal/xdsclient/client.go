@@ -239,7 +239,7 @@ func (c *Client) run() {
 		u, err := c.tr.recv()
 		if err == nil {
 			err = c.handle(u)
-			releaseBuf(u.buf) // what handle kept is interned or copied
+			responseBufs.Put(u.buf) // what handle kept is interned or copied
 		}
 		if err != nil {
 			c.mu.Lock()

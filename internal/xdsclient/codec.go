@@ -3,8 +3,6 @@ package xdsclient
 import (
 	"bytes"
 	"fmt"
-	"math/bits"
-	"sync"
 
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/grpc"
@@ -12,6 +10,8 @@ import (
 	protocodec "google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/meshd/meshd/internal/bufpool"
 )
 
 // codec is the gRPC codec of the client's ADS streams. It decodes
@@ -39,7 +39,7 @@ type received struct {
 	msg  proto.Message
 	size int
 	// buf is the pooled buffer msg aliases (nil if not pooled): the
-	// receiver returns it with releaseBuf once nothing refers to msg.
+	// receiver returns it to responseBufs once nothing refers to msg.
 	buf *[]byte
 }
 
@@ -66,7 +66,7 @@ func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
 	if r, ok := v.(*received); ok {
 		r.size = data.Len()
 		v = r.msg
-		if r.buf = pooledBuf(r.size); r.buf != nil {
+		if r.buf = responseBufs.Get(r.size); r.buf != nil {
 			b = (*r.buf)[:r.size]
 			data.CopyTo(b)
 		}
@@ -98,31 +98,8 @@ const (
 	maxPooled = 16 << 20
 )
 
-// bufPools holds buffers by size class: class i holds minPooled << i bytes.
-var bufPools [9]sync.Pool
-
-// pooledBuf returns a buffer of at least n bytes (its contents are
-// garbage), nil when n is outside the pooled sizes.
-func pooledBuf(n int) *[]byte {
-	if n < minPooled || n > maxPooled {
-		return nil
-	}
-	i := bits.Len(uint((n - 1) / minPooled))
-	if b, ok := bufPools[i].Get().(*[]byte); ok {
-		return b
-	}
-	b := make([]byte, minPooled<<i)
-	return &b
-}
-
-// releaseBuf returns a buffer from pooledBuf; nil is ignored. Nothing may
-// refer to its contents any more.
-func releaseBuf(b *[]byte) {
-	if b == nil {
-		return
-	}
-	bufPools[bits.Len(uint((cap(*b)-1)/minPooled))].Put(b)
-}
+// responseBufs holds the buffers large responses are decoded from.
+var responseBufs = bufpool.New(minPooled, maxPooled)
 
 // owned copies data into a freshly allocated buffer (not a pooled one: the
 // decoded message aliases it, and gRPC frees data after Unmarshal).

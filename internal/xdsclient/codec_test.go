@@ -343,14 +343,14 @@ func agree(t *testing.T, b []byte, fresh func() proto.Message) {
 // survives the buffer's reuse by the next one.
 func TestPooledBuffers(t *testing.T) {
 	for _, n := range []int{minPooled, minPooled + 1, 2 * minPooled, 336 << 10, maxPooled} {
-		b := pooledBuf(n)
+		b := responseBufs.Get(n)
 		require.NotNil(t, b, "size %d", n)
 		require.GreaterOrEqual(t, len(*b), n)
 		require.Less(t, len(*b), 2*n, "size %d: the class is the next power of two", n)
-		releaseBuf(b)
+		responseBufs.Put(b)
 	}
-	require.Nil(t, pooledBuf(minPooled-1))
-	require.Nil(t, pooledBuf(maxPooled+1))
+	require.Nil(t, responseBufs.Get(minPooled-1))
+	require.Nil(t, responseBufs.Get(maxPooled+1))
 
 	const rds = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
 	response := func(name string) mem.BufferSlice {
@@ -373,7 +373,7 @@ func TestPooledBuffers(t *testing.T) {
 			res: []resource{{any: resp.GetResources()[0]}}, buf: r.buf}
 		require.NoError(t, decode("rds", u))
 		kept = append(kept, u.res[0].name, u.version, u.nonce)
-		releaseBuf(u.buf)
+		responseBufs.Put(u.buf)
 	}
 	assert.Equal(t, []string{"first-route", "v-first-route", "n-first-route", "second-route", "v-second-route", "n-second-route"}, kept)
 }
