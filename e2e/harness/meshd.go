@@ -25,7 +25,14 @@ import (
 // Binary returns the meshd binary to test: $MESHD_BIN, or one built from the
 // repository into a temporary directory (removed by the returned cleanup).
 func Binary() (path string, cleanup func(), err error) {
-	if b := os.Getenv("MESHD_BIN"); b != "" {
+	return BinaryTagged("MESHD_BIN", "")
+}
+
+// BinaryTagged is Binary for a build with Go build tags (e.g. meshd_faults,
+// the test build that can inject faults): $envVar if set, else a fresh
+// build.
+func BinaryTagged(envVar, tags string) (path string, cleanup func(), err error) {
+	if b := os.Getenv(envVar); b != "" {
 		return b, func() {}, nil
 	}
 	root, err := testenv.RepoRoot()
@@ -37,12 +44,12 @@ func Binary() (path string, cleanup func(), err error) {
 		return "", nil, err
 	}
 	path = filepath.Join(dir, "meshd")
-	cmd := exec.Command("go", "build", "-o", path, "./cmd/meshd")
+	cmd := exec.Command("go", "build", "-tags", tags, "-o", path, "./cmd/meshd")
 	cmd.Dir = root
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if err := cmd.Run(); err != nil {
 		os.RemoveAll(dir)
-		return "", nil, fmt.Errorf("building meshd: %w", err)
+		return "", nil, fmt.Errorf("building meshd (tags %q): %w", tags, err)
 	}
 	return path, func() { os.RemoveAll(dir) }, nil
 }
