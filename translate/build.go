@@ -47,7 +47,7 @@ func (b *builder) sidecarOutput() *Output {
 	shared := b.x.views.get(b.viewKey(), b.sidecarOutbound)
 	ports := b.inboundPorts()
 	return b.x.shared.get(outputKey{view: shared, ports: portsKey(ports)}, func() any {
-		inListeners, inClusters := inboundOutput(ports)
+		inListeners, inClusters := b.inboundOutput(ports)
 		b.addAccessLogs(inListeners, shared.Clusters)
 		// The view carries its clusters' assignments; inbound clusters are
 		// STATIC, so a scope adds none of its own.

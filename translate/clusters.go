@@ -125,7 +125,7 @@ func (b *builder) outboundCluster(name string, svc *model.Service, p model.Port)
 	c := &cluster.Cluster{
 		Name:           name,
 		ConnectTimeout: durationpb.New(connectTimeout),
-		LbPolicy:       cluster.Cluster_ROUND_ROBIN,
+		LbPolicy:       defaultLBPolicy(b.grpc),
 	}
 	switch svc.Resolution {
 	case model.ResolutionEDS:

@@ -161,7 +161,7 @@ spec:
 	assert.Equal(t, "spec.subsets[0].trafficPolicy", errs[0].Field)
 	assert.Contains(t, errs[0].Message, "not applied")
 	c := clusterNamed(t, out, "outbound|8080||core.backend.svc.cluster.local")
-	assert.Equal(t, cluster.Cluster_ROUND_ROBIN, c.GetLbPolicy())
+	assert.Equal(t, cluster.Cluster_LEAST_REQUEST, c.GetLbPolicy(), "istiod's default balancer")
 	for _, c := range out.Clusters {
 		assert.NotContains(t, c.Name, "|stable|")
 	}

@@ -20,9 +20,12 @@
 // (load balancers and route hash policies), upstreamtls.go (TLS
 // origination), outboundpolicy.go (REGISTRY_ONLY / ALLOW_ANY), sni.go (TLS
 // hosts without VIP), inbound.go (virtualInbound and inbound clusters),
-// clustercheck.go. Scoping (what a scope sees): sidecarscope.go (the Sidecar
-// resource that applies and its egress hosts), exportto.go (exportTo and the
-// MeshConfig defaults), visibility.go (visible services and VirtualServices),
+// inbound_passthrough.go (virtualInbound's passthrough chains and
+// InboundPassthroughCluster, for every sidecar), domains.go (virtual host
+// domains, as istiod's), clustercheck.go. Scoping (what a scope sees):
+// sidecarscope.go (the Sidecar resource that applies and its egress
+// hosts), exportto.go (exportTo and the MeshConfig defaults),
+// visibility.go (visible services and VirtualServices),
 // gatewayclusters.go (Options.FilterGatewayClusters) and explain.go
 // (ExplainScope, for /debug/sidecarz).
 package translate

@@ -29,7 +29,7 @@ func (b *builder) grpcOutput() *Output {
 			for _, n := range names {
 				out.Listeners = append(out.Listeners, grpcListener(fmt.Sprintf("%s:%d", n, p.Port), routeName))
 			}
-			out.Routes = append(out.Routes, b.grpcRoute(routeName, svc, p.Port, names))
+			out.Routes = append(out.Routes, b.grpcRoute(routeName, svc, p.Port))
 		}
 	}
 	out.Clusters = b.serviceClusters(services, out.Routes)
@@ -48,16 +48,16 @@ func grpcListener(name, routeName string) *listener.Listener {
 
 // grpcRoute is the route configuration of one service port, with a single
 // virtual host answering to every name the service may be dialled by.
-func (b *builder) grpcRoute(name string, svc *model.Service, port uint32, names []string) *route.RouteConfiguration {
-	domains := make([]string, 0, 2*len(names))
-	for _, n := range names {
-		domains = append(domains, n, fmt.Sprintf("%s:%d", n, port))
-	}
+// grpc-go matches the dialled authority ("<host>:<port>") against the
+// domains as it is, so each name comes alone and with the port, as istiod
+// emits them for proxyless clients (serviceDomains), and the configuration
+// does not ignore ports.
+func (b *builder) grpcRoute(name string, svc *model.Service, port uint32) *route.RouteConfiguration {
 	return &route.RouteConfiguration{
 		Name: name,
 		VirtualHosts: []*route.VirtualHost{{
 			Name:    fmt.Sprintf("%s:%d", svc.Hostname, port),
-			Domains: domains,
+			Domains: serviceDomains(svc, b.scope.Namespace, b.x.domain, port),
 			Routes:  b.httpRoutes(svc, port),
 		}},
 	}

@@ -10,7 +10,6 @@ import (
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	originaldst "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/original_dst/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -42,7 +41,9 @@ type inboundPort struct {
 
 // inboundPorts returns the workload ports of the services the scope's
 // workload backs (services of its namespace whose selector matches its
-// labels), one per target port (the first service port wins), sorted.
+// labels), one per target port (the first service port wins), sorted;
+// the proxy's own ports (reservedInboundPorts) are left out, as istiod
+// leaves them out.
 func (b *builder) inboundPorts() []inboundPort {
 	labels := b.scope.LabelMap()
 	if len(labels) == 0 {
@@ -56,7 +57,7 @@ func (b *builder) inboundPorts() []inboundPort {
 		}
 		for _, p := range svc.Ports {
 			t := b.targetPort(svc, p, labels)
-			if !seen[t] {
+			if !seen[t] && !reservedInboundPorts[t] {
 				seen[t] = true
 				out = append(out, inboundPort{target: t, protocol: p.Protocol})
 			}
@@ -93,38 +94,42 @@ func (b *builder) targetPort(svc *model.Service, p model.Port, labels map[string
 	return p.Port
 }
 
-// inboundOutput returns the virtualInbound listener and the inbound
-// clusters of a sidecar whose workload serves ports; nothing otherwise.
-func inboundOutput(ports []inboundPort) ([]*listener.Listener, []*cluster.Cluster) {
-	if len(ports) == 0 {
-		return nil, nil
-	}
-	clusters := []*cluster.Cluster{inboundPassthroughCluster()}
+// inboundOutput returns a sidecar's virtualInbound listener and inbound
+// clusters: InboundPassthroughCluster always (istiod sends both to every
+// sidecar; with iptables redirection a pod without them drops every
+// inbound connection), and an inbound cluster per port its workload
+// serves.
+func (b *builder) inboundOutput(ports []inboundPort) ([]*listener.Listener, []*cluster.Cluster) {
+	passthrough := b.x.shared.get(inboundPassthroughKey{}, func() any { return inboundPassthroughCluster() })
+	clusters := []*cluster.Cluster{passthrough.(*cluster.Cluster)}
 	for _, p := range ports {
 		clusters = append(clusters, inboundCluster(p))
 	}
 	return []*listener.Listener{virtualInbound(ports)}, clusters
 }
 
-// virtualInbound accepts all redirected inbound traffic: one filter chain
-// per workload port (HTTP ports through an HTTP connection manager with an
-// inline route, others through tcp_proxy), and a passthrough chain for
-// ports no service declares.
+// virtualInbound accepts all redirected inbound traffic: istiod's
+// passthrough chains (inbound_passthrough.go), then one filter chain per
+// workload port (HTTP ports through an HTTP connection manager with an
+// inline route, others through tcp_proxy). As istiod's, it waits for the
+// HTTP inspector without a timeout (MeshConfig protocolDetectionTimeout,
+// 0s by default), and with one set would pick a filter chain when it
+// expires rather than close the connection.
 func virtualInbound(ports []inboundPort) *listener.Listener {
 	l := &listener.Listener{
-		Name:             VirtualInboundListener,
-		Address:          socketAddress("0.0.0.0", virtualInboundPort),
-		TrafficDirection: core.TrafficDirection_INBOUND,
-		ListenerFilters: []*listener.ListenerFilter{{
-			Name:       originalDstFilterName,
-			ConfigType: &listener.ListenerFilter_TypedConfig{TypedConfig: mustAny(&originaldst.OriginalDst{})},
-		}},
+		Name:                             VirtualInboundListener,
+		Address:                          socketAddress("0.0.0.0", virtualInboundPort),
+		TrafficDirection:                 core.TrafficDirection_INBOUND,
+		ListenerFilters:                  inboundListenerFilters(ports),
+		ListenerFiltersTimeout:           durationpb.New(0),
+		ContinueOnListenerFiltersTimeout: true,
+		FilterChains:                     inboundPassthroughChains(),
 	}
 	for _, p := range ports {
 		name := InboundClusterName(p.target)
 		f := tcpFilter(name, name)
 		if p.protocol.IsHTTP() {
-			f = inboundHTTPFilter(p.target)
+			f = inboundHTTPFilter(fmt.Sprintf("inbound_0.0.0.0_%d", p.target), fmt.Sprintf("inbound|http|%d", p.target), name, name)
 		}
 		l.FilterChains = append(l.FilterChains, &listener.FilterChain{
 			Name:             OutboundListenerName("0.0.0.0", p.target),
@@ -132,23 +137,19 @@ func virtualInbound(ports []inboundPort) *listener.Listener {
 			Filters:          []*listener.Filter{f},
 		})
 	}
-	l.FilterChains = append(l.FilterChains, &listener.FilterChain{
-		Name:    "InboundPassthroughFilterChain",
-		Filters: []*listener.Filter{tcpFilter(InboundPassthroughCluster, InboundPassthroughCluster)},
-	})
 	return l
 }
 
-// inboundHTTPFilter routes everything to the workload's port through an
-// inline route configuration, as istiod's inbound HCM.
-func inboundHTTPFilter(port uint32) *listener.Filter {
-	cluster := InboundClusterName(port)
+// inboundHTTPFilter routes everything to cluster through an inline route
+// configuration (named routeName, one virtual host vhost for "*"), as
+// istiod's inbound HCM.
+func inboundHTTPFilter(statPrefix, vhost, routeName, cluster string) *listener.Filter {
 	m := &hcm.HttpConnectionManager{
-		StatPrefix: fmt.Sprintf("inbound_0.0.0.0_%d", port),
+		StatPrefix: statPrefix,
 		RouteSpecifier: &hcm.HttpConnectionManager_RouteConfig{RouteConfig: &route.RouteConfiguration{
-			Name: cluster,
+			Name: routeName,
 			VirtualHosts: []*route.VirtualHost{{
-				Name:    fmt.Sprintf("inbound|http|%d", port),
+				Name:    vhost,
 				Domains: []string{"*"},
 				Routes:  []*route.Route{defaultRoute(cluster)},
 			}},
@@ -181,16 +182,4 @@ func inboundCluster(p inboundPort) *cluster.Cluster {
 		c.TypedExtensionProtocolOptions = http2Options()
 	}
 	return c
-}
-
-// inboundPassthroughCluster forwards to the original destination from
-// 127.0.0.6, which iptables does not capture again.
-func inboundPassthroughCluster() *cluster.Cluster {
-	return &cluster.Cluster{
-		Name:                 InboundPassthroughCluster,
-		ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_ORIGINAL_DST},
-		LbPolicy:             cluster.Cluster_CLUSTER_PROVIDED,
-		ConnectTimeout:       durationpb.New(connectTimeout),
-		UpstreamBindConfig:   &core.BindConfig{SourceAddress: &core.SocketAddress{Address: inboundPassthroughBindIP, PortSpecifier: &core.SocketAddress_PortValue{PortValue: 0}}},
-	}
 }

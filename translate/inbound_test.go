@@ -17,23 +17,27 @@ func hasListener(out *translate.Output, name string) bool {
 	return false
 }
 
-// Only sidecars whose workload backs a service of their namespace get
-// virtualInbound and inbound clusters.
+// Every sidecar gets virtualInbound and InboundPassthroughCluster, as from
+// istiod (with iptables redirection a pod without them drops every inbound
+// connection); only those whose workload backs a service of their
+// namespace get inbound clusters. Proxyless gRPC clients get neither.
 func TestInboundOnlyForBackingWorkloads(t *testing.T) {
-	for scope, want := range map[string]bool{
-		"sidecar|envoy|backend|app=core,track=stable": true,
-		"sidecar|envoy|backend|app=other":             false,
-		"sidecar|envoy|backend":                       false, // no labels known
-		"sidecar|envoy|transfer|app=core":             false, // another namespace's service
-		"sidecar|grpc|backend|app=core":               false, // proxyless: no inbound
+	for scope, want := range map[string]struct{ inbound, backing bool }{
+		"sidecar|envoy|backend|app=core,track=stable": {true, true},
+		"sidecar|envoy|backend|app=other":             {true, false},
+		"sidecar|envoy|backend":                       {true, false},  // no labels known
+		"sidecar|envoy|transfer|app=core":             {true, false},  // another namespace's service
+		"sidecar|grpc|backend|app=core":               {false, false}, // proxyless: no inbound
 	} {
 		out, _ := translateYAML(t, scope, backend, "")
-		assert.Equal(t, want, hasListener(out, translate.VirtualInboundListener), scope)
-		var inbound bool
+		assert.Equal(t, want.inbound, hasListener(out, translate.VirtualInboundListener), scope)
+		var inbound, passthrough bool
 		for _, c := range out.Clusters {
 			inbound = inbound || c.Name == translate.InboundClusterName(8080)
+			passthrough = passthrough || c.Name == translate.InboundPassthroughCluster
 		}
-		assert.Equal(t, want, inbound, scope)
+		assert.Equal(t, want.backing, inbound, scope)
+		assert.Equal(t, want.inbound, passthrough, scope)
 	}
 }
 

@@ -8,10 +8,25 @@ import (
 	networking "istio.io/api/networking/v1"
 )
 
+// defaultLBPolicy is the balancer of an outbound cluster whose
+// DestinationRule sets none (or sets no simple policy): LEAST_REQUEST for
+// Envoy, as istiod's defaultLBAlgorithm (cluster_traffic_policy.go,
+// applySimpleDefaultLoadBalancer). Proxyless gRPC clients get the zero
+// value, ROUND_ROBIN, which grpc-go implements everywhere: istiod's grpcgen
+// leaves lb_policy unset too, and names LEAST_REQUEST only when a rule
+// asks for it. ORIGINAL_DST clusters are CLUSTER_PROVIDED either way.
+func defaultLBPolicy(grpc bool) cluster.Cluster_LbPolicy {
+	if grpc {
+		return cluster.Cluster_ROUND_ROBIN
+	}
+	return cluster.Cluster_LEAST_REQUEST
+}
+
 // applyLoadBalancer maps loadBalancer as istiod does. PASSTHROUGH turns the
 // cluster into an ORIGINAL_DST cluster (no endpoints); consistentHash gives
 // RING_HASH or MAGLEV, with the hash key set on routes (see hashPolicy).
-// Unset keeps the cluster's default. gRPC clients get only the policies
+// Unset (no simple policy) keeps the cluster's default (defaultLBPolicy),
+// as istiod's default case. gRPC clients get only the policies
 // grpc-go implements: ROUND_ROBIN, LEAST_REQUEST and RING_HASH (xxHash).
 func applyLoadBalancer(c *cluster.Cluster, lb *networking.LoadBalancerSettings, outlier, grpc bool) {
 	if lb == nil {

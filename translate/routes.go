@@ -11,14 +11,15 @@ import (
 
 // sidecarRoutes builds one RouteConfiguration per HTTP port ("8080"), with a
 // virtual host per service on that port and istiod's catch-all virtual host
-// (see catchAllVirtualHost).
+// (see catchAllVirtualHost). As istiod's, the configuration ignores the
+// port in host matching: domains carry no ports (domains.go).
 func (b *builder) sidecarRoutes(ports []uint32, services map[uint32][]*model.Service) []*route.RouteConfiguration {
 	out := make([]*route.RouteConfiguration, 0, len(ports))
 	for _, port := range ports {
-		rc := &route.RouteConfiguration{Name: RouteName(port), ValidateClusters: falseValue()}
-		used := map[string]bool{} // contested domains taken (domainTable)
+		rc := &route.RouteConfiguration{Name: RouteName(port), ValidateClusters: falseValue(), IgnorePortInHostMatching: true}
+		c := b.newDomainClaims(services[port])
 		for _, svc := range services[port] {
-			vh := b.virtualHost(svc, port, used)
+			vh := b.virtualHost(svc, port, c)
 			if vh != nil {
 				rc.VirtualHosts = append(rc.VirtualHosts, vh)
 			}
@@ -29,23 +30,51 @@ func (b *builder) sidecarRoutes(ports []uint32, services map[uint32][]*model.Ser
 	return out
 }
 
+// domainClaims tracks, while one route configuration is built, the
+// contested domains (domainTable) taken so far, and the contested domains
+// that are the host name of one of its services (istiod's knownFQDN).
+type domainClaims struct {
+	t              *domainTable
+	used, hostname map[string]bool
+}
+
+func (b *builder) newDomainClaims(services []*model.Service) domainClaims {
+	c := domainClaims{t: b.x.domainTable(), used: map[string]bool{}, hostname: map[string]bool{}}
+	for _, svc := range services {
+		if c.t.contested[svc.Hostname] {
+			c.hostname[svc.Hostname] = true
+		}
+	}
+	return c
+}
+
+// free reports whether svc may claim the contested domain d: no earlier
+// service took it, and it is not another service's host name that svc
+// would claim as an alternative name (istiod's dedupeDomains: "foo.com"
+// is the ServiceEntry's, not the short name of foo.com.svc.cluster.local).
+func (c domainClaims) free(svc *model.Service, d string) bool {
+	if c.used[d] {
+		return false
+	}
+	return d == svc.Hostname || !c.hostname[d] || slices.Contains(svc.VIPs, d)
+}
+
 // virtualHost builds the virtual host of svc on port; domains already used
 // by an earlier (older or alphabetically first) service are skipped, because
 // Envoy rejects a RouteConfiguration with duplicate domains. nil when no
-// domain is left. used holds the contested domains taken so far.
-func (b *builder) virtualHost(svc *model.Service, port uint32, used map[string]bool) *route.VirtualHost {
-	own := svc.Namespace == b.scope.Namespace
-	t := b.x.domainTable()
-	all, ok := t.lists[domainsKey{svc: svc, port: port, own: own}]
+// domain is left.
+func (b *builder) virtualHost(svc *model.Service, port uint32, c domainClaims) *route.VirtualHost {
+	own := ownDomains(svc, b.scope.Namespace, b.x.domain)
+	all, ok := c.t.lists[domainsKey{svc: svc, own: own}]
 	if !ok { // a copy limited to a Sidecar's egress ports (portFilter.apply)
-		all = serviceDomains(svc, b.scope.Namespace, port)
+		all = serviceDomains(svc, b.scope.Namespace, b.x.domain, 0)
 	}
 	domains := all
 	for i, d := range all {
-		if t.contested[d] && used[d] {
+		if c.t.contested[d] && !c.free(svc, d) {
 			domains = slices.Clip(all[:i])
 			for _, d := range all[i:] {
-				if !used[d] {
+				if !c.t.contested[d] || c.free(svc, d) {
 					domains = append(domains, d)
 				}
 			}
@@ -53,8 +82,8 @@ func (b *builder) virtualHost(svc *model.Service, port uint32, used map[string]b
 		}
 	}
 	for _, d := range domains {
-		if t.contested[d] {
-			used[d] = true
+		if c.t.contested[d] {
+			c.used[d] = true
 		}
 	}
 	if len(domains) == 0 {

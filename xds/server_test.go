@@ -101,7 +101,7 @@ func TestSotWServesACKsAndDoesNotResendAfterNACK(t *testing.T) {
 	resp, ok := recvWithin(t, rx, 5*time.Second)
 	require.True(t, ok, "no CDS response")
 	require.NotEmpty(t, resp.VersionInfo)
-	require.Len(t, resp.Resources, 3, "frontend + BlackHole + Passthrough")
+	require.Len(t, resp.Resources, 4, "frontend + BlackHole + Passthrough + InboundPassthrough (every sidecar, as from istiod)")
 
 	// NACK it: the server must not resend the same version.
 	require.NoError(t, stream.Send(&discovery.DiscoveryRequest{
@@ -206,7 +206,7 @@ func TestDeltaServesAndTracksACK(t *testing.T) {
 		require.True(t, ok, r.Name)
 		assert.Equal(t, m.hash, r.Version, r.Name)
 	}
-	assert.ElementsMatch(t, []string{"BlackHoleCluster", "PassthroughCluster", "outbound|8080||frontend.shop.svc.cluster.local"}, names)
+	assert.ElementsMatch(t, []string{"BlackHoleCluster", "InboundPassthroughCluster", "PassthroughCluster", "outbound|8080||frontend.shop.svc.cluster.local"}, names)
 	require.NoError(t, stream.Send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.ClusterType, ResponseNonce: resp.Nonce}))
 	require.Eventually(t, func() bool {
 		ps := s.Proxies()
