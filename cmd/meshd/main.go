@@ -6,6 +6,7 @@
 //
 //	meshd serve --config-dir DIR [flags]
 //	meshd serve --help
+//	meshd bootstrap [flags]
 package main
 
 import (
@@ -32,6 +33,8 @@ func main() {
 			fmt.Fprintln(os.Stderr, "meshd:", err)
 			os.Exit(1)
 		}
+	case "bootstrap":
+		os.Exit(runBootstrap(os.Args[2:]))
 	case "help", "-h", "--help":
 		usage()
 	default:
@@ -45,5 +48,6 @@ func usage() {
 	fmt.Fprintln(os.Stderr, `usage: meshd <command> [flags]
 
 commands:
-  serve   serve xDS (ADS) and the admin endpoints; see 'meshd serve --help'`)
+  serve       serve xDS (ADS) and the admin endpoints; see 'meshd serve --help'
+  bootstrap   print an Envoy bootstrap for a sidecar or gateway of meshd; see 'meshd bootstrap --help'`)
 }

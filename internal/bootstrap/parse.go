@@ -1,0 +1,125 @@
+package bootstrap
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/meshd/meshd/internal/model"
+)
+
+// ErrHelp is returned by Parse when --help or -h is given; print Usage.
+var ErrHelp = flag.ErrHelp
+
+// ErrUsage is matched (errors.Is) by every error Parse returns for a bad
+// flag, argument or environment variable: a usage error, exit status 2.
+var ErrUsage = errors.New("usage error")
+
+// usageError is a message that matches ErrUsage.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string        { return e.msg }
+func (e *usageError) Is(target error) bool { return target == ErrUsage }
+
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// Parse returns the Options for meshd bootstrap's arguments args (without
+// "bootstrap"), environment getenv and host name hostname (the pod name's
+// last default). Each flag takes its value if given, else its environment
+// variable if set and non-empty, else its default. An invalid value is an
+// error naming the flag or variable that matches ErrUsage, e.g.
+//
+//	invalid value "mesh" for flag --type: want sidecar or router (see meshd bootstrap --help)
+//
+// Parse prints nothing; with --help it returns ErrHelp.
+func Parse(args []string, getenv func(string) string, hostname string) (*Options, error) {
+	o := defaults()
+	opts := options(o)
+	fs := flag.NewFlagSet("meshd bootstrap", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	for _, op := range opts {
+		fs.Var(op.value, op.flag, op.usage)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, ErrHelp
+		}
+		return nil, usagef("%s (see meshd bootstrap --help)", strings.Replace(err.Error(), "flag -", "flag --", 1))
+	}
+	if fs.NArg() > 0 {
+		return nil, usagef("unexpected argument %q (see meshd bootstrap --help)", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, op := range opts {
+		if op.env == "" || set[op.flag] {
+			continue
+		}
+		if v := getenv(op.env); v != "" {
+			if err := op.value.Set(v); err != nil {
+				return nil, usagef("environment variable %s=%q (for --%s): %v", op.env, v, op.flag, err)
+			}
+			set[op.flag] = true
+		}
+	}
+	if err := o.derive(set, hostname); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// derive fills the defaults that depend on other values, then checks what
+// involves several flags.
+func (o *Options) derive(set map[string]bool, hostname string) error {
+	if !set["pod-name"] {
+		if nodeField(hostname) != nil {
+			return usagef("--pod-name not given, $POD_NAME empty, and the host name %q cannot stand in: set --pod-name", hostname)
+		}
+		o.PodName = hostname
+	}
+	if !set["workload-name"] {
+		o.WorkloadName = workloadName(o.PodName, o.Labels["pod-template-hash"])
+	}
+	delete(o.Labels, "pod-template-hash")
+	ports := map[uint32]string{}
+	for _, p := range []struct {
+		flag string
+		port uint32
+	}{{"admin-port", o.AdminPort}, {"stats-port", o.StatsPort}, {"readiness-port", o.ReadinessPort}} {
+		if other, dup := ports[p.port]; dup {
+			return usagef("--%s and --%s are both %d: Envoy cannot bind one port twice", other, p.flag, p.port)
+		}
+		ports[p.port] = p.flag
+	}
+	if o.NodeID != "" {
+		p, err := model.ParseProxy(o.NodeID, nil)
+		if err != nil {
+			return usagef("invalid value %q for flag --node-id: %v", o.NodeID, err)
+		}
+		if p.Type != o.Type {
+			return usagef("--node-id %q is a %s but --type is %s: give the same type to both", o.NodeID, p.Type, o.Type)
+		}
+	}
+	return nil
+}
+
+// workloadName guesses the owning Deployment's name from a pod name the way
+// Istio's injector does from the pod's owner (pkg/kube/util.go,
+// GetDeployMetaFromPod): a Deployment's pod is named
+// <deployment>-<pod-template-hash>-<suffix>. Without that hash label, or
+// when the name does not have that shape, the pod name is the workload name
+// (as for a bare pod).
+func workloadName(pod, hash string) string {
+	if hash == "" {
+		return pod
+	}
+	if i := strings.LastIndex(pod, "-"+hash+"-"); i > 0 {
+		return pod[:i]
+	}
+	return pod
+}

@@ -1,0 +1,65 @@
+package bootstrap
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Usage writes meshd bootstrap's help: every flag with its environment
+// variable, default and meaning.
+func Usage(w io.Writer) {
+	fmt.Fprint(w, `usage: meshd bootstrap [flags]
+
+Prints an Envoy bootstrap (envoy.config.bootstrap.v3.Bootstrap) that makes
+Envoy a sidecar or gateway of meshd: ADS over the xds-grpc cluster to
+--xds-address, the node ID and node metadata Istio's pilot-agent would send,
+admin on --admin-address:--admin-port, Prometheus stats on --stats-port and
+readiness on --readiness-port. Run it with
+
+  envoy -c bootstrap.yaml --disable-hot-restart   (or --base-id N per Envoy)
+
+Each setting is taken from its flag, else its environment variable if it has
+one (the variables Istio's injector gives a pod), else its default. An
+invalid value is refused with a message naming it (exit status 2).
+
+Flags:
+`)
+	for _, o := range options(defaults()) {
+		fmt.Fprintf(w, "\n  --%s %s", o.flag, o.arg)
+		if o.env != "" {
+			fmt.Fprintf(w, "   (env %s)", o.env)
+		}
+		fmt.Fprintf(w, "\n%s", wrap(o.usage, "        ", 78))
+		fmt.Fprintf(w, "        default: %s\n", o.defaultText())
+	}
+}
+
+// defaultText is the default as shown in help.
+func (o option) defaultText() string {
+	if o.def != "" {
+		return o.def
+	}
+	if v := o.value.String(); v != "" {
+		return v
+	}
+	return `""`
+}
+
+// wrap breaks text into indented lines of at most width columns.
+func wrap(text, indent string, width int) string {
+	var b strings.Builder
+	line := indent
+	for _, word := range strings.Fields(text) {
+		if line != indent && len(line)+1+len(word) > width {
+			b.WriteString(line + "\n")
+			line = indent
+		}
+		if line != indent {
+			line += " "
+		}
+		line += word
+	}
+	b.WriteString(line + "\n")
+	return b.String()
+}
