@@ -7,10 +7,12 @@ DEMO_DIR ?= hack/demo
 # Test timeout for the whole suite (unit + golden + e2e).
 TEST_TIMEOUT ?= 20m
 
-.PHONY: all build run test vet unit e2e e2e-file e2e-kube golden-update fmt clean bench
+.PHONY: all build run test vet unit e2e e2e-file e2e-envoy-golden e2e-kube golden-update fmt clean bench iptables
 
 # kube-apiserver and etcd for the e2e suite (make testenv).
 include testenv.mk
+# Real Envoy for the e2e suites and the golden validation (make envoy).
+include envoy.mk
 
 all: build
 
@@ -30,21 +32,34 @@ vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-unit:
-	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v /e2e)
+# internal/bootstrap's tests run `envoy --mode validate` on what it prints.
+unit: envoy
+	MESHD_ENVOY_BIN=$(abspath $(ENVOY)) $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v /e2e)
 
-## e2e: the end-to-end suites: file provider, then the real Kubernetes API.
-e2e: e2e-file e2e-kube
+## e2e: the end-to-end suites: file provider, every golden case in real Envoy,
+## then the real Kubernetes API.
+e2e: e2e-file e2e-envoy-golden e2e-kube
 
 e2e-file: build
 	MESHD_BIN=$(abspath $(MESHD)) $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -run '$(E2E_RUN)' -v ./e2e/
+
+# Every translate/testdata golden case loaded into real Envoy over ADS
+# (e2e/envoygolden); it runs in its own network namespace like e2e-kube (DNS
+# clusters, listeners that bind), so the test binary is compiled outside it.
+e2e-envoy-golden: envoy
+	$(GO) test -race -c -o $(BIN)/e2e-envoygolden.test ./e2e/envoygolden
+	cd e2e/envoygolden && MESHD_ENVOY_BIN=$(abspath $(ENVOY)) ../../hack/netns-run.sh $(abspath $(BIN))/e2e-envoygolden.test -test.count=1 -test.v -test.parallel 4 -test.run '$(E2E_RUN)' -test.timeout $(TEST_TIMEOUT)
 
 # The Kubernetes suites run in their own network namespace (hack/netns-run.sh),
 # where 10.250.0.0/16 is local: test binaries are compiled outside it first.
 # E2E_RUN selects tests by name (go test -run), e.g. make e2e-kube E2E_RUN=TestCanary.
 E2E_RUN ?= .
-E2E_ENV := MESHD_BIN=$(abspath $(MESHD)) MESHD_REQUIRE_TESTENV=1 MESHD_TESTENV_BIN=$(abspath $(BIN))
-e2e-kube: build testenv
+E2E_ENV := MESHD_BIN=$(abspath $(MESHD)) MESHD_REQUIRE_TESTENV=1 MESHD_TESTENV_BIN=$(abspath $(BIN)) \
+	MESHD_ENVOY_BIN=$(abspath $(ENVOY)) MESHD_FAULTS_BIN=$(abspath $(BIN))/meshd-faults
+# The Envoy suite (e2e/kube/envoy_*_test.go) runs real Envoy sidecars and
+# iptables interception in the same namespace.
+e2e-kube: build testenv envoy iptables
+	$(GO) build -tags meshd_faults -o $(BIN)/meshd-faults ./cmd/meshd
 	$(GO) test -c -o $(BIN)/e2e-testenv.test ./e2e/testenv
 	$(GO) test -race -c -o $(BIN)/e2e-kube.test ./e2e/kube
 	cd e2e/testenv && $(E2E_ENV) ../../hack/netns-run.sh $(abspath $(BIN))/e2e-testenv.test -test.count=1 -test.v
@@ -57,6 +72,10 @@ BENCH_FLAGS ?=
 bench: build testenv
 	$(GO) build -o $(BIN)/bench ./hack/bench
 	$(BIN)/bench --meshd $(MESHD) --testenv-bin $(BIN) $(BENCH_FLAGS)
+
+## iptables: install Debian's iptables if missing (the Envoy suite's interception).
+iptables:
+	@hack/need-iptables.sh
 
 ## golden-update: regenerate translate/testdata goldens.
 golden-update:

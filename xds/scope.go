@@ -39,6 +39,9 @@ func buildSnapshot(x *translate.Index, memo *wireMemo, sc model.Scope) (*transla
 	if err := translate.ValidateIn(x, out); err != nil {
 		return nil, nil, nil, fmt.Errorf("scope %s: config failed validation, keeping the last good snapshot: %w", sc.Key(), err)
 	}
+	if outputFault != nil {
+		out = outputFault(out)
+	}
 	snap, wire, err := toSnapshot(out, memo)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("scope %s: %w", sc.Key(), err)

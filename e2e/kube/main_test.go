@@ -9,11 +9,8 @@
 package kube
 
 import (
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
 	"github.com/meshd/meshd/e2e/harness"
@@ -23,6 +20,9 @@ import (
 var (
 	env      *testenv.Env
 	meshdBin string
+	envoyBin string // the real Envoy of the Envoy suite (envoy_*_test.go)
+	// faultsBin is meshd built with -tags meshd_faults (xds/faults_inject.go).
+	faultsBin string
 )
 
 func TestMain(m *testing.M) {
@@ -31,37 +31,30 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	faults, cleanupFaults, err := harness.BinaryTagged("MESHD_FAULTS_BIN", "meshd_faults")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	var code int
-	if os.Getenv("MESHD_NETNS_CIDR") == "" {
-		code = inNetns(bin)
+	if !harness.InNetns() {
+		code = harness.RerunInNetns("MESHD_BIN="+bin, "MESHD_FAULTS_BIN="+faults)
 	} else {
-		meshdBin = bin
+		meshdBin, faultsBin = bin, faults
+		if envoyBin, err = harness.EnvoyBinary(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		v, err := harness.EnvoyVersion(envoyBin)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "envoy --version:", err, v)
+			os.Exit(1)
+		}
+		fmt.Println("envoy --version:", v)
 		os.Setenv("MESHD_REQUIRE_TESTENV", "1") // missing binaries fail the suite
 		code = testenv.Main(m, testenv.Options{}, &env)
 	}
 	cleanup()
+	cleanupFaults()
 	os.Exit(code)
-}
-
-// inNetns runs this test binary again, with the same flags, inside
-// hack/netns-run.sh and returns its exit code.
-func inNetns(bin string) int {
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	cmd := exec.Command(filepath.Join(root, "hack", "netns-run.sh"), os.Args...)
-	cmd.Env = append(os.Environ(), "MESHD_BIN="+bin)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	err = cmd.Run()
-	var exit *exec.ExitError
-	switch {
-	case errors.As(err, &exit):
-		return exit.ExitCode()
-	case err != nil:
-		fmt.Fprintln(os.Stderr, "running the suite in a network namespace:", err)
-		return 1
-	}
-	return 0
 }

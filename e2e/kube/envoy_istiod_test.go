@@ -1,0 +1,76 @@
+package kube
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/meshd/meshd/e2e/harness"
+)
+
+// TestEnvoyIstiodDefaults proves on real Envoy, with requests, three
+// things every sidecar of a real mesh gets from istiod 1.29 and so from
+// meshd: LEAST_REQUEST for clusters without a DestinationRule; a Host with
+// the FQDN's trailing dot is routed (virtual-host domains and the
+// connection manager's port stripping as istiod's); and a workload that
+// backs no Service still gets virtualInbound and InboundPassthroughCluster,
+// so inbound connections redirected to 15006 reach the application.
+func TestEnvoyIstiodDefaults(t *testing.T) {
+	c := newCluster(t)
+	intercept(t)
+	m := startMeshd(t, "envoy-istiod-system")
+	const ns = "envoy-istiod"
+	c.namespace(ns, nil)
+	vip := c.httpService(ns, "echo", 8080)
+	b := harness.StartHTTPBackend(t, "echo-0", backendIP(49, 1), 8080)
+	c.createSlice(httpSlice(ns, "echo-1", "echo", 8080, hep{b: b, ready: true}))
+	// The sidecar's own workload backs no Service; its application listens
+	// on the workload address.
+	const podIP, appPort = "10.250.49.100", 7777
+	app := harness.StartHTTPBackend(t, "lonely-app", podIP, appPort)
+	interceptInbound(t, podIP, appPort)
+	sc := startSidecar(t, m, ns, "lonely-0", podIP, map[string]string{"app": "lonely"})
+
+	url := "http://" + vip + ":8080/"
+	require.Eventually(t, func() bool { return get(url, "echo."+ns+".svc.cluster.local").Backend == "echo-0" },
+		20*time.Second, 50*time.Millisecond)
+
+	cl := sc.DynamicCluster(t, "outbound|8080||echo."+ns+".svc.cluster.local")
+	require.NotNil(t, cl, "cluster outbound|8080||echo in Envoy's config dump")
+	assert.Equal(t, "LEAST_REQUEST", cl["lb_policy"], "Istio's default load balancer")
+
+	for _, host := range []string{
+		"echo." + ns + ".svc.cluster.local.", // the FQDN with its trailing dot
+		"echo." + ns + ".svc.cluster.local.:8080",
+		"echo." + ns + ".svc.cluster.local:8080",
+		"echo." + ns,
+		"echo:8080",
+	} {
+		r := get(url, host)
+		assert.Equal(t, "echo-0", r.Backend, "Host %q is routed to echo (status %d, err %v)", host, r.Status, r.Err)
+	}
+
+	// Inbound: a connection to the workload address goes through Envoy's
+	// virtualInbound and InboundPassthroughCluster to the application.
+	before := inboundPassthrough(t, sc)
+	r := get("http://"+podIP+":7777/in", "")
+	require.NoError(t, r.Err)
+	assert.Equal(t, "lonely-app", r.Backend)
+	assert.Equal(t, int64(1), app.Hits())
+	assert.Greater(t, inboundPassthrough(t, sc), before, "through InboundPassthroughCluster")
+}
+
+// inboundPassthrough sums the connections Envoy opened through its
+// InboundPassthroughCluster(s).
+func inboundPassthrough(t *testing.T, sc *envoySidecar) uint64 {
+	var n uint64
+	for name, v := range sc.Stats(t) {
+		if strings.HasPrefix(name, "cluster.InboundPassthroughCluster") && strings.HasSuffix(name, ".upstream_cx_total") {
+			n += v
+		}
+	}
+	return n
+}

@@ -1,0 +1,85 @@
+package kube
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/meshd/meshd/e2e/harness"
+)
+
+// TestEnvoyNACK: config that passed meshd's validation but that real Envoy
+// rejects (a test build of meshd, -tags meshd_faults, serves a route
+// configuration with a duplicate virtual-host domain: ValidateAll accepts
+// it, Envoy does not). meshd shows the NACK in /debug/syncz and
+// pilot_total_xds_rejects, logs the proxy, type and Envoy's error, and does
+// not resend the rejected config: Envoy's update attempts and meshd's
+// responses stay flat. Envoy keeps its other config.
+func TestEnvoyNACK(t *testing.T) {
+	c := newCluster(t)
+	const ns = "envoy-nack"
+	host := "echo." + ns + ".svc.cluster.local"
+	m := harness.StartMeshd(t, faultsBin, 60*time.Second,
+		[]string{"--kubeconfig", env.Kubeconfig, "--istio-namespace", "envoy-nack-system"},
+		"MESHD_FAULT_DUPLICATE_DOMAIN="+host)
+	c.namespace(ns, nil)
+	c.httpService(ns, "echo", 8080)
+	b := harness.StartHTTPBackend(t, "echo-0", backendIP(50, 1), 8080)
+	c.createSlice(httpSlice(ns, "echo-1", "echo", 8080, hep{b: b, ready: true}))
+	sc := launchSidecar(t, m, ns, "client-0", backendIP(50, 200), map[string]string{"app": "client"})
+	sc.expectRejects = true
+
+	const rejected = ".rds.8080.update_rejected"
+	sc.waitStatAbove(t, rejected, 0, 20*time.Second)
+	require.Eventually(t, sc.ready, 20*time.Second, 50*time.Millisecond, "Envoy becomes ready with the rest of its config")
+	logs := sc.Logs()
+	assert.Contains(t, logs, "Only unique values for domains are permitted", "Envoy's own reason")
+
+	// meshd: /debug/syncz, the metric, the log line.
+	var st harness.TypeStatus
+	var nacks int
+	var lastNack string
+	require.Eventually(t, func() bool {
+		var entries []struct {
+			Proxy string `json:"proxy"`
+			Types map[string]struct {
+				harness.TypeStatus
+				Responses int    `json:"responses"`
+				Nacks     int    `json:"nacks"`
+				LastNack  string `json:"lastNack"`
+			} `json:"types"`
+		}
+		m.GetJSON(t, "/debug/syncz", &entries)
+		for _, e := range entries {
+			if e.Proxy == sc.NodeID {
+				r := e.Types["rds"]
+				st, nacks, lastNack = r.TypeStatus, r.Nacks, r.LastNack
+			}
+		}
+		return nacks > 0
+	}, 10*time.Second, 50*time.Millisecond, "/debug/syncz shows the NACK")
+	t.Logf("syncz rds: sent %s, nacks %d, lastNack %q", st.SentVersion, nacks, lastNack)
+	assert.Contains(t, lastNack, "Only unique values for domains")
+	metrics := httpBody(t, m.AdminURL+"/metrics")
+	assert.Regexp(t, `pilot_total_xds_rejects\{type="rds"\} [1-9]`, metrics)
+	var line string
+	for _, l := range strings.Split(m.Logs(), "\n") {
+		if strings.Contains(l, "NACK") && strings.Contains(l, sc.NodeID) {
+			line = l
+		}
+	}
+	t.Logf("meshd log: %s", line)
+	assert.Contains(t, line, "type=rds")
+	assert.Contains(t, line, "Only unique values for domains")
+
+	// Not resent in a loop: nothing new for 3 s.
+	attempts, rej := sc.statSum(t, ".rds.8080.update_attempt"), sc.statSum(t, rejected)
+	time.Sleep(3 * time.Second)
+	assert.Equal(t, attempts, sc.statSum(t, ".rds.8080.update_attempt"), "meshd sent no more route updates")
+	assert.Equal(t, rej, sc.statSum(t, rejected))
+	assert.Zero(t, sc.Counter(t, "cluster_manager.cds.update_rejected"), "clusters accepted")
+	assert.Zero(t, sc.Counter(t, "listener_manager.lds.update_rejected"), "listeners accepted")
+}
