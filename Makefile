@@ -7,7 +7,7 @@ DEMO_DIR ?= hack/demo
 # Test timeout for the whole suite (unit + golden + e2e).
 TEST_TIMEOUT ?= 20m
 
-.PHONY: all build run test vet unit e2e e2e-file e2e-envoy-golden e2e-kube golden-update fmt clean bench iptables
+.PHONY: all build run test vet unit e2e e2e-file e2e-envoy-golden e2e-kube golden-update fmt clean bench iptables demo-envoy
 
 # kube-apiserver and etcd for the e2e suite (make testenv).
 include testenv.mk
@@ -72,6 +72,11 @@ BENCH_FLAGS ?=
 bench: build testenv
 	$(GO) build -o $(BIN)/bench ./hack/bench
 	$(BIN)/bench --meshd $(MESHD) --testenv-bin $(BIN) $(BENCH_FLAGS)
+
+## demo-envoy: the demo mesh with a real Envoy sidecar and curl through it, in
+## a network namespace of its own (root; hack/envoy-demo.sh).
+demo-envoy: build envoy iptables
+	hack/envoy-demo.sh
 
 ## iptables: install Debian's iptables if missing (the Envoy suite's interception).
 iptables:

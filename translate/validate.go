@@ -120,6 +120,9 @@ func validateRouteConfiguration(rc *route.RouteConfiguration, m *memo) error {
 			msgs = append(msgs, fmt.Sprintf("invalid RouteConfiguration.VirtualHosts[%d]: %v", i, err))
 		}
 	}
+	if err := uniqueDomains(rc); err != nil {
+		msgs = append(msgs, err.Error())
+	}
 	if len(msgs) == 0 {
 		return nil
 	}
@@ -212,6 +215,9 @@ func validateListenerConfigs(l *listener.Listener) error {
 		var logs []*accesslog.AccessLog
 		switch f := m.(type) {
 		case *hcm.HttpConnectionManager:
+			if err := routerLast(f); err != nil {
+				return err
+			}
 			for _, hf := range f.GetHttpFilters() {
 				if _, err := validateAny(hf.GetTypedConfig()); err != nil {
 					return fmt.Errorf("http filter %s: %w", hf.GetName(), err)
@@ -355,4 +361,34 @@ func accessLogRefs(logs []*accesslog.AccessLog) []ref {
 		}
 	}
 	return out
+}
+
+// uniqueDomains is Envoy's check that ValidateAll lacks: a domain may
+// appear once in a route configuration, across all its virtual hosts
+// (Envoy rejects the whole configuration: "Only unique values for domains
+// are permitted").
+func uniqueDomains(rc *route.RouteConfiguration) error {
+	seen := make(map[string]string)
+	for _, vh := range rc.GetVirtualHosts() {
+		for _, d := range vh.GetDomains() {
+			d = strings.ToLower(d)
+			if other, ok := seen[d]; ok {
+				return fmt.Errorf("domain %q is in virtual hosts %q and %q (Envoy permits each domain once per route configuration)", d, other, vh.GetName())
+			}
+			seen[d] = vh.GetName()
+		}
+	}
+	return nil
+}
+
+// routerLast is Envoy's check that ValidateAll lacks: the router (the
+// terminal HTTP filter of every connection manager meshd emits) must be the last HTTP filter, and only there.
+func routerLast(m *hcm.HttpConnectionManager) error {
+	fs := m.GetHttpFilters()
+	for i, f := range fs {
+		if (f.GetName() == routerFilterName) != (i == len(fs)-1) {
+			return fmt.Errorf("http filters: %s must be the last and only terminal filter (found %q at %d of %d)", routerFilterName, f.GetName(), i, len(fs))
+		}
+	}
+	return nil
 }

@@ -6,6 +6,8 @@ import (
 
 	accesslog "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
 	grpclog "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/grpc/v3"
+	fault "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/fault/v3"
+	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"google.golang.org/protobuf/proto"
 
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -58,6 +60,23 @@ func TestValidateRejectsDanglingReferences(t *testing.T) {
 			setAccessLogs(l.FilterChains[0].Filters[0], []*accesslog.AccessLog{{Name: httpGrpcLogName,
 				ConfigType: &accesslog.AccessLog_TypedConfig{TypedConfig: mustAny(&grpclog.HttpGrpcAccessLogConfig{
 					CommonConfig: alsCommon("als", "", "outbound|9000||als.telemetry.svc.cluster.local", nil)})}}}, nil)
+			o.Listeners[0] = l
+		},
+		// Envoy's checks that ValidateAll lacks.
+		`domain "a" is in virtual hosts "a" and "b"`: func(o *Output) {
+			rc := proto.Clone(o.Routes[0]).(*route.RouteConfiguration)
+			rc.VirtualHosts = append(rc.VirtualHosts, &route.VirtualHost{Name: "b", Domains: []string{"b", "A"}, Routes: []*route.Route{defaultRoute("outbound|80||a")}})
+			o.Routes = []*route.RouteConfiguration{rc}
+		},
+		`envoy.filters.http.router must be the last and only terminal filter`: func(o *Output) {
+			o.Listeners = slices.Clone(o.Listeners)
+			l := proto.Clone(o.Listeners[0]).(*listener.Listener)
+			f := l.FilterChains[0].Filters[0]
+			m := &hcm.HttpConnectionManager{}
+			require.NoError(t, f.GetTypedConfig().UnmarshalTo(m))
+			m.HttpFilters = append(m.HttpFilters, &hcm.HttpFilter{Name: faultFilterName,
+				ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: mustAny(&fault.HTTPFault{})}})
+			f.ConfigType = &listener.Filter_TypedConfig{TypedConfig: mustAny(m)}
 			o.Listeners[0] = l
 		},
 	}
