@@ -3,6 +3,7 @@ package harness
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -54,7 +55,13 @@ type Envoy struct {
 	mu       sync.Mutex
 	logs     bytes.Buffer
 	done     chan struct{}
+	stopOnce sync.Once
+	stop     func()
 }
+
+// Stop ends Envoy (SIGTERM, then SIGKILL after 10 s) and waits for it;
+// later calls do nothing. The test's cleanup calls it too.
+func (e *Envoy) Stop() { e.stopOnce.Do(e.stop) }
 
 func (e *Envoy) Write(p []byte) (int, error) {
 	e.mu.Lock()
@@ -110,7 +117,7 @@ func StartEnvoyAs(t testing.TB, uid uint32, bin string, bootstrap []byte, adminP
 	require.NoError(t, cmd.Start())
 	var waitErr error
 	go func() { waitErr = cmd.Wait(); close(e.done) }()
-	t.Cleanup(func() {
+	e.stop = func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-e.done:
@@ -118,6 +125,9 @@ func StartEnvoyAs(t testing.TB, uid uint32, bin string, bootstrap []byte, adminP
 			_ = cmd.Process.Kill()
 			<-e.done
 		}
+	}
+	t.Cleanup(func() {
+		e.Stop()
 		if t.Failed() || os.Getenv("MESHD_E2E_LOGS") != "" {
 			t.Logf("envoy logs (exit: %v):\n%s", waitErr, e.Logs())
 		}
@@ -229,4 +239,28 @@ func (e *Envoy) WaitStat(t testing.TB, stat string, min uint64, within time.Dura
 func (e *Envoy) ConfigDump(t testing.TB) string {
 	t.Helper()
 	return e.Get(t, "/config_dump?include_eds")
+}
+
+// DynamicCluster returns the cluster Envoy received over CDS by that name
+// (its config_dump JSON, active or warming), nil if it has none.
+func (e *Envoy) DynamicCluster(t testing.TB, name string) map[string]any {
+	t.Helper()
+	var dump struct {
+		Configs []struct {
+			Type    string                             `json:"@type"`
+			Active  []struct{ Cluster map[string]any } `json:"dynamic_active_clusters"`
+			Warming []struct{ Cluster map[string]any } `json:"dynamic_warming_clusters"`
+		} `json:"configs"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(e.Get(t, "/config_dump")), &dump))
+	for _, c := range dump.Configs {
+		for _, list := range [][]struct{ Cluster map[string]any }{c.Active, c.Warming} {
+			for _, x := range list {
+				if x.Cluster["name"] == name {
+					return x.Cluster
+				}
+			}
+		}
+	}
+	return nil
 }
