@@ -2,7 +2,6 @@ package harness
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -51,30 +50,16 @@ func EnvoyVersion(bin string) (string, error) {
 // Envoy is a running Envoy process.
 type Envoy struct {
 	// AdminURL is its admin interface, e.g. http://127.0.0.1:15000.
-	AdminURL string
-	mu       sync.Mutex
-	logs     bytes.Buffer
-	done     chan struct{}
-	stopOnce sync.Once
-	stop     func()
+	AdminURL  string
+	logBuffer // what Envoy logged (Logs)
+	done      chan struct{}
+	stopOnce  sync.Once
+	stop      func()
 }
 
 // Stop ends Envoy (SIGTERM, then SIGKILL after 10 s) and waits for it;
 // later calls do nothing. The test's cleanup calls it too.
 func (e *Envoy) Stop() { e.stopOnce.Do(e.stop) }
-
-func (e *Envoy) Write(p []byte) (int, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.logs.Write(p)
-}
-
-// Logs returns what Envoy logged so far.
-func (e *Envoy) Logs() string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.logs.String()
-}
 
 // Exited reports whether the process has ended.
 func (e *Envoy) Exited() bool {

@@ -1,7 +1,6 @@
 package harness
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -65,21 +63,7 @@ func FreePort(t testing.TB) int {
 // Meshd is a running meshd process.
 type Meshd struct {
 	XDSAddr, AdminURL string
-	mu                sync.Mutex
-	logs              bytes.Buffer
-}
-
-func (m *Meshd) Write(p []byte) (int, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.logs.Write(p)
-}
-
-// Logs returns everything meshd logged so far.
-func (m *Meshd) Logs() string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.logs.String()
+	logBuffer         // what meshd logged (Logs)
 }
 
 // StartMeshd runs `bin serve` with args plus free ADS and admin ports, and

@@ -81,16 +81,33 @@ type ep struct {
 	terminating bool
 }
 
-// slice builds an EndpointSlice of service svc with endpoints eps on port.
+// slice builds an EndpointSlice of service svc with endpoints eps on its
+// gRPC port.
 func slice(ns, name, svc string, port int32, eps ...ep) *discoveryv1.EndpointSlice {
+	specs := make([]epSpec, len(eps))
+	for i, e := range eps {
+		specs[i] = epSpec{ip: e.b.IP, pod: e.pod, ready: e.ready, terminating: e.terminating}
+	}
+	return endpointSlice(ns, name, svc, "grpc", port, specs)
+}
+
+// epSpec is one endpoint of an EndpointSlice, whatever serves it.
+type epSpec struct {
+	ip, pod            string
+	ready, terminating bool
+}
+
+// endpointSlice builds an EndpointSlice of svc whose endpoints serve the
+// port portName.
+func endpointSlice(ns, name, svc, portName string, port int32, eps []epSpec) *discoveryv1.EndpointSlice {
 	s := &discoveryv1.EndpointSlice{
 		ObjectMeta:  metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{discoveryv1.LabelServiceName: svc}},
 		AddressType: discoveryv1.AddressTypeIPv4,
-		Ports:       []discoveryv1.EndpointPort{{Name: ptr("grpc"), Port: &port}},
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr(portName), Port: &port}},
 	}
 	for _, e := range eps {
 		ready, serving, term := e.ready, e.ready || e.terminating, e.terminating
-		x := discoveryv1.Endpoint{Addresses: []string{e.b.IP},
+		x := discoveryv1.Endpoint{Addresses: []string{e.ip},
 			Conditions: discoveryv1.EndpointConditions{Ready: &ready, Serving: &serving, Terminating: &term}}
 		if e.pod != "" {
 			x.TargetRef = &corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: e.pod}

@@ -126,16 +126,7 @@ extensionProviders:
 // meshConfigError returns the MeshConfig error in /debug/configz whose
 // message mentions s, nil if none.
 func meshConfigError(t *testing.T, m *harness.Meshd, s string) *model.ObjectError {
-	var configz struct {
-		Configs []struct{ Errors []model.ObjectError }
-		Errors  []model.ObjectError
-	}
-	m.GetJSON(t, "/debug/configz", &configz)
-	errs := configz.Errors
-	for _, cfg := range configz.Configs {
-		errs = append(errs, cfg.Errors...)
-	}
-	for _, e := range errs {
+	for _, e := range configzErrors(t, m) {
 		if e.Kind == model.KindMeshConfig && strings.Contains(e.Message, s) {
 			return &e
 		}

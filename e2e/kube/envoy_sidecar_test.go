@@ -162,21 +162,11 @@ type hep struct {
 
 // httpSlice builds an EndpointSlice of svc with HTTP endpoints on port.
 func httpSlice(ns, name, svc string, port int32, eps ...hep) *discoveryv1.EndpointSlice {
-	s := &discoveryv1.EndpointSlice{
-		ObjectMeta:  metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{discoveryv1.LabelServiceName: svc}},
-		AddressType: discoveryv1.AddressTypeIPv4,
-		Ports:       []discoveryv1.EndpointPort{{Name: ptr("http"), Port: &port}},
+	specs := make([]epSpec, len(eps))
+	for i, e := range eps {
+		specs[i] = epSpec{ip: e.b.IP, pod: e.pod, ready: e.ready, terminating: e.terminating}
 	}
-	for _, e := range eps {
-		ready, serving, term := e.ready, e.ready || e.terminating, e.terminating
-		x := discoveryv1.Endpoint{Addresses: []string{e.b.IP},
-			Conditions: discoveryv1.EndpointConditions{Ready: &ready, Serving: &serving, Terminating: &term}}
-		if e.pod != "" {
-			x.TargetRef = &corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: e.pod}
-		}
-		s.Endpoints = append(s.Endpoints, x)
-	}
-	return s
+	return endpointSlice(ns, name, svc, "http", port, specs)
 }
 
 // reply is what one request through Envoy returned.

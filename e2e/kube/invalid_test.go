@@ -64,6 +64,17 @@ func TestInvalidVirtualServiceSkipped(t *testing.T) {
 // configzError returns the error /debug/configz reports for an object, nil
 // if none.
 func configzError(t *testing.T, m *harness.Meshd, kind, ns, name string) *model.ObjectError {
+	for _, e := range configzErrors(t, m) {
+		if string(e.Kind) == kind && e.Namespace == ns && e.Name == name {
+			return &e
+		}
+	}
+	return nil
+}
+
+// configzErrors returns every error /debug/configz reports, on objects and
+// on their own.
+func configzErrors(t *testing.T, m *harness.Meshd) []model.ObjectError {
 	var configz struct {
 		Configs []struct {
 			Errors []model.ObjectError
@@ -75,10 +86,5 @@ func configzError(t *testing.T, m *harness.Meshd, kind, ns, name string) *model.
 	for _, cfg := range configz.Configs {
 		errs = append(errs, cfg.Errors...)
 	}
-	for _, e := range errs {
-		if string(e.Kind) == kind && e.Namespace == ns && e.Name == name {
-			return &e
-		}
-	}
-	return nil
+	return errs
 }

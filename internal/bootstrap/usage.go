@@ -3,7 +3,8 @@ package bootstrap
 import (
 	"fmt"
 	"io"
-	"strings"
+
+	"github.com/meshd/meshd/internal/textwrap"
 )
 
 // Usage writes meshd bootstrap's help: every flag with its environment
@@ -30,7 +31,7 @@ Flags:
 		if o.env != "" {
 			fmt.Fprintf(w, "   (env %s)", o.env)
 		}
-		fmt.Fprintf(w, "\n%s", wrap(o.usage, "        ", 78))
+		fmt.Fprintf(w, "\n%s", textwrap.Wrap(o.usage, "        ", 78))
 		fmt.Fprintf(w, "        default: %s\n", o.defaultText())
 	}
 }
@@ -44,22 +45,4 @@ func (o option) defaultText() string {
 		return v
 	}
 	return `""`
-}
-
-// wrap breaks text into indented lines of at most width columns.
-func wrap(text, indent string, width int) string {
-	var b strings.Builder
-	line := indent
-	for _, word := range strings.Fields(text) {
-		if line != indent && len(line)+1+len(word) > width {
-			b.WriteString(line + "\n")
-			line = indent
-		}
-		if line != indent {
-			line += " "
-		}
-		line += word
-	}
-	b.WriteString(line + "\n")
-	return b.String()
 }

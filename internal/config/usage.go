@@ -3,7 +3,8 @@ package config
 import (
 	"fmt"
 	"io"
-	"strings"
+
+	"github.com/meshd/meshd/internal/textwrap"
 )
 
 // Usage writes meshd serve's help: every setting with its flag, environment
@@ -29,7 +30,7 @@ Settings:
 		if o.env != "" {
 			fmt.Fprintf(w, "   (env %s)", o.env)
 		}
-		fmt.Fprintf(w, "\n%s", wrap(o.usage, "        ", 78))
+		fmt.Fprintf(w, "\n%s", textwrap.Wrap(o.usage, "        ", 78))
 		fmt.Fprintf(w, "        default: %s\n", o.defaultText())
 		if o.istiod != "" {
 			fmt.Fprintf(w, "        istiod: %s\n", o.istiod)
@@ -46,22 +47,4 @@ func (o option) defaultText() string {
 		return v
 	}
 	return `""`
-}
-
-// wrap breaks text into indented lines of at most width columns.
-func wrap(text, indent string, width int) string {
-	var b strings.Builder
-	line := indent
-	for _, word := range strings.Fields(text) {
-		if line != indent && len(line)+1+len(word) > width {
-			b.WriteString(line + "\n")
-			line = indent
-		}
-		if line != indent {
-			line += " "
-		}
-		line += word
-	}
-	b.WriteString(line + "\n")
-	return b.String()
 }
