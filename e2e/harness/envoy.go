@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -85,19 +86,44 @@ func StartEnvoy(t testing.TB, bin string, bootstrap []byte, adminPort int, extra
 // tell Envoy's own connections from the application's.
 func StartEnvoyAs(t testing.TB, uid uint32, bin string, bootstrap []byte, adminPort int, extraArgs ...string) *Envoy {
 	t.Helper()
+	return StartEnvoyWith(t, EnvoyOptions{UID: uid}, bin, bootstrap, adminPort, extraArgs...)
+}
+
+// EnvoyOptions are how an Envoy process runs.
+type EnvoyOptions struct {
+	// UID is the user and group Envoy runs as (0: this process's).
+	UID uint32
+	// Net, if set, is the network namespace Envoy runs in; its admin must
+	// then listen on Net.PeerIP (the bootstrap's admin address).
+	Net *ChildNet
+}
+
+// StartEnvoyWith is StartEnvoy with options.
+func StartEnvoyWith(t testing.TB, o EnvoyOptions, bin string, bootstrap []byte, adminPort int, extraArgs ...string) *Envoy {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "envoy-bootstrap")
 	require.NoError(t, err)
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	require.NoError(t, os.Chmod(dir, 0o755)) // readable by uid
 	path := filepath.Join(dir, "bootstrap.yaml")
 	require.NoError(t, os.WriteFile(path, bootstrap, 0o644))
-	e := &Envoy{AdminURL: "http://127.0.0.1:" + strconv.Itoa(adminPort), done: make(chan struct{})}
-	args := append([]string{"-c", path, "--disable-hot-restart", "--concurrency", "1",
+	adminHost := "127.0.0.1"
+	if o.Net != nil {
+		adminHost = o.Net.PeerIP
+	}
+	e := &Envoy{AdminURL: "http://" + net.JoinHostPort(adminHost, strconv.Itoa(adminPort)), done: make(chan struct{})}
+	args := append([]string{bin, "-c", path, "--disable-hot-restart", "--concurrency", "1",
 		"--log-level", "warn", "--drain-time-s", "1"}, extraArgs...)
-	cmd := exec.Command(bin, args...)
+	if o.Net != nil {
+		// nsenter joins the namespace as root, drops to the user, then
+		// execs Envoy (same process: signals reach Envoy).
+		id := strconv.Itoa(int(o.UID))
+		args = append([]string{"nsenter", "--net=" + o.Net.Path, "--setuid", id, "--setgid", id, "--"}, args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = e, e
-	if uid != 0 {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}}
+	if o.UID != 0 && o.Net == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: o.UID, Gid: o.UID}}
 	}
 	require.NoError(t, cmd.Start())
 	var waitErr error

@@ -71,9 +71,18 @@ type Meshd struct {
 // meshd exits cleanly; on failure the test log gets meshd's logs.
 func StartMeshd(t testing.TB, bin string, ready time.Duration, args []string, env ...string) *Meshd {
 	t.Helper()
+	return StartMeshdOn(t, "127.0.0.1", bin, ready, args, env...)
+}
+
+// StartMeshdOn is StartMeshd with ADS listening on xdsHost (e.g. 0.0.0.0,
+// for proxies in another network namespace of the test); XDSAddr is still
+// its loopback address.
+func StartMeshdOn(t testing.TB, xdsHost, bin string, ready time.Duration, args []string, env ...string) *Meshd {
+	t.Helper()
 	xdsPort, adminPort := FreePort(t), FreePort(t)
 	m := &Meshd{XDSAddr: "127.0.0.1:" + strconv.Itoa(xdsPort), AdminURL: "http://127.0.0.1:" + strconv.Itoa(adminPort)}
-	args = append([]string{"serve", "--xds-address", m.XDSAddr, "--admin-address", "127.0.0.1:" + strconv.Itoa(adminPort)}, args...)
+	args = append([]string{"serve", "--xds-address", net.JoinHostPort(xdsHost, strconv.Itoa(xdsPort)),
+		"--admin-address", "127.0.0.1:" + strconv.Itoa(adminPort)}, args...)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = m, m

@@ -149,6 +149,13 @@ func startMeshd(t *testing.T, istioNS string, args ...string) *harness.Meshd {
 	return harness.StartMeshd(t, meshdBin, 60*time.Second, args)
 }
 
+// startMeshdOnAll is startMeshd with ADS on every address of the suite's
+// namespace, for sidecars in child namespaces (harness.ChildNet).
+func startMeshdOnAll(t *testing.T, istioNS string, args ...string) *harness.Meshd {
+	args = append([]string{"--kubeconfig", env.Kubeconfig, "--istio-namespace", istioNS}, args...)
+	return harness.StartMeshdOn(t, "0.0.0.0", meshdBin, 60*time.Second, args)
+}
+
 // backendIP returns 10.250.<net>.<host>, an address of the test's network
 // namespace.
 func backendIP(net, host int) string { return fmt.Sprintf("10.250.%d.%d", net, host) }

@@ -83,20 +83,23 @@ func httpBody(t *testing.T, url string) string {
 // TestEnvoyBulkheadPerNamespace: the bank's core-banking bulkhead. One
 // ServiceEntry host; a DestinationRule in each calling namespace with its own
 // connection pool. Each namespace's Envoy gets its own limits (checked in
-// Envoy's /config_dump), and overflowing transfer's small pool leaves loan's
-// calls working. The two sidecars run one after the other: in the test's
-// one network namespace both would bind port 15001 (see stop).
+// Envoy's /config_dump), and while transfer's calls overflow its small pool,
+// loan's calls, at the same moment, all succeed. The loan sidecar runs in a
+// network namespace of its own (a second pod), so that each Envoy has its
+// own ports 15001 and 15006.
 func TestEnvoyBulkheadPerNamespace(t *testing.T) {
 	c := newCluster(t)
 	intercept(t)
-	m := startMeshd(t, "envoy-bulkhead-system")
+	m := startMeshdOnAll(t, "envoy-bulkhead-system")
+	loanNet := harness.NewChildNet(t, 1)
+	interceptIn(t, loanNet)
 	core := harness.StartHTTPBackend(t, "core-banking", backendIP(46, 1), 8443)
 	core.SetDelay(500 * time.Millisecond)
-	const host = "core.bank.example"
+	const host, vip = "core.bank.example", "10.96.250.1"
 	c.namespace("envoy-transfer", nil)
 	c.namespace("envoy-loan", nil)
 	se := &networkingv1.ServiceEntry{ObjectMeta: metav1.ObjectMeta{Name: "core-banking", Namespace: "envoy-transfer"}}
-	se.Spec.Hosts, se.Spec.Addresses = []string{host}, []string{"10.96.250.1"}
+	se.Spec.Hosts, se.Spec.Addresses = []string{host}, []string{vip}
 	se.Spec.Ports = []*networking.ServicePort{{Number: 8443, Name: "http", Protocol: "HTTP"}}
 	se.Spec.Resolution = networking.ServiceEntry_STATIC
 	se.Spec.Endpoints = []*networking.WorkloadEntry{{Address: core.IP}}
@@ -116,36 +119,54 @@ func TestEnvoyBulkheadPerNamespace(t *testing.T) {
 	pool("envoy-transfer", 1, 1)
 	pool("envoy-loan", 50, 50)
 
-	// Each namespace's Envoy sends 10 concurrent calls to core banking.
-	burst := func(ns string, net int) (ok, overflow int, breakers any) {
-		sc := startSidecar(t, m, ns, "app-0", backendIP(net, 200), map[string]string{"app": "app"})
-		url := "http://10.96.250.1:8443/"
-		require.Eventually(t, func() bool { return get(url, host).Backend == "core-banking" }, 20*time.Second, 100*time.Millisecond)
-		replies := make(chan reply, 10)
-		for i := 0; i < 10; i++ {
-			go func() { replies <- get(url, host+":8443") }()
-		}
-		for i := 0; i < 10; i++ {
-			switch r := <-replies; {
-			case r.Status == http.StatusOK:
-				ok++
-			case r.Status == http.StatusServiceUnavailable && r.Header.Get("x-envoy-overloaded") == "true":
-				overflow++
-			}
-		}
-		cl := sc.DynamicCluster(t, "outbound|8443||"+host)
-		require.NotNil(t, cl, "the ServiceEntry's cluster in %s's Envoy", ns)
-		sc.stop(t)
-		return ok, overflow, cl["circuit_breakers"]
+	transfer := startSidecar(t, m, "envoy-transfer", "app-0", backendIP(47, 200), map[string]string{"app": "app"})
+	loan := startSidecarIn(t, m, loanNet, "envoy-loan", "app-0", loanNet.PeerIP, map[string]string{"app": "app"})
+	loanClient := loanNet.HTTPClient()
+	url := "http://" + vip + ":8443/"
+	for _, cl := range []*http.Client{client, loanClient} {
+		require.Eventually(t, func() bool { return getVia(cl, url, host).Backend == "core-banking" },
+			20*time.Second, 100*time.Millisecond, "core banking through each namespace's Envoy")
 	}
-	ok, overflow, cb := burst("envoy-transfer", 47)
-	t.Logf("transfer (1 connection, 1 pending): 10 concurrent calls → %d OK, %d overflowed; circuit breakers %v", ok, overflow, cb)
-	assert.Positive(t, overflow, "transfer's pool overflows")
-	assert.Equal(t, []any{1.0, 1.0}, thresholds(cb, "max_connections", "max_pending_requests"), "transfer's Envoy has transfer's limits")
-	ok, overflow, cb = burst("envoy-loan", 48)
-	t.Logf("loan (50 connections, 50 pending): 10 concurrent calls → %d OK, %d overflowed; circuit breakers %v", ok, overflow, cb)
-	assert.Equal(t, 10, ok, "loan's calls all succeed: its own pool")
-	assert.Equal(t, []any{50.0, 50.0}, thresholds(cb, "max_connections", "max_pending_requests"), "loan's Envoy has loan's limits")
+	breakers := func(sc *envoySidecar) []any {
+		cl := sc.DynamicCluster(t, "outbound|8443||"+host)
+		require.NotNil(t, cl, "the ServiceEntry's cluster in %s", sc.NodeID)
+		return thresholds(cl["circuit_breakers"], "max_connections", "max_pending_requests")
+	}
+	assert.Equal(t, []any{1.0, 1.0}, breakers(transfer), "transfer's Envoy has transfer's limits")
+	assert.Equal(t, []any{50.0, 50.0}, breakers(loan), "loan's Envoy has loan's limits")
+
+	// Both namespaces call core banking at the same moment, 10 calls each.
+	type tally struct{ ok, overflow, other int }
+	burst := func(cl *http.Client) <-chan tally {
+		out := make(chan tally, 1)
+		go func() {
+			replies := make(chan reply, 10)
+			for i := 0; i < 10; i++ {
+				go func() { replies <- getVia(cl, url, host+":8443") }()
+			}
+			var n tally
+			for i := 0; i < 10; i++ {
+				switch r := <-replies; {
+				case r.Status == http.StatusOK:
+					n.ok++
+				case r.Status == http.StatusServiceUnavailable && r.Header.Get("x-envoy-overloaded") == "true":
+					n.overflow++
+				default:
+					n.other++
+				}
+			}
+			out <- n
+		}()
+		return out
+	}
+	tc, lc := burst(client), burst(loanClient)
+	tr, ln := <-tc, <-lc
+	t.Logf("at once: transfer (1 connection, 1 pending) %d OK, %d overflowed; loan (50, 50) %d OK, %d overflowed", tr.ok, tr.overflow, ln.ok, ln.overflow)
+	assert.Positive(t, tr.overflow, "transfer's pool overflows")
+	assert.Zero(t, tr.other, "transfer's calls either succeed or overflow")
+	assert.Equal(t, tally{ok: 10}, ln, "loan's calls all succeed: its own pool")
+	assert.Positive(t, transfer.Counter(t, "cluster.outbound|8443||"+host+".upstream_rq_pending_overflow"))
+	assert.Zero(t, loan.Counter(t, "cluster.outbound|8443||"+host+".upstream_rq_pending_overflow"))
 }
 
 // thresholds returns the named fields of the DEFAULT-priority circuit

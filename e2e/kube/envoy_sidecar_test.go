@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os/exec"
 	"sort"
@@ -43,6 +44,7 @@ type envoySidecar struct {
 	NodeID    string
 	StatsPort int
 	ReadyPort int
+	host      string // where its admin, stats and readiness ports answer
 	// expectRejects turns off the end-of-test check that Envoy rejected
 	// nothing (for the test that makes it reject on purpose).
 	expectRejects bool
@@ -54,7 +56,13 @@ type envoySidecar struct {
 // that Envoy rejected no update.
 func startSidecar(t *testing.T, m *harness.Meshd, ns, pod, ip string, labels map[string]string, extra ...string) *envoySidecar {
 	t.Helper()
-	s := launchSidecar(t, m, ns, pod, ip, labels, extra...)
+	return startSidecarIn(t, m, nil, ns, pod, ip, labels, extra...)
+}
+
+// startSidecarIn is startSidecar in the child network namespace n.
+func startSidecarIn(t *testing.T, m *harness.Meshd, n *harness.ChildNet, ns, pod, ip string, labels map[string]string, extra ...string) *envoySidecar {
+	t.Helper()
+	s := launchSidecarIn(t, m, n, ns, pod, ip, labels, extra...)
 	require.Eventually(t, func() bool { return s.ready() }, 30*time.Second, 50*time.Millisecond,
 		"envoy %s never became ready; logs:\n%s", s.NodeID, s.Logs())
 	return s
@@ -62,16 +70,30 @@ func startSidecar(t *testing.T, m *harness.Meshd, ns, pod, ip string, labels map
 
 // launchSidecar starts the sidecar without waiting for it to be ready.
 func launchSidecar(t *testing.T, m *harness.Meshd, ns, pod, ip string, labels map[string]string, extra ...string) *envoySidecar {
+	return launchSidecarIn(t, m, nil, ns, pod, ip, labels, extra...)
+}
+
+// launchSidecarIn is launchSidecar in the child network namespace n (nil:
+// the suite's), where Envoy reaches meshd through n's veth (meshd must
+// listen on all addresses: startMeshdOnAll) and serves its admin on
+// n.PeerIP.
+func launchSidecarIn(t *testing.T, m *harness.Meshd, n *harness.ChildNet, ns, pod, ip string, labels map[string]string, extra ...string) *envoySidecar {
 	t.Helper()
 	admin, stats, ready := harness.FreePort(t), harness.FreePort(t), harness.FreePort(t)
-	args := []string{"bootstrap", "--type", "sidecar", "--xds-address", m.XDSAddr,
+	xds, host := m.XDSAddr, "127.0.0.1"
+	if n != nil {
+		_, port, err := net.SplitHostPort(m.XDSAddr)
+		require.NoError(t, err)
+		xds, host = net.JoinHostPort(n.HostIP, port), n.PeerIP
+	}
+	args := []string{"bootstrap", "--type", "sidecar", "--xds-address", xds,
 		"--namespace", ns, "--pod-name", pod, "--ip", ip, "--labels", labelString(labels),
-		"--admin-port", strconv.Itoa(admin), "--stats-port", strconv.Itoa(stats),
+		"--admin-address", host, "--admin-port", strconv.Itoa(admin), "--stats-port", strconv.Itoa(stats),
 		"--readiness-port", strconv.Itoa(ready)}
 	out, err := exec.Command(meshdBin, append(args, extra...)...).Output()
 	require.NoError(t, err, "meshd bootstrap %v", args)
-	e := harness.StartEnvoyAs(t, proxyUID, envoyBin, out, admin)
-	s := &envoySidecar{Envoy: e, StatsPort: stats, ReadyPort: ready,
+	e := harness.StartEnvoyWith(t, harness.EnvoyOptions{UID: proxyUID, Net: n}, envoyBin, out, admin)
+	s := &envoySidecar{Envoy: e, StatsPort: stats, ReadyPort: ready, host: host,
 		NodeID: fmt.Sprintf("sidecar~%s~%s.%s~%s.svc.cluster.local", ip, pod, ns, ns)}
 	t.Cleanup(func() { s.stop(t) })
 	return s
@@ -91,7 +113,7 @@ func (s *envoySidecar) stop(t *testing.T) {
 // ready reports whether Envoy's readiness listener (the bootstrap's 15021
 // /healthz/ready) answers 200.
 func (s *envoySidecar) ready() bool {
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/healthz/ready", s.ReadyPort))
+	resp, err := http.Get(fmt.Sprintf("http://%s/healthz/ready", net.JoinHostPort(s.host, strconv.Itoa(s.ReadyPort))))
 	if err != nil {
 		return false
 	}
@@ -136,6 +158,15 @@ func intercept(t *testing.T) {
 			}
 		}
 	})
+}
+
+// interceptIn sets up the same interception inside the child namespace n
+// (removed with it).
+func interceptIn(t *testing.T, n *harness.ChildNet) {
+	t.Helper()
+	n.Run(t, "ip", "route", "add", "local", serviceNet, "dev", "lo")
+	n.Run(t, "iptables", "-w", "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-m", "owner", "--uid-owner", strconv.Itoa(proxyUID), "-j", "RETURN")
+	n.Run(t, "iptables", "-w", "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-d", serviceNet, "-j", "REDIRECT", "--to-ports", "15001")
 }
 
 // httpService creates a ClusterIP Service with one HTTP port (name "http",
@@ -190,6 +221,11 @@ var client = &http.Client{
 // get sends GET url with the Host header host ("" keeps the URL's) and
 // optional header pairs.
 func get(url, host string, headers ...string) reply {
+	return getVia(client, url, host, headers...)
+}
+
+// getVia is get with another client (e.g. one of a child namespace).
+func getVia(client *http.Client, url, host string, headers ...string) reply {
 	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
 		return reply{Err: err}
