@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -34,6 +35,7 @@ func NewChildNet(t testing.TB, idx int) *ChildNet {
 	t.Helper()
 	require.True(t, idx >= 1 && idx <= 250, "child net index %d", idx)
 	holder := exec.Command("unshare", "--net", "--", "sleep", "3600")
+	holder.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // gone with the test binary
 	require.NoError(t, holder.Start())
 	t.Cleanup(func() { _ = holder.Process.Kill(); _ = holder.Wait() })
 	pid := strconv.Itoa(holder.Process.Pid)

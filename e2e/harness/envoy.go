@@ -7,9 +7,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,7 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/meshd/meshd/e2e/testenv"
@@ -122,8 +123,10 @@ func StartEnvoyWith(t testing.TB, o EnvoyOptions, bin string, bootstrap []byte, 
 	}
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = e, e
+	// Envoy dies with the test binary, even one killed by a timeout.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if o.UID != 0 && o.Net == nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: o.UID, Gid: o.UID}}
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: o.UID, Gid: o.UID}
 	}
 	require.NoError(t, cmd.Start())
 	var waitErr error
@@ -173,8 +176,35 @@ func (e *Envoy) Get(t testing.TB, path string) string {
 // name. Histograms are left out.
 func (e *Envoy) Stats(t testing.TB) map[string]uint64 {
 	t.Helper()
+	return e.StatsMatching(t, "")
+}
+
+// StatsMatching is Stats for the stats whose names match the regular
+// expression filter (Envoy's /stats?filter=; "" for all).
+func (e *Envoy) StatsMatching(t testing.TB, filter string) map[string]uint64 {
+	t.Helper()
+	st, err := e.TryStats(filter)
+	require.NoError(t, err)
+	return st
+}
+
+// TryStats is StatsMatching that returns an error instead of failing the
+// test, for polling (require.Eventually) conditions.
+func (e *Envoy) TryStats(filter string) (map[string]uint64, error) {
+	path := "/stats"
+	if filter != "" {
+		path += "?filter=" + url.QueryEscape(filter)
+	}
+	resp, err := http.Get(e.AdminURL + path)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", path, resp.Status)
+	}
 	out := map[string]uint64{}
-	sc := bufio.NewScanner(strings.NewReader(e.Get(t, "/stats")))
+	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		name, val, ok := strings.Cut(sc.Text(), ": ")
@@ -185,34 +215,44 @@ func (e *Envoy) Stats(t testing.TB) map[string]uint64 {
 			out[name] = n
 		}
 	}
-	return out
+	return out, sc.Err()
 }
 
 // Counter returns one stat, 0 if Envoy does not have it.
 func (e *Envoy) Counter(t testing.TB, name string) uint64 {
 	t.Helper()
-	return e.Stats(t)[name]
+	return e.StatsMatching(t, "^"+regexp.QuoteMeta(name)+"$")[name]
 }
 
-// Rejected returns every xDS update_rejected counter that is not zero:
-// cluster_manager.cds, listener_manager.lds, each route config's rds, each
-// cluster's EDS, and secrets.
+// Rejected returns every xDS update_rejected counter that is not zero
+// (cluster_manager.cds, listener_manager.lds, each route config's rds, each
+// cluster's EDS, secrets), and listener_manager.listener_create_failure
+// (a listener Envoy accepted but could not create).
 func (e *Envoy) Rejected(t testing.TB) map[string]uint64 {
 	t.Helper()
 	bad := map[string]uint64{}
-	for name, v := range e.Stats(t) {
-		if strings.HasSuffix(name, ".update_rejected") && v != 0 {
+	for name, v := range e.StatsMatching(t, `\.update_rejected$|^listener_manager\.listener_create_failure$`) {
+		if v != 0 {
 			bad[name] = v
 		}
 	}
 	return bad
 }
 
-// RequireNoRejects fails the test if Envoy rejected any xDS update, listing
-// the counters and the warnings Envoy logged about them.
+// RequireNoRejects fails the test unless Envoy is still running, LIVE
+// (server.state 0), rejected no xDS update, and has every cluster its
+// listeners refer to; the failure lists the counters and the lines Envoy
+// logged about them.
 func (e *Envoy) RequireNoRejects(t testing.TB) {
 	t.Helper()
+	require.False(t, e.Exited(), "Envoy exited during the test; logs:\n%s", e.Logs())
 	bad := e.Rejected(t)
+	if state := e.StatsMatching(t, `^server\.state$`)["server.state"]; state != 0 {
+		bad["server.state (0 is LIVE)"] = state
+	}
+	for _, c := range e.DanglingRefs(t) {
+		bad["a listener refers to missing cluster "+c] = 1
+	}
 	if len(bad) == 0 {
 		return
 	}
@@ -233,17 +273,6 @@ func (e *Envoy) rejectionLines() string {
 		}
 	}
 	return strings.Join(keep, "\n")
-}
-
-// WaitStat waits until stat reaches at least min and returns its value.
-func (e *Envoy) WaitStat(t testing.TB, stat string, min uint64, within time.Duration) uint64 {
-	t.Helper()
-	var v uint64
-	assert.Eventually(t, func() bool {
-		v = e.Stats(t)[stat]
-		return v >= min
-	}, within, 20*time.Millisecond, "envoy stat %s stayed below %d", stat, min)
-	return v
 }
 
 // ConfigDump returns /config_dump with endpoints (JSON).
@@ -274,4 +303,74 @@ func (e *Envoy) DynamicCluster(t testing.TB, name string) map[string]any {
 		}
 	}
 	return nil
+}
+
+// ClusterRefs returns, from /config_dump, the names of the clusters Envoy
+// knows (static and dynamic, active or warming) and the cluster names its
+// dynamic listeners refer to (tcp_proxy's cluster, access-log services'
+// cluster_name, ...), each sorted.
+func (e *Envoy) ClusterRefs(t testing.TB) (clusters, listenerRefs []string) {
+	t.Helper()
+	var dump struct {
+		Configs []map[string]any `json:"configs"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(e.Get(t, "/config_dump")), &dump))
+	known, refs := map[string]bool{}, map[string]bool{}
+	for _, c := range dump.Configs {
+		for _, key := range []string{"static_clusters", "dynamic_active_clusters", "dynamic_warming_clusters"} {
+			list, _ := c[key].([]any)
+			for _, x := range list {
+				cl, _ := x.(map[string]any)["cluster"].(map[string]any)
+				if name, ok := cl["name"].(string); ok {
+					known[name] = true
+				}
+			}
+		}
+		if list, ok := c["dynamic_listeners"].([]any); ok {
+			collectClusterRefs(list, refs)
+		}
+	}
+	return sortedKeys(known), sortedKeys(refs)
+}
+
+// collectClusterRefs adds the string values of "cluster" and
+// "cluster_name" keys anywhere in v.
+func collectClusterRefs(v any, refs map[string]bool) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, val := range x {
+			if s, ok := val.(string); ok && (k == "cluster" || k == "cluster_name") {
+				refs[s] = true
+			}
+			collectClusterRefs(val, refs)
+		}
+	case []any:
+		for _, val := range x {
+			collectClusterRefs(val, refs)
+		}
+	}
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// DanglingRefs returns the clusters Envoy's listeners refer to that it does
+// not have — what took down the bank's sidecars when ALS was turned on.
+// Envoy 1.40 accepts such a listener without a rejection.
+func (e *Envoy) DanglingRefs(t testing.TB) []string {
+	t.Helper()
+	clusters, refs := e.ClusterRefs(t)
+	var missing []string
+	for _, r := range refs {
+		if i := sort.SearchStrings(clusters, r); i == len(clusters) || clusters[i] != r {
+			missing = append(missing, r)
+		}
+	}
+	return missing
 }

@@ -96,7 +96,13 @@ extensionProviders:
 		return oe != nil
 	}, 15*time.Second, 50*time.Millisecond, "/debug/configz must report the missing collector on the MeshConfig")
 	t.Logf("meshd reports: %s", oe.Error())
-	assert.Empty(t, sc.Rejected(t), "nothing pushed broken")
+	// Nothing pushed broken. Envoy would accept a listener whose access log
+	// names a missing cluster (no update_rejected), so look at what it holds.
+	collector := "outbound|9000||collector." + tel + ".svc.cluster.local"
+	assert.Empty(t, sc.Rejected(t))
+	assert.Empty(t, sc.DanglingRefs(t), "no listener refers to a cluster Envoy lacks")
+	_, refs := sc.ClusterRefs(t)
+	assert.NotContains(t, refs, collector, "no listener sends access logs to the missing collector")
 	got := spread(t, 20, url, host)
 	assert.Equal(t, 20, got["echo-0"], "Envoy keeps serving: %v", got)
 
@@ -115,6 +121,9 @@ extensionProviders:
 		}
 		return false
 	}, 20*time.Second, 100*time.Millisecond, "no access-log entry reached the collector")
+	_, refs = sc.ClusterRefs(t)
+	assert.Contains(t, refs, collector, "the listeners now log to the collector's cluster")
+	assert.Empty(t, sc.DanglingRefs(t))
 	col.mu.Lock()
 	assert.True(t, col.logs["bank"], "entries carry the provider's logName: %v", col.logs)
 	col.mu.Unlock()

@@ -42,6 +42,39 @@ func TestEnvoyIstiodDefaults(t *testing.T) {
 	require.NotNil(t, cl, "cluster outbound|8080||echo in Envoy's config dump")
 	assert.Equal(t, "LEAST_REQUEST", cl["lb_policy"], "Istio's default load balancer")
 
+	// LEAST_REQUEST with requests: a fast and a slow endpoint under 8
+	// concurrent callers. Round robin would give each half of the requests;
+	// least request (two random choices, the one with fewer requests in
+	// flight) sends the slow one a request only when both choices are it,
+	// so the fast one takes about three in four.
+	fast := harness.StartHTTPBackend(t, "fast", backendIP(49, 11), 8080)
+	slow := harness.StartHTTPBackend(t, "slow", backendIP(49, 12), 8080)
+	slow.SetDelay(200 * time.Millisecond)
+	lrVIP := c.httpService(ns, "lr", 8080)
+	c.createSlice(httpSlice(ns, "lr-1", "lr", 8080, hep{b: fast, ready: true}, hep{b: slow, ready: true}))
+	lrURL, lrHost := "http://"+lrVIP+":8080/", "lr."+ns+".svc.cluster.local"
+	require.Eventually(t, func() bool { return len(spread(t, 20, lrURL, lrHost)) == 2 }, 20*time.Second, 100*time.Millisecond)
+	counts := make(chan map[string]int, 8)
+	deadline := time.Now().Add(2 * time.Second)
+	for w := 0; w < 8; w++ {
+		go func() {
+			got := map[string]int{}
+			for time.Now().Before(deadline) {
+				got[get(lrURL, lrHost).Backend]++
+			}
+			counts <- got
+		}()
+	}
+	total := map[string]int{}
+	for w := 0; w < 8; w++ {
+		for k, v := range <-counts {
+			total[k] += v
+		}
+	}
+	t.Logf("least request, 8 callers for 2 s: %v (fast share %.2f; round robin would give 0.50)", total, share(total, "fast"))
+	assert.Zero(t, total[""], "no failed requests")
+	assert.Greater(t, share(total, "fast"), 0.65, "the fast endpoint takes most requests: %v", total)
+
 	for _, host := range []string{
 		"echo." + ns + ".svc.cluster.local.", // the FQDN with its trailing dot
 		"echo." + ns + ".svc.cluster.local.:8080",

@@ -39,29 +39,14 @@ func TestEnvoyNACK(t *testing.T) {
 	assert.Contains(t, logs, "Only unique values for domains are permitted", "Envoy's own reason")
 
 	// meshd: /debug/syncz, the metric, the log line.
-	var st harness.TypeStatus
 	var nacks int
 	var lastNack string
 	require.Eventually(t, func() bool {
-		var entries []struct {
-			Proxy string `json:"proxy"`
-			Types map[string]struct {
-				harness.TypeStatus
-				Responses int    `json:"responses"`
-				Nacks     int    `json:"nacks"`
-				LastNack  string `json:"lastNack"`
-			} `json:"types"`
-		}
-		m.GetJSON(t, "/debug/syncz", &entries)
-		for _, e := range entries {
-			if e.Proxy == sc.NodeID {
-				r := e.Types["rds"]
-				st, nacks, lastNack = r.TypeStatus, r.Nacks, r.LastNack
-			}
-		}
+		r := proxySyncz(t, m, sc.NodeID)["rds"]
+		nacks, lastNack = r.Nacks, r.LastNack
 		return nacks > 0
 	}, 10*time.Second, 50*time.Millisecond, "/debug/syncz shows the NACK")
-	t.Logf("syncz rds: sent %s, nacks %d, lastNack %q", st.SentVersion, nacks, lastNack)
+	t.Logf("syncz rds: nacks %d, lastNack %q", nacks, lastNack)
 	assert.Contains(t, lastNack, "Only unique values for domains")
 	metrics := httpBody(t, m.AdminURL+"/metrics")
 	assert.Regexp(t, `pilot_total_xds_rejects\{type="rds"\} [1-9]`, metrics)
@@ -75,11 +60,42 @@ func TestEnvoyNACK(t *testing.T) {
 	assert.Contains(t, line, "type=rds")
 	assert.Contains(t, line, "Only unique values for domains")
 
-	// Not resent in a loop: nothing new for 3 s.
+	// Not resent in a loop: for 3 s (30 quiet periods of the debounce)
+	// meshd sends the proxy no response of any type, and Envoy sees no
+	// further route update.
+	before := proxySyncz(t, m, sc.NodeID)
 	attempts, rej := sc.statSum(t, ".rds.8080.update_attempt"), sc.statSum(t, rejected)
+	require.Positive(t, attempts)
 	time.Sleep(3 * time.Second)
-	assert.Equal(t, attempts, sc.statSum(t, ".rds.8080.update_attempt"), "meshd sent no more route updates")
+	after := proxySyncz(t, m, sc.NodeID)
+	for _, typ := range []string{"cds", "eds", "lds", "rds"} {
+		assert.Positive(t, before[typ].Responses, "%s was sent", typ)
+		assert.Equal(t, before[typ].Responses, after[typ].Responses, "meshd sent no more %s responses", typ)
+	}
+	assert.Equal(t, attempts, sc.statSum(t, ".rds.8080.update_attempt"), "Envoy saw no more route updates")
 	assert.Equal(t, rej, sc.statSum(t, rejected))
 	assert.Zero(t, sc.Counter(t, "cluster_manager.cds.update_rejected"), "clusters accepted")
 	assert.Zero(t, sc.Counter(t, "listener_manager.lds.update_rejected"), "listeners accepted")
+}
+
+// typeSync is one xDS type of a proxy in /debug/syncz.
+type typeSync struct {
+	Responses int    `json:"responses"`
+	Nacks     int    `json:"nacks"`
+	LastNack  string `json:"lastNack"`
+}
+
+// proxySyncz returns a proxy's /debug/syncz row, by type.
+func proxySyncz(t *testing.T, m *harness.Meshd, nodeID string) map[string]typeSync {
+	var entries []struct {
+		Proxy string              `json:"proxy"`
+		Types map[string]typeSync `json:"types"`
+	}
+	m.GetJSON(t, "/debug/syncz", &entries)
+	for _, e := range entries {
+		if e.Proxy == nodeID {
+			return e.Types
+		}
+	}
+	return nil
 }

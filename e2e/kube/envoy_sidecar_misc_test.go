@@ -45,11 +45,15 @@ func TestEnvoyOutboundTrafficPolicy(t *testing.T) {
 	_, err := c.istio.NetworkingV1().Sidecars(ns).Create(c.ctx, sidecar, metav1.CreateOptions{})
 	require.NoError(t, err)
 	sc.waitStatAbove(t, "listener_manager.lds.update_success", lds, 15*time.Second)
-	hits := outside.Hits()
 	require.Eventually(t, func() bool {
 		r := get("http://10.250.200.1:9999/", "")
 		return r.Err != nil || r.Status >= 500
 	}, 10*time.Second, 50*time.Millisecond, "REGISTRY_ONLY must block the unknown host")
+	hits := outside.Hits()
+	for i := 0; i < 5; i++ {
+		r := get("http://10.250.200.1:9999/", "")
+		assert.True(t, r.Err != nil || r.Status >= 500, "blocked: %+v", r)
+	}
 	assert.Equal(t, hits, outside.Hits(), "nothing reached the outside host")
 	assert.Positive(t, sc.Counter(t, "cluster.BlackHoleCluster.upstream_cx_none_healthy")+
 		sc.Counter(t, "cluster.BlackHoleCluster.upstream_cx_total"), "through BlackHoleCluster")
@@ -95,7 +99,7 @@ func TestEnvoyBulkheadPerNamespace(t *testing.T) {
 	interceptIn(t, loanNet)
 	core := harness.StartHTTPBackend(t, "core-banking", backendIP(46, 1), 8443)
 	core.SetDelay(500 * time.Millisecond)
-	const host, vip = "core.bank.example", "10.96.250.1"
+	const host, vip = "core.bank.example", "10.97.0.1" // vip in serviceEntryNet
 	c.namespace("envoy-transfer", nil)
 	c.namespace("envoy-loan", nil)
 	se := &networkingv1.ServiceEntry{ObjectMeta: metav1.ObjectMeta{Name: "core-banking", Namespace: "envoy-transfer"}}

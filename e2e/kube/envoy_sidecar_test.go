@@ -15,6 +15,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"sort"
 	"strconv"
@@ -33,9 +34,10 @@ import (
 )
 
 const (
-	proxyUID   = 1337              // Istio's istio-proxy user
-	serviceNet = "10.96.0.0/16"    // the test API server's --service-cluster-ip-range
-	outsideNet = "10.250.200.0/24" // "outside the mesh": hosts no registry knows
+	proxyUID        = 1337              // Istio's istio-proxy user
+	serviceNet      = "10.96.0.0/16"    // the test API server's --service-cluster-ip-range
+	serviceEntryNet = "10.97.0.0/24"    // the tests' ServiceEntry addresses
+	outsideNet      = "10.250.200.0/24" // "outside the mesh": hosts no registry knows
 )
 
 // envoySidecar is a real Envoy running as the sidecar of one pod.
@@ -79,6 +81,10 @@ func launchSidecar(t *testing.T, m *harness.Meshd, ns, pod, ip string, labels ma
 // n.PeerIP.
 func launchSidecarIn(t *testing.T, m *harness.Meshd, n *harness.ChildNet, ns, pod, ip string, labels map[string]string, extra ...string) *envoySidecar {
 	t.Helper()
+	requireRealRoot(t)
+	if n == nil {
+		requirePortFree(t, 15001, "another sidecar still holds the suite's 15001 (two Envoys would share it by SO_REUSEPORT)")
+	}
 	admin, stats, ready := harness.FreePort(t), harness.FreePort(t), harness.FreePort(t)
 	xds, host := m.XDSAddr, "127.0.0.1"
 	if n != nil {
@@ -94,9 +100,38 @@ func launchSidecarIn(t *testing.T, m *harness.Meshd, n *harness.ChildNet, ns, po
 	require.NoError(t, err, "meshd bootstrap %v", args)
 	e := harness.StartEnvoyWith(t, harness.EnvoyOptions{UID: proxyUID, Net: n}, envoyBin, out, admin)
 	s := &envoySidecar{Envoy: e, StatsPort: stats, ReadyPort: ready, host: host,
-		NodeID: fmt.Sprintf("sidecar~%s~%s.%s~%s.svc.cluster.local", ip, pod, ns, ns)}
+		NodeID: fmt.Sprintf("%s~%s~%s.%s~%s.svc.cluster.local", proxyType(extra), ip, pod, ns, ns)}
 	t.Cleanup(func() { s.stop(t) })
 	return s
+}
+
+// proxyType is the --type among bootstrap arguments, else "sidecar".
+func proxyType(args []string) string {
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == "--type" {
+			return args[i+1]
+		}
+	}
+	return "sidecar"
+}
+
+// requireRealRoot fails the test unless this process is real root: Envoy
+// runs as uid 1337, which a user namespace mapping only the caller to root
+// (hack/netns-run.sh as a normal user) does not have.
+func requireRealRoot(t *testing.T) {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/uid_map")
+	require.NoError(t, err)
+	require.Equal(t, []string{"0", "0", "4294967295"}, strings.Fields(string(b)),
+		"the Envoy suite needs root (it runs Envoy as uid %d); uid_map: %s", proxyUID, b)
+}
+
+// requirePortFree fails the test with why if something listens on port.
+func requirePortFree(t *testing.T, port int, why string) {
+	t.Helper()
+	l, err := net.Listen("tcp", ":"+strconv.Itoa(port))
+	require.NoError(t, err, why)
+	l.Close()
 }
 
 // stop checks that Envoy rejected no update (unless the test expects it
@@ -131,52 +166,62 @@ func labelString(labels map[string]string) string {
 }
 
 // intercept redirects, for the rest of the test, the application's TCP
-// connections to ClusterIPs and to the outside range into Envoy's
-// virtualOutbound (15001), as istio-init does; Envoy's own (uid 1337) are
-// left alone.
+// connections to ClusterIPs, ServiceEntry addresses and the outside range
+// into Envoy's virtualOutbound (15001), as istio-init does; Envoy's own
+// (uid 1337) are left alone. Everything it adds is removed at the end.
 func intercept(t *testing.T) {
 	t.Helper()
 	run := func(args ...string) {
 		out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
 		require.NoError(t, err, "%v: %s", args, out)
 	}
-	run("ip", "route", "replace", "local", serviceNet, "dev", "lo")
-	run("iptables", "-w", "-t", "nat", "-N", "MESHD_OUTPUT")
-	run("iptables", "-w", "-t", "nat", "-A", "MESHD_OUTPUT", "-m", "owner", "--uid-owner", strconv.Itoa(proxyUID), "-j", "RETURN")
-	for _, dst := range []string{serviceNet, outsideNet} {
-		run("iptables", "-w", "-t", "nat", "-A", "MESHD_OUTPUT", "-p", "tcp", "-d", dst, "-j", "REDIRECT", "--to-ports", "15001")
-	}
-	run("iptables", "-w", "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-j", "MESHD_OUTPUT")
 	t.Cleanup(func() {
+		// Each step may find nothing to remove if set-up stopped early.
 		for _, args := range [][]string{
 			{"iptables", "-w", "-t", "nat", "-D", "OUTPUT", "-p", "tcp", "-j", "MESHD_OUTPUT"},
 			{"iptables", "-w", "-t", "nat", "-F", "MESHD_OUTPUT"},
 			{"iptables", "-w", "-t", "nat", "-X", "MESHD_OUTPUT"},
+			{"ip", "route", "del", "local", serviceNet, "dev", "lo"},
+			{"ip", "route", "del", "local", serviceEntryNet, "dev", "lo"},
 		} {
-			if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-				t.Errorf("%v: %v: %s", args, err, out)
-			}
+			_ = exec.Command(args[0], args[1:]...).Run()
 		}
 	})
+	run("ip", "route", "replace", "local", serviceNet, "dev", "lo")
+	run("ip", "route", "replace", "local", serviceEntryNet, "dev", "lo")
+	run("iptables", "-w", "-t", "nat", "-N", "MESHD_OUTPUT")
+	run("iptables", "-w", "-t", "nat", "-A", "MESHD_OUTPUT", "-m", "owner", "--uid-owner", strconv.Itoa(proxyUID), "-j", "RETURN")
+	for _, dst := range []string{serviceNet, serviceEntryNet, outsideNet} {
+		run("iptables", "-w", "-t", "nat", "-A", "MESHD_OUTPUT", "-p", "tcp", "-d", dst, "-j", "REDIRECT", "--to-ports", "15001")
+	}
+	run("iptables", "-w", "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-j", "MESHD_OUTPUT")
 }
 
 // interceptIn sets up the same interception inside the child namespace n
 // (removed with it).
 func interceptIn(t *testing.T, n *harness.ChildNet) {
 	t.Helper()
-	n.Run(t, "ip", "route", "add", "local", serviceNet, "dev", "lo")
 	n.Run(t, "iptables", "-w", "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-m", "owner", "--uid-owner", strconv.Itoa(proxyUID), "-j", "RETURN")
-	n.Run(t, "iptables", "-w", "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-d", serviceNet, "-j", "REDIRECT", "--to-ports", "15001")
+	for _, dst := range []string{serviceNet, serviceEntryNet} {
+		n.Run(t, "ip", "route", "add", "local", dst, "dev", "lo")
+		n.Run(t, "iptables", "-w", "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-d", dst, "-j", "REDIRECT", "--to-ports", "15001")
+	}
 }
 
 // httpService creates a ClusterIP Service with one HTTP port (name "http",
 // target port port) and returns its ClusterIP.
 func (c *cluster) httpService(ns, name string, port int32) string {
+	return c.httpServiceNamed(ns, name, "http", port)
+}
+
+// httpServiceNamed is httpService with the port named portName (its
+// protocol prefix, e.g. "grpc").
+func (c *cluster) httpServiceNamed(ns, name, portName string, port int32) string {
 	svc, err := c.kube.CoreV1().Services(ns).Create(c.ctx, &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec: corev1.ServiceSpec{
 			Selector: map[string]string{"app": name},
-			Ports:    []corev1.ServicePort{{Name: "http", Port: port}},
+			Ports:    []corev1.ServicePort{{Name: portName, Port: port}},
 		},
 	}, metav1.CreateOptions{})
 	require.NoError(c.t, err)
@@ -285,10 +330,12 @@ type httpLoad struct {
 	done       chan struct{}
 }
 
-// startHTTPLoad sends GET url (Host host) every interval.
-func startHTTPLoad(url, host string, every time.Duration) *httpLoad {
+// startHTTPLoad sends GET url (Host host) every interval until stopped or
+// the test ends.
+func startHTTPLoad(t *testing.T, url, host string, every time.Duration) *httpLoad {
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &httpLoad{cancel: cancel, done: make(chan struct{})}
+	t.Cleanup(l.stop)
 	go func() {
 		defer close(l.done)
 		tick := time.NewTicker(every)
