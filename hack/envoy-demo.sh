@@ -14,13 +14,16 @@
 # Needs root (unshare, ip, iptables), python3, and bin/meshd and bin/envoy
 # (make build envoy).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# The script's own path, absolute: it re-runs itself after the cd below
+# (e.g. started as `cd hack && ./envoy-demo.sh`).
+self=$(realpath "$0")
+cd "$(dirname "$self")/.."
 if [ -z "${MESHD_DEMO_NETNS:-}" ]; then
 	for tool in unshare ip iptables setpriv curl python3; do
 		command -v "$tool" >/dev/null || { echo "envoy-demo: '$tool' not found" >&2; exit 1; }
 	done
 	[ -x bin/meshd ] && [ -x bin/envoy ] || { echo "envoy-demo: run 'make build envoy' first" >&2; exit 1; }
-	exec env MESHD_DEMO_NETNS=1 unshare --net -- "$0" "$@"
+	exec env MESHD_DEMO_NETNS=1 unshare --net -- "$self" "$@"
 fi
 
 tmp=$(mktemp -d)
@@ -55,15 +58,30 @@ bin/meshd bootstrap --namespace shop --pod-name frontend-0 --ip 10.1.1.10 --labe
 	--xds-address 127.0.0.1:15010 >"$tmp/sidecar.yaml"
 setpriv --reuid 1337 --regid 1337 --clear-groups \
 	bin/envoy -c "$tmp/sidecar.yaml" --disable-hot-restart --log-level warn >"$tmp/envoy.log" 2>&1 &
-pids+=($!)
+envoy_pid=$!
+pids+=("$envoy_pid")
 
 iptables -t nat -A OUTPUT -p tcp -m owner --uid-owner 1337 -j RETURN
 iptables -t nat -A OUTPUT -p tcp -d 10.96.0.0/16 -j REDIRECT --to-ports 15001
 
+ready=
 for _ in $(seq 100); do
-	curl -sf -o /dev/null localhost:15021/healthz/ready && break
+	curl -sf -o /dev/null localhost:15021/healthz/ready && { ready=1; break; }
+	kill -0 "$envoy_pid" 2>/dev/null || break
 	sleep 0.1
 done
+if [ -z "$ready" ]; then
+	if kill -0 "$envoy_pid" 2>/dev/null; then
+		echo "envoy-demo: Envoy did not become ready (localhost:15021/healthz/ready) in 10 s" >&2
+	else
+		echo "envoy-demo: Envoy exited before it became ready" >&2
+	fi
+	for log in envoy meshd; do
+		echo "--- last lines of $log.log:" >&2
+		tail -n 30 "$tmp/$log.log" >&2 || true
+	done
+	exit 1
+fi
 echo "Envoy: $(curl -s localhost:15000/server_info | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])')," \
 	"rejected updates: $(curl -s localhost:15000/stats | grep -c 'update_rejected: [1-9]' || true)"
 echo "20 calls to http://reviews.shop.svc.cluster.local:9080 (ClusterIP 10.96.1.20) through Envoy:"

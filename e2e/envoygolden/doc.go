@@ -6,9 +6,12 @@
 // and endpoints.yaml back into Envoy v3 protos, serves them from an
 // in-process go-control-plane SotW ADS server (snapshot cache, one snapshot
 // per case node), and starts one Envoy whose bootstrap points ADS at it.
-// The verdict is Envoy's: no `*.update_rejected` counter above zero, no
-// NACK on the stream, and every resource present in /config_dump, so a
-// resource Envoy silently ignored fails too.
+// The verdict is Envoy's: no `*.update_rejected` or `*.init_fetch_timeout`
+// counter above zero, no `listener_manager.listener_create_failure`, no
+// SDS `update_failure`, no NACK on the stream, every resource present in
+// /config_dump (so a resource Envoy silently ignored fails too) and active,
+// not warming (so a listener or cluster waiting for a secret that never
+// came fails), and the server LIVE (`server.state` 0).
 //
 // What the suite changes before sending, and why (Plan, plan.go):
 //   - listeners that bind get a free port in place of theirs (15001, 15006,
@@ -31,7 +34,8 @@
 //
 // Each change is logged per case ("plan: ..."). TestVerdictCatchesRejection
 // proves the verdict fails on resources go-control-plane's ValidateAll
-// accepts and Envoy rejects.
+// accepts and Envoy rejects; TestVerdictCatchesWarming, on a case whose
+// secrets never arrive.
 //
 // The suite runs inside the network namespace of hack/netns-run.sh (DNS
 // clusters make Envoy resolve names; no packet may leave the machine): make

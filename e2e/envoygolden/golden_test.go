@@ -61,7 +61,7 @@ func runCase(t *testing.T, dir string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := NewPlan(c, func() int { return FreePort(t) }, t.TempDir())
+	p, err := NewPlan(c, func() int { return harness.FreePort(t) }, t.TempDir())
 	require.NoError(t, err)
 	for _, n := range p.Notes {
 		t.Log("plan: " + n)

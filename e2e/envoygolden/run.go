@@ -2,8 +2,6 @@ package envoygolden
 
 import (
 	"context"
-	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,36 +23,9 @@ func Run(t testing.TB, bin string, p *Plan) Verdict {
 	require.NoError(t, err)
 	t.Cleanup(srv.Stop)
 	require.NoError(t, srv.Serve(ctx, p))
-	admin := FreePort(t)
+	admin := harness.FreePort(t)
 	boot, err := Bootstrap(p.NodeID, admin, srv.Addr)
 	require.NoError(t, err)
 	e := harness.StartEnvoy(t, bin, boot, admin)
 	return Check(t, e, srv, p, Within)
-}
-
-var ports struct {
-	sync.Mutex
-	given map[int]bool
-}
-
-// FreePort returns a port free on this machine that FreePort has not
-// returned before in this process, so parallel Envoys never get the same
-// one for an admin interface or a listener.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	ports.Lock()
-	defer ports.Unlock()
-	if ports.given == nil {
-		ports.given = map[int]bool{}
-	}
-	for {
-		l, err := net.Listen("tcp", "0.0.0.0:0")
-		require.NoError(t, err)
-		p := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if !ports.given[p] {
-			ports.given[p] = true
-			return p
-		}
-	}
 }

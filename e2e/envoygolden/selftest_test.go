@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/meshd/meshd/e2e/harness"
 	"github.com/meshd/meshd/e2e/testenv"
 )
 
@@ -72,7 +73,7 @@ func TestVerdictCatchesRejection(t *testing.T) {
 			require.NoError(t, err)
 			broken := tc.breakIt(t, c)
 			require.NoError(t, broken.ValidateAll(), "the broken resource must pass ValidateAll, or this row proves nothing about Envoy")
-			p, err := NewPlan(c, func() int { return FreePort(t) }, t.TempDir())
+			p, err := NewPlan(c, func() int { return harness.FreePort(t) }, t.TempDir())
 			require.NoError(t, err)
 			v := Run(t, envoyBin, p)
 			require.NotEmpty(t, v.Problems, "the verdict passed a case Envoy must reject")
@@ -134,7 +135,7 @@ func TestUnreferencedResourcesReachEnvoy(t *testing.T) {
 				vh := c.Routes[0].GetVirtualHosts()[0]
 				vh.Domains = append(vh.Domains, vh.Domains[0])
 			}
-			p, err := NewPlan(c, func() int { return FreePort(t) }, t.TempDir())
+			p, err := NewPlan(c, func() int { return harness.FreePort(t) }, t.TempDir())
 			require.NoError(t, err)
 			names := p.Names()
 			require.Contains(t, names["listeners"], routeListenerPrefix+"8080")
@@ -146,5 +147,33 @@ func TestUnreferencedResourcesReachEnvoy(t *testing.T) {
 			}
 			require.Contains(t, strings.Join(v.Problems, "\n"), "Only unique values for domains are permitted")
 		})
+	}
+}
+
+// TestVerdictCatchesWarming proves a case whose secrets never arrive fails:
+// dr-tls's clusters name SDS secrets (over ADS and over sds-grpc), the
+// server withholds them, and Envoy keeps the clusters, and itself, warming.
+// The verdict must name what still warms and that Envoy is not LIVE.
+func TestVerdictCatchesWarming(t *testing.T) {
+	t.Parallel()
+	root, err := testenv.RepoRoot()
+	require.NoError(t, err)
+	c, err := LoadCase(filepath.Join(root, "translate", "testdata", "dr-tls"))
+	require.NoError(t, err)
+	p, err := NewPlan(c, func() int { return harness.FreePort(t) }, t.TempDir())
+	require.NoError(t, err)
+	require.NotEmpty(t, p.Secrets, "dr-tls must name SDS secrets, or this test proves nothing")
+	var withheld []string
+	for _, s := range p.Secrets {
+		withheld = append(withheld, s.GetName())
+	}
+	p.Secrets = nil
+	v := Run(t, envoyBin, p)
+	all := strings.Join(v.Problems, "\n")
+	t.Logf("verdict, as a golden case would report it:\n%s", all)
+	require.Contains(t, all, "cluster outbound|8080||accounts.shop.svc.cluster.local is still warming")
+	require.Contains(t, all, "not LIVE")
+	for _, n := range withheld {
+		require.Contains(t, all, "secret "+n+" is still warming")
 	}
 }

@@ -122,6 +122,11 @@ func (s *Server) Serve(ctx context.Context, p *Plan) error {
 	if err := s.xds.SetSnapshot(ctx, p.NodeID, snap); err != nil {
 		return err
 	}
+	if len(p.Secrets) == 0 {
+		// No snapshot: a request for a secret waits, unanswered, as Envoy's
+		// would on an agent that has no such certificate.
+		return nil
+	}
 	secrets := map[resource.Type][]types.Resource{}
 	for _, sec := range p.Secrets {
 		secrets[resource.SecretType] = append(secrets[resource.SecretType], sec)

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -52,12 +53,38 @@ func BinaryTagged(envVar, tags string) (path string, cleanup func(), err error) 
 	return path, func() { os.RemoveAll(dir) }, nil
 }
 
-// FreePort returns a loopback port nobody listens on right now.
+// givenPorts are the ports FreePort has returned in this process.
+var givenPorts struct {
+	sync.Mutex
+	m map[int]bool
+}
+
+// FreePort returns a TCP port free on every IPv4 address of this network
+// namespace right now (checked on 0.0.0.0, so loopback is covered too) that
+// FreePort has not returned before in this process: parallel tests never
+// get the same port for an admin interface, a listener or a server, even
+// after the first has closed it and the kernel hands it out again.
 func FreePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Helper()
+	givenPorts.Lock()
+	defer givenPorts.Unlock()
+	if givenPorts.m == nil {
+		givenPorts.m = map[int]bool{}
+	}
+	var seen []int
+	for range 20 {
+		l, err := net.Listen("tcp", "0.0.0.0:0")
+		require.NoError(t, err)
+		p := l.Addr().(*net.TCPAddr).Port
+		require.NoError(t, l.Close())
+		if !givenPorts.m[p] {
+			givenPorts.m[p] = true
+			return p
+		}
+		seen = append(seen, p)
+	}
+	t.Fatalf("FreePort: the kernel offered only ports already handed out in this process: %v", seen)
+	return 0
 }
 
 // Meshd is a running meshd process.
