@@ -57,13 +57,14 @@ func (b *builder) sidecarOutput() *Output {
 
 // sidecarOutbound builds a sidecar's outbound listeners, routes, clusters
 // and their assignments: its view, shared by the scopes with the same
-// viewKey.
+// viewKey. A reserved port (reserved.go) gets no listener and no route;
+// the clusters of its services are kept.
 func (b *builder) sidecarOutbound() *Output {
 	services := b.visibleServices()
 	httpPorts := map[uint32][]*model.Service{}
 	for _, svc := range services {
 		for _, p := range svc.Ports {
-			if p.Protocol.IsHTTP() {
+			if p.Protocol.IsHTTP() && !outboundReserved(svc, p) {
 				httpPorts[p.Port] = append(httpPorts[p.Port], svc)
 			}
 		}

@@ -22,7 +22,8 @@
 // hosts without VIP), inbound.go (virtualInbound and inbound clusters),
 // inbound_passthrough.go (virtualInbound's passthrough chains and
 // InboundPassthroughCluster, for every sidecar), domains.go (virtual host
-// domains, as istiod's), clustercheck.go. Scoping (what a scope sees):
+// domains, as istiod's), reserved.go (the sidecar's own ports, which get
+// no service listener), clustercheck.go. Scoping (what a scope sees):
 // sidecarscope.go (the Sidecar resource that applies and its egress
 // hosts), exportto.go (exportTo and the MeshConfig defaults),
 // visibility.go (visible services and VirtualServices),

@@ -30,11 +30,19 @@ import (
 // for others), and the domains more than one service claims: only those
 // can repeat in a route configuration, so only those are tracked while one
 // is built (every view would otherwise insert every domain of the mesh in
-// a map).
+// a map). Envoy compares domains without case (and so does uniqueDomains),
+// so contested is keyed by the lower-case domain (domainKey).
 type domainTable struct {
 	lists     map[domainsKey][]string
 	contested map[string]bool
 }
+
+// domainKey is d as Envoy compares domains: case-insensitively, as
+// istiod's dedupeDomains does (it lower-cases the domains it has seen).
+func domainKey(d string) string { return strings.ToLower(d) }
+
+// isContested reports whether more than one service claims d, in any case.
+func (t *domainTable) isContested(d string) bool { return t.contested[domainKey(d)] }
 
 // domainsKey names the sidecar domains of a service for scopes of the
 // namespace its host name carries (own) or of another (serviceDomains).
@@ -61,10 +69,11 @@ func (x *Index) domainTable() *domainTable {
 		t.lists[domainsKey{svc: svc, own: true}] = own
 		t.lists[domainsKey{svc: svc}] = serviceDomains(svc, "", x.domain, 0)
 		for _, d := range own { // a superset of the other namespaces' domains
-			if o, ok := owner[d]; ok && o != svc {
-				t.contested[d] = true
+			k := domainKey(d)
+			if o, ok := owner[k]; ok && o != svc {
+				t.contested[k] = true
 			}
-			owner[d] = svc
+			owner[k] = svc
 		}
 	}
 	x.domains.CompareAndSwap(nil, t)
@@ -88,7 +97,7 @@ func ownDomains(svc *model.Service, ns, domain string) bool {
 }
 
 // serviceDomains lists the domains of svc for a proxy of namespace ns,
-// without repeats, in istiod's order: the host name, its alternative
+// without repeats (in any case), in istiod's order: the host name, its alternative
 // names (altHosts), the IPv4 VIPs; each also with ":<port>" unless port is
 // 0 (sidecars). A bare "*" (the short name of a wildcard host in the
 // proxy's namespace) is left out: it belongs to the catch-all virtual
@@ -98,8 +107,8 @@ func serviceDomains(svc *model.Service, ns, domain string, port uint32) []string
 	seen := make(map[string]bool, 8)
 	add := func(ds ...string) {
 		for _, d := range ds {
-			if d != "*" && !seen[d] {
-				seen[d] = true
+			if k := domainKey(d); d != "*" && !seen[k] {
+				seen[k] = true
 				out = append(out, d)
 			}
 		}

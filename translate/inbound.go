@@ -42,8 +42,9 @@ type inboundPort struct {
 // inboundPorts returns the workload ports of the services the scope's
 // workload backs (services of its namespace whose selector matches its
 // labels), one per target port (the first service port wins), sorted;
-// the proxy's own ports (reservedInboundPorts) are left out, as istiod
-// leaves them out.
+// the proxy's own ports (reservedPorts, reserved.go) are left out, as
+// istiod's CanBindToPort leaves them out of the inbound chains (a chain
+// for 15006 would also repeat the blackhole chain's match).
 func (b *builder) inboundPorts() []inboundPort {
 	labels := b.scope.LabelMap()
 	if len(labels) == 0 {
@@ -57,7 +58,7 @@ func (b *builder) inboundPorts() []inboundPort {
 		}
 		for _, p := range svc.Ports {
 			t := b.targetPort(svc, p, labels)
-			if !seen[t] && !reservedInboundPorts[t] {
+			if _, reserved := reservedPorts[t]; !seen[t] && !reserved {
 				seen[t] = true
 				out = append(out, inboundPort{target: t, protocol: p.Protocol})
 			}

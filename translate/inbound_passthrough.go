@@ -50,12 +50,6 @@ const (
 // reports for plaintext HTTP (istiod's plaintextHTTPALPNs).
 var plaintextHTTPALPNs = []string{"http/1.1", "h2c"}
 
-// reservedInboundPorts are the proxy's own ports, which istiod's
-// CanBindToPort keeps out of the inbound chains: virtualOutbound,
-// virtualInbound, the status port and the Prometheus port of an injected
-// sidecar. A chain for 15006 would also repeat the blackhole chain's match.
-var reservedInboundPorts = map[uint32]bool{virtualOutboundPort: true, virtualInboundPort: true, 15021: true, 15090: true}
-
 // inboundPassthroughChains are virtualInbound's chains for traffic no
 // per-port chain takes.
 func inboundPassthroughChains() []*listener.FilterChain {

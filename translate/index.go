@@ -181,7 +181,8 @@ func (x *Index) report(cfgKind model.Kind, ns, name, source, field, format strin
 	})
 }
 
-// indexServices keeps the oldest service per hostname and reports the others.
+// indexServices keeps the oldest service per hostname and reports the
+// others, and the ports sidecars get no outbound listener for (reserved.go).
 func (x *Index) indexServices() {
 	for _, svc := range x.snap.Services() {
 		owner := x.snap.ServicesByHost(svc.Hostname)[0]
@@ -191,6 +192,7 @@ func (x *Index) indexServices() {
 				svc.Hostname, owner.Origin, owner.Namespace, owner.Name)
 			continue
 		}
+		x.reportReservedPorts(svc)
 		x.services = append(x.services, svc)
 		x.byHost[svc.Hostname] = svc
 		x.byNamespace[svc.Namespace] = append(x.byNamespace[svc.Namespace], svc)

@@ -21,6 +21,7 @@ const (
 // HTTP listener per HTTP port, one <vip>_<port> TCP listener per TCP service
 // port with a VIP, and the virtualOutbound listener iptables redirects to.
 // Port listeners do not bind: traffic reaches them through virtualOutbound.
+// httpPorts holds no reserved port (reserved.go).
 func (b *builder) sidecarListeners(httpPorts []uint32, services []*model.Service) []*listener.Listener {
 	out := make([]*listener.Listener, 0, len(httpPorts)+1)
 	for _, port := range httpPorts {

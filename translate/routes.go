@@ -31,8 +31,9 @@ func (b *builder) sidecarRoutes(ports []uint32, services map[uint32][]*model.Ser
 }
 
 // domainClaims tracks, while one route configuration is built, the
-// contested domains (domainTable) taken so far, and the contested domains
-// that are the host name of one of its services (istiod's knownFQDN).
+// contested domains (domainTable) taken so far, lower-cased (domainKey),
+// and the contested domains that are the host name of one of its services
+// (istiod's knownFQDN, compared as written, as istiod compares it).
 type domainClaims struct {
 	t              *domainTable
 	used, hostname map[string]bool
@@ -41,7 +42,7 @@ type domainClaims struct {
 func (b *builder) newDomainClaims(services []*model.Service) domainClaims {
 	c := domainClaims{t: b.x.domainTable(), used: map[string]bool{}, hostname: map[string]bool{}}
 	for _, svc := range services {
-		if c.t.contested[svc.Hostname] {
+		if c.t.isContested(svc.Hostname) {
 			c.hostname[svc.Hostname] = true
 		}
 	}
@@ -49,11 +50,12 @@ func (b *builder) newDomainClaims(services []*model.Service) domainClaims {
 }
 
 // free reports whether svc may claim the contested domain d: no earlier
-// service took it, and it is not another service's host name that svc
-// would claim as an alternative name (istiod's dedupeDomains: "foo.com"
-// is the ServiceEntry's, not the short name of foo.com.svc.cluster.local).
+// service took it in any case, and it is not another service's host name
+// that svc would claim as an alternative name (istiod's dedupeDomains:
+// "foo.com" is the ServiceEntry's, not the short name of
+// foo.com.svc.cluster.local).
 func (c domainClaims) free(svc *model.Service, d string) bool {
-	if c.used[d] {
+	if c.used[domainKey(d)] {
 		return false
 	}
 	return d == svc.Hostname || !c.hostname[d] || slices.Contains(svc.VIPs, d)
@@ -71,10 +73,10 @@ func (b *builder) virtualHost(svc *model.Service, port uint32, c domainClaims) *
 	}
 	domains := all
 	for i, d := range all {
-		if c.t.contested[d] && !c.free(svc, d) {
+		if c.t.isContested(d) && !c.free(svc, d) {
 			domains = slices.Clip(all[:i])
 			for _, d := range all[i:] {
-				if !c.t.contested[d] || c.free(svc, d) {
+				if !c.t.isContested(d) || c.free(svc, d) {
 					domains = append(domains, d)
 				}
 			}
@@ -82,8 +84,8 @@ func (b *builder) virtualHost(svc *model.Service, port uint32, c domainClaims) *
 		}
 	}
 	for _, d := range domains {
-		if c.t.contested[d] {
-			c.used[d] = true
+		if c.t.isContested(d) {
+			c.used[domainKey(d)] = true
 		}
 	}
 	if len(domains) == 0 {

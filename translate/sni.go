@@ -16,7 +16,7 @@ import (
 // service matching its host as SNI, to its cluster, and a default chain to
 // the outbound default (PassthroughCluster, or BlackHoleCluster under
 // REGISTRY_ONLY). Ports that also carry HTTP services are left to the HTTP
-// listener.
+// listener; reserved ports get none (reserved.go).
 func (b *builder) sniListeners(services []*model.Service, httpPorts []uint32) []*listener.Listener {
 	byPort := map[uint32][]*model.Service{}
 	for _, svc := range services {
@@ -24,7 +24,8 @@ func (b *builder) sniListeners(services []*model.Service, httpPorts []uint32) []
 			continue
 		}
 		for _, p := range svc.Ports {
-			if (p.Protocol == model.ProtocolTLS || p.Protocol == model.ProtocolHTTPS) && !slices.Contains(httpPorts, p.Port) {
+			if (p.Protocol == model.ProtocolTLS || p.Protocol == model.ProtocolHTTPS) && !slices.Contains(httpPorts, p.Port) &&
+				!outboundReserved(svc, p) {
 				byPort[p.Port] = append(byPort[p.Port], svc)
 			}
 		}

@@ -10,6 +10,7 @@ import (
 
 // runBootstrap prints an Envoy bootstrap for meshd (see meshd bootstrap
 // --help) and returns the exit status: 2 for a usage error, 1 for any other.
+// Warnings (an admin address other than loopback) go to standard error.
 func runBootstrap(args []string) int {
 	host, _ := os.Hostname()
 	o, err := bootstrap.Parse(args, os.Getenv, host)
@@ -18,6 +19,9 @@ func runBootstrap(args []string) int {
 		return 0
 	}
 	if err == nil {
+		for _, w := range o.Warnings() {
+			fmt.Fprintln(os.Stderr, "meshd bootstrap: warning:", w)
+		}
 		err = writeBootstrap(o)
 	}
 	if err != nil {

@@ -1,6 +1,7 @@
 package bootstrap
 
 import (
+	"encoding/json"
 	"testing"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
@@ -232,6 +233,17 @@ func TestStaticListeners(t *testing.T) {
 }
 
 func itoa(n uint32) string { return (&portValue{p: &n}).String() }
+
+// The default output is JSON, which is also YAML: Envoy reads a -c file
+// without a .yaml/.yml extension as JSON (TestEnvoyAcceptsDefaultOutputWithoutExtension).
+func TestDefaultFormatIsJSON(t *testing.T) {
+	o := mustParse(t)
+	require.Equal(t, FormatJSON, o.Format)
+	out, err := Generate(o)
+	require.NoError(t, err)
+	require.True(t, json.Valid(out), "default output is JSON")
+	require.True(t, proto.Equal(parseOutput(t, out, FormatJSON), parseOutput(t, out, FormatYAML)), "and reads the same as YAML")
+}
 
 func TestMarshalUnknownFormat(t *testing.T) {
 	b, err := Build(mustParse(t))

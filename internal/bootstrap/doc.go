@@ -13,6 +13,8 @@
 //
 // Parse turns command-line arguments and environment into validated Options;
 // Build turns Options into a validated envoy.config.bootstrap.v3.Bootstrap;
-// Marshal prints it as YAML or JSON. Nothing here does I/O beyond what it is
-// handed.
+// Marshal prints it as JSON (the default: Envoy reads a -c file without a
+// .yaml extension, such as /dev/fd/63, as JSON) or YAML. Nothing here does
+// I/O beyond what it is handed; what is allowed but unsafe (a non-loopback
+// admin address) is in Options.Warnings for the command to print.
 package bootstrap

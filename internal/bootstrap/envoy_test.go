@@ -52,7 +52,7 @@ func TestEnvoyAcceptsBootstrap(t *testing.T) {
 		{"sidecar-sotw", []string{"--type", "sidecar", "--xds-api", "sotw"}},
 		{"router-delta", []string{"--type", "router", "--xds-api", "delta"}},
 		{"router-sotw", []string{"--type", "router", "--xds-api", "sotw"}},
-		{"sidecar-dns-json", []string{"--xds-address", "meshd.istio-system.svc:15010", "--format", "json"}},
+		{"sidecar-dns-yaml", []string{"--xds-address", "meshd.istio-system.svc:15010", "--format", "yaml"}},
 		{"router-ipv6-json", []string{"--type", "router", "--ip", "fd00::5,10.0.0.5", "--xds-address", "[::1]:15010", "--format", "json"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -62,13 +62,66 @@ func TestEnvoyAcceptsBootstrap(t *testing.T) {
 			require.NoError(t, err)
 			file := filepath.Join(t.TempDir(), "bootstrap."+o.Format)
 			require.NoError(t, os.WriteFile(file, out, 0o644))
-
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			cmd := exec.CommandContext(ctx, envoy, "--mode", "validate", "-c", file, "--log-level", "warn")
-			log, err := cmd.CombinedOutput()
-			require.NoError(t, err, "envoy --mode validate rejected %s:\n%s\n--- bootstrap:\n%s", tc.name, log, out)
-			require.Contains(t, string(log), "OK", "envoy did not report the configuration OK:\n%s", log)
+			requireValid(t, envoy, file, out)
 		})
 	}
+}
+
+// TestEnvoyAcceptsDefaultOutputWithoutExtension is `envoy -c <(meshd
+// bootstrap)`: Envoy picks its parser by the file's extension, and a path
+// such as /dev/fd/63 has none, so it is read as JSON. The default output
+// must pass there, in a file and in a pipe; YAML is the control, which
+// Envoy refuses ("Unable to parse JSON as proto").
+func TestEnvoyAcceptsDefaultOutputWithoutExtension(t *testing.T) {
+	envoy := envoyBin(t)
+	out, err := Generate(mustParse(t, "--namespace", "shop", "--pod-name", "frontend-1"))
+	require.NoError(t, err)
+
+	t.Run("file", func(t *testing.T) {
+		t.Parallel()
+		file := filepath.Join(t.TempDir(), "bootstrap")
+		require.NoError(t, os.WriteFile(file, out, 0o644))
+		requireValid(t, envoy, file, out)
+	})
+	t.Run("pipe", func(t *testing.T) {
+		t.Parallel()
+		r, w, err := os.Pipe()
+		require.NoError(t, err)
+		defer r.Close()
+		go func() { // the pipe holds 64 KiB; the bootstrap is a few
+			defer w.Close()
+			_, _ = w.Write(out)
+		}()
+		requireValid(t, envoy, "/dev/fd/3", out, r) // ExtraFiles[0] is fd 3
+	})
+	t.Run("yaml fails", func(t *testing.T) {
+		t.Parallel()
+		o := mustParse(t, "--namespace", "shop", "--pod-name", "frontend-1", "--format", "yaml")
+		y, err := Generate(o)
+		require.NoError(t, err)
+		file := filepath.Join(t.TempDir(), "bootstrap")
+		require.NoError(t, os.WriteFile(file, y, 0o644))
+		log, err := validate(envoy, file)
+		require.Error(t, err, "Envoy read YAML from a file without extension; JSON need not be the default any more:\n%s", log)
+		require.Contains(t, string(log), "Unable to parse JSON")
+	})
+}
+
+// requireValid runs `envoy --mode validate -c file` (with extra files from
+// fd 3 on) and requires it to report the configuration OK.
+func requireValid(t *testing.T, envoy, file string, out []byte, extra ...*os.File) {
+	t.Helper()
+	log, err := validate(envoy, file, extra...)
+	require.NoError(t, err, "envoy --mode validate rejected %s:\n%s\n--- bootstrap:\n%s", file, log, out)
+	require.Contains(t, string(log), "OK", "envoy did not report the configuration OK:\n%s", log)
+}
+
+// validate runs `envoy --mode validate -c file`: the config is parsed, every
+// static cluster and listener is instantiated, nothing binds or connects.
+func validate(envoy, file string, extra ...*os.File) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, envoy, "--mode", "validate", "-c", file, "--log-level", "warn")
+	cmd.ExtraFiles = extra
+	return cmd.CombinedOutput()
 }

@@ -36,9 +36,24 @@ const (
 
 // Output formats of --format.
 const (
-	FormatYAML = "yaml"
+	// FormatJSON is the default: Envoy picks its parser by the file's
+	// extension and reads a file without a known one (such as /dev/fd/63 of
+	// `envoy -c <(meshd bootstrap)`) as JSON. JSON is also valid YAML.
 	FormatJSON = "json"
+	// FormatYAML must be written to a file named *.yaml or *.yml for Envoy.
+	FormatYAML = "yaml"
 )
+
+// DefaultFormat is --format's default.
+const DefaultFormat = FormatJSON
+
+// reservedPorts are the ports of meshd's sidecar listeners that iptables
+// redirects traffic to: the admin, stats and readiness listeners may not
+// take them.
+var reservedPorts = map[uint32]string{
+	15001: "virtualOutbound (where iptables redirects outbound traffic)",
+	15006: "virtualInbound (where iptables redirects inbound traffic)",
+}
 
 // Options is everything `meshd bootstrap` needs. Parse fills and validates
 // it; Build reads it.
@@ -83,7 +98,7 @@ type Options struct {
 	StatsPort uint32
 	// ReadinessPort is the /healthz/ready listener's port (--readiness-port).
 	ReadinessPort uint32
-	// Format is FormatYAML or FormatJSON (--format).
+	// Format is FormatJSON (the default) or FormatYAML (--format).
 	Format string
 	// Output is the file to write, or "" / "-" for standard output (--output).
 	Output string
@@ -118,7 +133,7 @@ func defaults() *Options {
 		AdminPort:      DefaultAdminPort,
 		StatsPort:      DefaultStatsPort,
 		ReadinessPort:  DefaultReadinessPort,
-		Format:         FormatYAML,
+		Format:         DefaultFormat,
 	}
 }
 
@@ -162,16 +177,19 @@ func options(o *Options) []option {
 		{flag: "locality", arg: "REGION[/ZONE[/SUBZONE]]", value: stringValue{p: &o.Locality, check: locality}, def: "none",
 			usage: "node locality, for locality-aware load balancing"},
 		{flag: "admin-address", arg: "IP", value: stringValue{p: &o.AdminAddress, check: ipAddress},
-			usage: "IP Envoy's admin interface listens on; keep it on loopback"},
+			usage: "IP Envoy's admin interface listens on; keep it on loopback: the admin has no authentication " +
+				"(/quitquitquit stops Envoy, /runtime_modify changes it), so any other address is allowed with a warning only " +
+				"(e.g. in a private network namespace)"},
 		{flag: "admin-port", arg: "PORT", value: portValue{p: &o.AdminPort},
-			usage: "Envoy's admin port (config_dump, stats, /ready)"},
+			usage: "Envoy's admin port (config_dump, stats, /ready); not 15001 or 15006, meshd's virtualOutbound and virtualInbound"},
 		{flag: "stats-port", arg: "PORT", value: portValue{p: &o.StatsPort},
-			usage: "port of the Prometheus listener on all interfaces, serving /stats/prometheus from the admin"},
+			usage: "port of the Prometheus listener on all interfaces, serving /stats/prometheus from the admin; not 15001 or 15006"},
 		{flag: "readiness-port", arg: "PORT", value: portValue{p: &o.ReadinessPort},
 			usage: "port of the readiness listener on all interfaces: /healthz/ready answers 200 once Envoy has " +
-				"its first config from meshd (Envoy's admin /ready; there is no pilot-agent)"},
-		{flag: "format", arg: "FORMAT", value: stringValue{p: &o.Format, check: oneOf(FormatYAML, FormatJSON)},
-			usage: "output format: yaml or json"},
+				"its first config from meshd (Envoy's admin /ready; there is no pilot-agent); not 15001 or 15006"},
+		{flag: "format", arg: "FORMAT", value: stringValue{p: &o.Format, check: oneOf(FormatJSON, FormatYAML)},
+			usage: "output format: json or yaml. Envoy parses -c FILE by its extension (.yaml or .yml: YAML; " +
+				"anything else, /dev/fd/63 of envoy -c <(meshd bootstrap) included: JSON), so yaml needs a file named *.yaml"},
 		{flag: "output", arg: "FILE", value: stringValue{p: &o.Output}, def: "standard output",
 			usage: "write the bootstrap to FILE"},
 	}

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 
 	"github.com/meshd/meshd/internal/model"
@@ -35,7 +36,8 @@ func usagef(format string, args ...any) error {
 //
 //	invalid value "mesh" for flag --type: want sidecar or router (see meshd bootstrap --help)
 //
-// Parse prints nothing; with --help it returns ErrHelp.
+// Parse prints nothing; with --help it returns ErrHelp. What is allowed
+// but unsafe is in the result's Warnings, for the caller to print.
 func Parse(args []string, getenv func(string) string, hostname string) (*Options, error) {
 	o := defaults()
 	opts := options(o)
@@ -86,15 +88,8 @@ func (o *Options) derive(set map[string]bool, hostname string) error {
 		o.WorkloadName = workloadName(o.PodName, o.Labels["pod-template-hash"])
 	}
 	delete(o.Labels, "pod-template-hash")
-	ports := map[uint32]string{}
-	for _, p := range []struct {
-		flag string
-		port uint32
-	}{{"admin-port", o.AdminPort}, {"stats-port", o.StatsPort}, {"readiness-port", o.ReadinessPort}} {
-		if other, dup := ports[p.port]; dup {
-			return usagef("--%s and --%s are both %d: Envoy cannot bind one port twice", other, p.flag, p.port)
-		}
-		ports[p.port] = p.flag
+	if err := o.checkPorts(); err != nil {
+		return err
 	}
 	if o.NodeID != "" {
 		p, err := model.ParseProxy(o.NodeID, nil)
@@ -106,6 +101,40 @@ func (o *Options) derive(set map[string]bool, hostname string) error {
 		}
 	}
 	return nil
+}
+
+// checkPorts refuses admin, stats and readiness ports that are meshd's
+// sidecar listeners' (reservedPorts) or the same as each other.
+func (o *Options) checkPorts() error {
+	ports := map[uint32]string{}
+	for _, p := range []struct {
+		flag string
+		port uint32
+	}{{"admin-port", o.AdminPort}, {"stats-port", o.StatsPort}, {"readiness-port", o.ReadinessPort}} {
+		if what, ok := reservedPorts[p.port]; ok {
+			return usagef("invalid value \"%d\" for flag --%s: port %d is meshd's %s; pick another port", p.port, p.flag, p.port, what)
+		}
+		if other, dup := ports[p.port]; dup {
+			return usagef("--%s and --%s are both %d: Envoy cannot bind one port twice", other, p.flag, p.port)
+		}
+		ports[p.port] = p.flag
+	}
+	return nil
+}
+
+// Warnings returns what is allowed but unsafe in o, one sentence each, for
+// the caller to print on standard error: an admin address other than
+// loopback (Envoy's admin has no authentication; tests run it on a private
+// network namespace's address).
+func (o *Options) Warnings() []string {
+	ip := net.ParseIP(o.AdminAddress)
+	if ip == nil || ip.IsLoopback() {
+		return nil
+	}
+	return []string{fmt.Sprintf("--admin-address %s is not a loopback address: Envoy's admin has no authentication, "+
+		"so anyone who can connect to port %d there can stop Envoy (/quitquitquit), change its runtime (/runtime_modify) "+
+		"and read its config (/config_dump); keep it on 127.0.0.1 unless the network is private",
+		o.AdminAddress, o.AdminPort)}
 }
 
 // workloadName guesses the owning Deployment's name from a pod name the way

@@ -23,9 +23,10 @@ func TestParseDefaults(t *testing.T) {
 		Namespace: "default", PodName: "laptop", IPs: []string{"127.0.0.1"}, Labels: map[string]string{},
 		ServiceAccount: "default", ClusterID: "Kubernetes", WorkloadName: "laptop", IstioVersion: DefaultIstioVersion,
 		Domain: "cluster.local", MeshID: "cluster.local", AdminAddress: "127.0.0.1",
-		AdminPort: 15000, StatsPort: 15090, ReadinessPort: 15021, Format: "yaml",
+		AdminPort: 15000, StatsPort: 15090, ReadinessPort: 15021, Format: "json",
 	}, o)
 	require.Equal(t, "sidecar~127.0.0.1~laptop.default~default.svc.cluster.local", o.EffectiveNodeID())
+	require.Empty(t, o.Warnings(), "the default admin address is loopback")
 }
 
 func TestParseEnvironmentAndFlags(t *testing.T) {
@@ -94,9 +95,12 @@ func TestParseErrors(t *testing.T) {
 		{"stats port", []string{"--stats-port", "x"}, nil, `flag --stats-port: want a port number`},
 		{"readiness port", []string{"--readiness-port", "0"}, nil, `flag --readiness-port: want a port number`},
 		{"port clash", []string{"--readiness-port", "15000"}, nil, `--admin-port and --readiness-port are both 15000`},
-		{"format", []string{"--format", "toml"}, nil, `flag --format: want yaml or json`},
+		{"format", []string{"--format", "toml"}, nil, `flag --format: want json or yaml`},
+		{"admin port virtualOutbound", []string{"--admin-port", "15001"}, nil, `invalid value "15001" for flag --admin-port: port 15001 is meshd's virtualOutbound`},
+		{"stats port virtualInbound", []string{"--stats-port", "15006"}, nil, `invalid value "15006" for flag --stats-port: port 15006 is meshd's virtualInbound`},
+		{"readiness port virtualOutbound", []string{"--readiness-port", "15001"}, nil, `invalid value "15001" for flag --readiness-port: port 15001 is meshd's virtualOutbound`},
 		{"node id shape", []string{"--node-id", "sidecar~pod"}, nil, `flag --node-id: node ID "sidecar~pod": want 4 fields`},
-		{"node id ip", []string{"--node-id", "sidecar~pod~a.b~b.svc.cluster.local"}, nil, `flag --node-id: node ID`},
+		{"node id ip", []string{"--node-id", "sidecar~pod~a.b~b.svc.cluster.local"}, nil, `flag --node-id: node ID "sidecar~pod~a.b~b.svc.cluster.local": "pod" is not an IP address`},
 		{"node id type", []string{"--node-id", "router~10.0.0.1~a.b~b.svc.cluster.local"}, nil, `--node-id "router~10.0.0.1~a.b~b.svc.cluster.local" is a router but --type is sidecar`},
 		{"unknown flag", []string{"--pod", "x"}, nil, `flag provided but not defined: -pod`},
 		{"argument", []string{"sidecar"}, nil, `unexpected argument "sidecar"`},
@@ -112,6 +116,26 @@ func TestParseErrors(t *testing.T) {
 			require.Contains(t, err.Error(), tc.want)
 			require.ErrorIs(t, err, ErrUsage, "a usage error (exit status 2)")
 		})
+	}
+}
+
+// An admin address other than loopback is allowed, with a warning: the
+// admin has no authentication (/quitquitquit, /runtime_modify).
+func TestParseAdminAddressWarning(t *testing.T) {
+	for _, addr := range []string{"127.0.0.1", "127.0.0.2", "::1"} {
+		o, err := Parse([]string{"--admin-address", addr}, env(nil), "h")
+		require.NoError(t, err)
+		require.Empty(t, o.Warnings(), addr)
+	}
+	for _, addr := range []string{"10.0.0.5", "0.0.0.0", "fd00::5", "::"} {
+		o, err := Parse([]string{"--admin-address", addr, "--admin-port", "16000"}, env(nil), "h")
+		require.NoError(t, err, "%s is allowed", addr)
+		require.Equal(t, addr, o.AdminAddress)
+		w := o.Warnings()
+		require.Len(t, w, 1, addr)
+		for _, want := range []string{"--admin-address " + addr + " is not a loopback address", "port 16000", "/quitquitquit", "/runtime_modify"} {
+			require.Contains(t, w[0], want)
+		}
 	}
 }
 
@@ -133,7 +157,8 @@ func TestUsageListsEveryFlagWithDefault(t *testing.T) {
 		}
 		require.Contains(t, rest, "default: ", "--%s has no default in help", o.flag)
 	}
-	for _, want := range []string{"default: 127.0.0.1:15010", "default: delta", "default: 15000", "default: 15090", "default: 15021", "(env POD_NAMESPACE)"} {
+	for _, want := range []string{"default: 127.0.0.1:15010", "default: delta", "default: 15000", "default: 15090", "default: 15021",
+		"default: json", "(env POD_NAMESPACE)", "envoy -c <(meshd bootstrap"} {
 		require.Contains(t, help, want)
 	}
 }

@@ -18,11 +18,17 @@ Envoy a sidecar or gateway of meshd: ADS over the xds-grpc cluster to
 admin on --admin-address:--admin-port, Prometheus stats on --stats-port and
 readiness on --readiness-port. Run it with
 
-  envoy -c bootstrap.yaml --disable-hot-restart   (or --base-id N per Envoy)
+  envoy -c <(meshd bootstrap [flags]) --disable-hot-restart
+  envoy -c bootstrap.json --disable-hot-restart   (or --base-id N per Envoy)
+
+The output is JSON unless --format yaml: Envoy parses -c FILE as YAML only
+when FILE ends in .yaml or .yml, and as JSON otherwise (/dev/fd/63 too).
 
 Each setting is taken from its flag, else its environment variable if it has
 one (the variables Istio's injector gives a pod), else its default. An
-invalid value is refused with a message naming it (exit status 2).
+invalid value is refused with a message naming it (exit status 2); an
+--admin-address other than loopback is allowed with a warning on standard
+error (Envoy's admin has no authentication).
 
 Flags:
 `)
