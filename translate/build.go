@@ -17,6 +17,11 @@ type builder struct {
 	grpc  bool
 	// sc is the Sidecar resource that applies to the scope (sidecarscope.go).
 	sc sidecarScope
+	// gwVS memoises the VirtualServices of each Gateway a router sees
+	// (gatewayvs.go); gwErrs collects gateway config errors, when the
+	// Index reports them (nil in Build: gateway.go).
+	gwVS   map[string][]*gatewayVirtualService
+	gwErrs *gatewayErrors
 }
 
 func newBuilder(x *Index, scope model.Scope) *builder {
@@ -27,18 +32,25 @@ func newBuilder(x *Index, scope model.Scope) *builder {
 // identical Output. Every list is sorted by name. The Output and its
 // values may be shared with other scopes of x and must not be modified.
 func Build(x *Index, scope model.Scope) *Output {
+	if scope.Type == model.Router && scope.Generator != model.GeneratorGRPC {
+		return buildRouter(x, scope)
+	}
 	b := newBuilder(x, scope)
-	switch {
-	case b.grpc:
+	if b.grpc {
 		view := x.views.get(b.viewKey(), b.grpcOutput)
 		return x.shared.get(outputKey{view: view}, func() any { return merged(view, &Output{}) }).(*Output)
-	case scope.Type == model.Router:
-		out := b.routerOutput()
-		out.sort()
-		return out
-	default:
-		return b.sidecarOutput()
 	}
+	return b.sidecarOutput()
+}
+
+// buildRouter is Build for a gateway. Its builder is its own variable:
+// gateway listeners keep closures over it, so it lives on the heap, while
+// a sidecar's stays on the stack.
+func buildRouter(x *Index, scope model.Scope) *Output {
+	b := newBuilder(x, scope)
+	out := b.routerOutput()
+	out.sort()
+	return out
 }
 
 // sidecarOutput is a sidecar's view merged with its inbound side, shared
@@ -81,13 +93,20 @@ func (b *builder) sidecarOutbound() *Output {
 	return out
 }
 
-// routerOutput serves gateways every visible cluster, or with
-// Options.FilterGatewayClusters only those of the services their Gateways'
-// VirtualServices route to (gatewayclusters.go); their listeners come from
-// Gateway resources (not yet translated).
+// routerOutput builds a gateway's config: listeners and route
+// configurations from the Gateways that select it (gateway.go), and every
+// visible cluster, or with Options.FilterGatewayClusters only those of the
+// services their Gateways' VirtualServices route to (gatewayclusters.go);
+// in either case every cluster a route or listener names.
 func (b *builder) routerOutput() *Output {
-	out := &Output{Clusters: append(b.serviceClusters(b.visibleServices(), nil), blackHoleCluster())}
+	out := &Output{}
+	if m := b.mergedGateway(); m != nil {
+		out.Listeners, out.Routes = b.gatewayListeners(m)
+	}
+	out.Clusters = append(b.serviceClusters(b.visibleServices(), out.Routes), blackHoleCluster())
+	out.Clusters = b.addListenerClusters(out.Clusters, out.Listeners)
 	out.Endpoints = b.endpointsFor(out.Clusters)
+	b.addAccessLogs(out.Listeners, out.Clusters)
 	return out
 }
 

@@ -28,5 +28,9 @@
 // hosts), exportto.go (exportTo and the MeshConfig defaults),
 // visibility.go (visible services and VirtualServices),
 // gatewayclusters.go (Options.FilterGatewayClusters) and explain.go
-// (ExplainScope, for /debug/sidecarz).
+// (ExplainScope, for /debug/sidecarz). Gateways (router scopes):
+// gateway.go (which Gateways a router gets, servers served or not yet),
+// gatewaymerge.go (servers merged per port, conflicts), gatewayvs.go
+// (VirtualServices bound to gateways, host matching),
+// gatewaylisteners.go and gatewayroutes.go.
 package translate

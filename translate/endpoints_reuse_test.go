@@ -30,8 +30,8 @@ func TestIndexFromPreviousEqualsFresh(t *testing.T) {
 		}
 		t.Run(c.Name(), func(t *testing.T) {
 			store := loadStore(t, in)
-			scope := readScope(t, in)
-			prev := translate.NewIndex(store.Current(), translate.Options{})
+			scope, opts := readScope(t, in)
+			prev := translate.NewIndex(store.Current(), opts)
 			for i, svc := range store.Current().Services() {
 				if svc.Origin != model.KindService || len(svc.Ports) == 0 {
 					continue
@@ -43,8 +43,8 @@ func TestIndexFromPreviousEqualsFresh(t *testing.T) {
 				set := &model.EndpointSet{Name: svc.Name + "-reuse", Namespace: svc.Namespace, ServiceName: svc.Name,
 					Endpoints: []model.Endpoint{{Address: fmt.Sprintf("10.254.0.%d", i+1), Ports: ports, Ready: true, Serving: true}}}
 				snap := store.Apply([]model.Change{{Kind: model.KindEndpointSlice, Namespace: svc.Namespace, Name: set.Name, Object: set}})
-				got := translate.NewIndexFrom(prev, snap, translate.Options{})
-				want := translate.NewIndex(snap, translate.Options{})
+				got := translate.NewIndexFrom(prev, snap, opts)
+				want := translate.NewIndex(snap, opts)
 				require.Equal(t, want.Errors(), got.Errors(), svc.Hostname)
 				requireSameOutput(t, translate.Build(want, scope), translate.Build(got, scope))
 				require.Equal(t, want.EndpointShape(), got.EndpointShape(), svc.Hostname)
@@ -64,8 +64,8 @@ func TestIndexFromPreviousEqualsFresh(t *testing.T) {
 			// A pod (labels for an endpoint's address) changes as well.
 			snap := store.Apply([]model.Change{{Kind: model.KindPod, Namespace: "default", Name: "reuse-pod",
 				Object: &model.Workload{Name: "reuse-pod", Namespace: "default", IP: "10.254.0.1", Labels: map[string]string{"version": "v2"}}}})
-			got := translate.NewIndexFrom(prev, snap, translate.Options{})
-			requireSameAssignments(t, translate.NewIndex(snap, translate.Options{}), got, "after a pod change")
+			got := translate.NewIndexFrom(prev, snap, opts)
+			requireSameAssignments(t, translate.NewIndex(snap, opts), got, "after a pod change")
 			// Routing config that assignments do not depend on goes: they
 			// are all shared.
 			var gone []model.Change
@@ -76,8 +76,8 @@ func TestIndexFromPreviousEqualsFresh(t *testing.T) {
 			}
 			prev = got
 			snap = store.Apply(gone)
-			got = translate.NewIndexFrom(prev, snap, translate.Options{})
-			requireSameAssignments(t, translate.NewIndex(snap, translate.Options{}), got, "without routing config")
+			got = translate.NewIndexFrom(prev, snap, opts)
+			requireSameAssignments(t, translate.NewIndex(snap, opts), got, "without routing config")
 			for name, c := range got.ClusterLoadAssignments() {
 				require.True(t, c == prev.ClusterLoadAssignments()[name], "without routing config: %s shared", name)
 			}

@@ -1,8 +1,6 @@
 package translate
 
 import (
-	"strings"
-
 	networking "istio.io/api/networking/v1"
 
 	"github.com/meshd/meshd/internal/model"
@@ -13,10 +11,14 @@ import (
 // hostname of every service the router's routes can reach to the reason.
 // Those are the destinations (HTTP routes and mirrors, TCP and TLS routes,
 // one level of delegates) of the VirtualServices exported to the router's
-// namespace and bound (spec.gateways) to a Gateway whose selector matches
-// the router's labels. All ports and subsets of such a service are kept.
+// namespace and bound (spec.gateways) to a Gateway of the router
+// (gatewaysFor: its selector matches the router's labels). All ports and
+// subsets of such a service are kept.
 func (x *Index) gatewayHosts(scope model.Scope) map[string]string {
-	gateways := x.selectingGateways(scope.LabelMap())
+	gateways := map[string]bool{}
+	for _, gw := range x.gatewaysFor(scope) {
+		gateways[gw.name] = true
+	}
 	out := map[string]string{}
 	for _, cfg := range x.snap.Configs(model.KindVirtualService) {
 		spec := cfg.Spec.(*networking.VirtualService)
@@ -34,28 +36,10 @@ func (x *Index) gatewayHosts(scope model.Scope) map[string]string {
 	return out
 }
 
-// selectingGateways returns the "namespace/name" of every Gateway whose
-// selector matches the router's labels (an empty selector matches all).
-func (x *Index) selectingGateways(labels map[string]string) map[string]bool {
-	out := map[string]bool{}
-	for _, cfg := range x.snap.Configs(model.KindGateway) {
-		if labelsMatch(cfg.Spec.(*networking.Gateway).GetSelector(), labels) {
-			out[cfg.Key()] = true
-		}
-	}
-	return out
-}
-
-// boundGateway returns the first of a VirtualService's gateways ("name" in
-// the VirtualService's namespace, or "namespace/name") that is in selected.
+// boundGateway returns the first of a VirtualService's gateways (resolved
+// as resolveGatewayName resolves them) that is in selected.
 func boundGateway(names []string, ns string, selected map[string]bool) string {
-	for _, g := range names {
-		if g == meshGateway {
-			continue
-		}
-		if !strings.Contains(g, "/") {
-			g = ns + "/" + g
-		}
+	for _, g := range resolvedGateways(names, ns) {
 		if selected[g] {
 			return g
 		}

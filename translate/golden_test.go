@@ -26,8 +26,10 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 var goldenTypes = []string{"listeners.yaml", "routes.yaml", "clusters.yaml", "endpoints.yaml"}
 
 // TestGolden translates testdata/<case>/in.yaml for the scope named on its
-// first line ("# scope: sidecar|envoy|shop") and compares every xDS type with
-// its golden file. An optional mesh.yaml holds the case's MeshConfig (as in
+// first line ("# scope: sidecar|envoy|shop", or a gateway's
+// "# scope: router|envoy|istio-system|istio=ingress-public"), with the
+// options of an optional "# options:" second line (readScope), and
+// compares every xDS type with its golden file. An optional mesh.yaml holds the case's MeshConfig (as in
 // the istio ConfigMap's "mesh" key). errors.yaml holds the translator's and providers' config
 // errors when there are any. Unknown files in a case directory fail the test.
 func TestGolden(t *testing.T) {
@@ -48,9 +50,9 @@ func TestGolden(t *testing.T) {
 
 func runGolden(t *testing.T, dir string) {
 	in := filepath.Join(dir, "in.yaml")
-	scope := readScope(t, in)
+	scope, opts := readScope(t, in)
 	snap := loadSnapshot(t, in)
-	x := translate.NewIndex(snap, translate.Options{})
+	x := translate.NewIndex(snap, opts)
 	out := translate.Build(x, scope)
 	// Validate is also Envoy's checks that ValidateAll lacks (each domain
 	// once per route configuration, in any case; the router last).
@@ -98,7 +100,10 @@ func checkFiles(t *testing.T, dir string, got map[string][]byte) {
 	}
 }
 
-func readScope(t *testing.T, path string) model.Scope {
+// readScope reads the scope on in.yaml's first line and the translation
+// options an optional second line names ("# options: filterGatewayClusters
+// scopeGatewayToNamespace"; Options' fields, lower camel case).
+func readScope(t *testing.T, path string) (model.Scope, translate.Options) {
 	f, err := os.Open(path)
 	require.NoError(t, err)
 	defer f.Close()
@@ -108,7 +113,22 @@ func readScope(t *testing.T, path string) model.Scope {
 	require.True(t, strings.HasPrefix(line, "# scope:"), "%s: first line must be '# scope: type|generator|namespace'", path)
 	scope, err := model.ParseScopeKey(strings.TrimSpace(strings.TrimPrefix(line, "# scope:")))
 	require.NoError(t, err)
-	return scope
+	var opts translate.Options
+	if sc.Scan() {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "# options:"); ok {
+			for _, o := range strings.Fields(rest) {
+				switch o {
+				case "filterGatewayClusters":
+					opts.FilterGatewayClusters = true
+				case "scopeGatewayToNamespace":
+					opts.ScopeGatewayToNamespace = true
+				default:
+					require.Failf(t, "unknown option", "%s: option %q (want filterGatewayClusters or scopeGatewayToNamespace)", path, o)
+				}
+			}
+		}
+	}
+	return scope, opts
 }
 
 // loadSnapshot reads in.yaml through the real file provider.

@@ -15,7 +15,7 @@ import (
 
 // redirectAction translates an HTTPRedirect as istiod's ApplyRedirect.
 // Redirect codes are validated on input; an unknown one falls back to 301.
-func redirectAction(rd *networking.HTTPRedirect, port uint32) *route.Route_Redirect {
+func redirectAction(rd *networking.HTTPRedirect, port uint32, tls bool) *route.Route_Redirect {
 	ra := &route.RedirectAction{HostRedirect: rd.GetAuthority()}
 	if rd.GetUri() != "" {
 		ra.PathRewriteSpecifier = &route.RedirectAction_PathRedirect{PathRedirect: rd.GetUri()}
@@ -33,7 +33,11 @@ func redirectAction(rd *networking.HTTPRedirect, port uint32) *route.Route_Redir
 			ra.PortRedirect = p.Port
 		}
 		scheme := rd.GetScheme()
-		if scheme == "" {
+		switch {
+		case scheme != "":
+		case tls:
+			scheme = "https"
+		default:
 			scheme = "http"
 		}
 		if (ra.PortRedirect == 80 && scheme == "http") || (ra.PortRedirect == 443 && scheme == "https") {

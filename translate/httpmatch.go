@@ -17,8 +17,9 @@ const meshGateway = "mesh"
 // matchApplies reports whether an HTTP match condition can apply to the
 // scope on this listener port, as istiod's sourceMatchHTTP: a match for
 // another port never applies; a match listing gateways applies only if
-// "mesh" is among them; otherwise its sourceLabels must be a subset of the
-// workload's labels and its sourceNamespace, if set, the proxy's namespace.
+// "mesh" is among them (for a gateway's routes: the gateway's name);
+// otherwise its sourceLabels must be a subset of the workload's labels and
+// its sourceNamespace, if set, the proxy's namespace.
 func matchApplies(m *networking.HTTPMatchRequest, rc routeCtx) bool {
 	if m == nil {
 		return true
@@ -27,6 +28,9 @@ func matchApplies(m *networking.HTTPMatchRequest, rc routeCtx) bool {
 		return false
 	}
 	if len(m.GetGateways()) > 0 {
+		if rc.gateway != "" {
+			return slices.Contains(m.GetGateways(), rc.gateway)
+		}
 		return slices.Contains(m.GetGateways(), meshGateway)
 	}
 	return sourceApplies(m.GetSourceLabels(), m.GetSourceNamespace(), rc)

@@ -18,6 +18,14 @@ type routeCtx struct {
 	labels    map[string]string // the proxy's workload labels, for sourceLabels matches
 	// grpc restricts the output to what proxyless gRPC (grpc-go) supports.
 	grpc bool
+	// gateway is the Gateway ("namespace/name") whose server the routes are
+	// built for, "" for sidecars: match conditions listing gateways apply
+	// when they name it (gateway names are resolved, gatewayvs.go) rather
+	// than "mesh". tls is set when that server has TLS settings (an
+	// httpsRedirect server too): redirects with a port default to https,
+	// as istiod's ApplyRedirect with RouteOptions.IsTLS.
+	gateway string
+	tls     bool
 }
 
 // defaultRoute sends everything to one cluster, as istiod's "default" route.
@@ -82,7 +90,7 @@ func (x *Index) translateRoute(vs *virtualService, i int, hr *networking.HTTPRou
 	}
 	switch {
 	case hr.GetRedirect() != nil:
-		r.Action = redirectAction(hr.GetRedirect(), rc.port)
+		r.Action = redirectAction(hr.GetRedirect(), rc.port, rc.tls)
 	case hr.GetDirectResponse() != nil:
 		r.Action = directResponseAction(hr.GetDirectResponse())
 	default:

@@ -20,6 +20,11 @@ type Options struct {
 	// that VirtualServices bound to their Gateways route to, instead of
 	// every cluster exported to their namespace (gatewayclusters.go).
 	FilterGatewayClusters bool
+	// ScopeGatewayToNamespace is istiod's PILOT_SCOPE_GATEWAY_TO_NAMESPACE:
+	// a router scope gets only the Gateways of its own namespace (whose
+	// selector matches its labels), not those of every namespace
+	// (gateway.go).
+	ScopeGatewayToNamespace bool
 }
 
 // Index is the mesh-wide, scope-independent part of translation, built once
@@ -48,8 +53,15 @@ type Index struct {
 	trustDomain   string
 	// exportDefaults are the MeshConfig's exportTo defaults (exportto.go).
 	exportDefaults exportDefaults
-	// filterGatewayClusters is Options.FilterGatewayClusters.
-	filterGatewayClusters bool
+	// filterGatewayClusters is Options.FilterGatewayClusters,
+	// scopeGatewayToNamespace Options.ScopeGatewayToNamespace.
+	filterGatewayClusters   bool
+	scopeGatewayToNamespace bool
+	// gateways holds the Gateways with the servers meshd serves, oldest
+	// first (gateway.go); gatewayVS the VirtualServices bound to named
+	// gateways, accepted, oldest first (gatewayvs.go).
+	gateways  []*gatewayConfig
+	gatewayVS []*gatewayVirtualService
 	// clas holds every ClusterLoadAssignment of the mesh by EDS service
 	// name: the cluster name, except for a subset whose labels differ between
 	// the DestinationRules of several namespaces (see edsName).
@@ -106,13 +118,13 @@ func NewIndexFrom(prev *Index, snap *model.Snapshot, opts Options) *Index {
 			virtualService:  mesh.GetDefaultVirtualServiceExportTo(),
 			destinationRule: mesh.GetDefaultDestinationRuleExportTo(),
 		},
-		filterGatewayClusters: opts.FilterGatewayClusters,
+		filterGatewayClusters: opts.FilterGatewayClusters, scopeGatewayToNamespace: opts.ScopeGatewayToNamespace,
 	}
 	if x.trustDomain == "" {
 		x.trustDomain = "cluster.local"
 	}
 	sameConfig := prev != nil && prev.domain == x.domain && prev.filterGatewayClusters == x.filterGatewayClusters &&
-		prev.snap.SameObjects(snap, model.KindEndpointSlice, model.KindPod) &&
+		prev.scopeGatewayToNamespace == x.scopeGatewayToNamespace && prev.snap.SameObjects(snap, model.KindEndpointSlice, model.KindPod) &&
 		slices.Equal(prev.snap.Services(), snap.Services())
 	if sameConfig {
 		x.reuseConfig(prev)
@@ -121,6 +133,7 @@ func NewIndexFrom(prev *Index, snap *model.Snapshot, opts Options) *Index {
 		x.indexDestinationRules()
 		x.indexVirtualServices()
 		x.indexSourceLabels()
+		x.indexGateways()
 	}
 	// Assignments depend on services, their endpoints and DestinationRules
 	// (subsets), not on the other routing config.
@@ -144,7 +157,7 @@ func NewIndexFrom(prev *Index, snap *model.Snapshot, opts Options) *Index {
 
 // reuseConfig takes over what prev derived from config alone — services,
 // DestinationRules, VirtualServices (validated, delegates merged),
-// sourceLabels, access loggers and the config errors found — for an Index
+// Gateways, sourceLabels, access loggers and the config errors found — for an Index
 // whose Snapshot differs from prev's in EndpointSlices and Pods only, and
 // has the very same services: an endpoint change does not validate every
 // VirtualService again. The values are shared, never modified.
@@ -153,6 +166,7 @@ func (x *Index) reuseConfig(prev *Index) {
 	x.vs, x.vsAll, x.vsWildcard = prev.vs, prev.vsAll, prev.vsWildcard
 	x.drs, x.drAll = prev.drs, prev.drAll
 	x.sourceLabels, x.logs, x.errors = prev.sourceLabels, prev.logs, slices.Clip(prev.errors)
+	x.gateways, x.gatewayVS = prev.gateways, prev.gatewayVS
 }
 
 // Snapshot returns the Snapshot the Index was built from.

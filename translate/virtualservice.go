@@ -50,6 +50,7 @@ func (x *Index) indexVirtualServices() {
 			x.report(cfg.Kind, cfg.Namespace, cfg.Name, cfg.Source, field, "%v; the delegate VirtualService is not applied", err)
 		}
 	}
+	mesh := map[string]*virtualService{}
 	for _, cfg := range configs {
 		spec := cfg.Spec.(*networking.VirtualService)
 		if len(spec.GetHosts()) == 0 || !boundToMesh(spec.GetGateways()) {
@@ -60,8 +61,13 @@ func (x *Index) indexVirtualServices() {
 			continue
 		}
 		merged := x.mergeDelegates(cfg, spec, cat)
-		x.claimHosts(&virtualService{cfg: cfg, spec: merged, bySource: bySource(merged)})
+		vs := &virtualService{cfg: cfg, spec: merged, bySource: bySource(merged)}
+		x.claimHosts(vs)
+		if hasNamedGateway(spec.GetGateways()) {
+			mesh[cfg.Key()] = vs
+		}
 	}
+	x.indexGatewayVirtualServices(configs, cat, mesh)
 }
 
 // checkVirtualService runs the spec checks and the destination checks.

@@ -34,6 +34,9 @@ type Options struct {
 	// FilterGatewayClusters gives gateways only the clusters their routes
 	// use (PILOT_FILTER_GATEWAY_CLUSTER_CONFIG).
 	FilterGatewayClusters bool
+	// ScopeGatewayToNamespace gives a gateway only the Gateways of its own
+	// namespace (PILOT_SCOPE_GATEWAY_TO_NAMESPACE).
+	ScopeGatewayToNamespace bool
 }
 
 // PushStatus describes the last push, for /debug/push_status.
@@ -168,7 +171,8 @@ func (s *Server) push(snap *model.Snapshot, pi pushInfo) {
 	s.mu.Lock()
 	prev := s.index
 	s.mu.Unlock()
-	x := translate.NewIndexFrom(prev, snap, translate.Options{Domain: s.opts.Domain, FilterGatewayClusters: s.opts.FilterGatewayClusters})
+	x := translate.NewIndexFrom(prev, snap, translate.Options{Domain: s.opts.Domain, FilterGatewayClusters: s.opts.FilterGatewayClusters,
+		ScopeGatewayToNamespace: s.opts.ScopeGatewayToNamespace})
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.index != nil && snap.Seq < s.index.Snapshot().Seq {
@@ -317,8 +321,10 @@ func (s *Server) rebuildLocked(ss *scopeState) (ok, changed bool) {
 	// Clusters first, then listeners and routes: a stream is sent a new
 	// cluster before a listener or route that names it (istiod's order;
 	// their assignments were written before the scopes were rebuilt).
+	// Secrets go before listeners too (istiod sends them last): a gateway
+	// asking for a new listener's secret finds it published.
 	key := ss.scope.Key()
-	for _, typeURL := range []string{resourcev3.ClusterType, resourcev3.ListenerType, resourcev3.RouteType} {
+	for _, typeURL := range []string{resourcev3.ClusterType, resourcev3.SecretType, resourcev3.ListenerType, resourcev3.RouteType} {
 		for _, w := range wire {
 			if w.typeURL == typeURL {
 				s.shared.publish(key, w)

@@ -51,7 +51,8 @@ func serve(args []string) error {
 	}
 	m := metrics.New()
 	srv := xds.New(xds.Options{Domain: s.Domain, Logger: log, Metrics: m,
-		PushThrottle: s.PushThrottle, FilterGatewayClusters: s.FilterGatewayClusterConfig})
+		PushThrottle: s.PushThrottle, FilterGatewayClusters: s.FilterGatewayClusterConfig,
+		ScopeGatewayToNamespace: s.ScopeGatewayToNamespace})
 	// Until the provider has synced nothing is served (proxies wait) and
 	// /ready says 503: a partial registry must never reach a proxy.
 	started := make(chan struct{})

@@ -48,6 +48,7 @@ func TestDefaults(t *testing.T) {
 		MaxRequestsPerSecond:       1000,
 		MaxRequestsBurst:           2000,
 		FilterGatewayClusterConfig: false,
+		ScopeGatewayToNamespace:    false,
 		Keepalive: Keepalive{
 			Time:                  30 * time.Second,
 			Timeout:               10 * time.Second,
@@ -80,6 +81,7 @@ func TestEnvironment(t *testing.T) {
 		{"PILOT_MAX_REQUESTS_PER_SECOND", "0", func(s *Settings) any { return s.MaxRequestsPerSecond }, 1000.0},
 		{"MESHD_MAX_REQUESTS_BURST", "5", func(s *Settings) any { return s.MaxRequestsBurst }, 5},
 		{"PILOT_FILTER_GATEWAY_CLUSTER_CONFIG", "true", func(s *Settings) any { return s.FilterGatewayClusterConfig }, true},
+		{"PILOT_SCOPE_GATEWAY_TO_NAMESPACE", "true", func(s *Settings) any { return s.ScopeGatewayToNamespace }, true},
 		{"GRPC_KEEPALIVE_INTERVAL", "1m", func(s *Settings) any { return s.Keepalive.Time }, time.Minute},
 		{"GRPC_KEEPALIVE_TIMEOUT", "3s", func(s *Settings) any { return s.Keepalive.Timeout }, 3 * time.Second},
 		{"MESHD_MAX_CONNECTION_AGE", "1h", func(s *Settings) any { return s.Keepalive.MaxConnectionAge }, time.Hour},
@@ -114,6 +116,7 @@ func TestInvalidValues(t *testing.T) {
 		{env: []string{"PILOT_MAX_REQUESTS_PER_SECOND", "NaN"}, want: `PILOT_MAX_REQUESTS_PER_SECOND="NaN": want a positive number`},
 		{env: []string{"MESHD_MAX_REQUESTS_BURST", "1.5"}, want: `MESHD_MAX_REQUESTS_BURST="1.5": want a positive integer`},
 		{env: []string{"PILOT_FILTER_GATEWAY_CLUSTER_CONFIG", "maybe"}, want: `PILOT_FILTER_GATEWAY_CLUSTER_CONFIG="maybe": want true or false`},
+		{env: []string{"PILOT_SCOPE_GATEWAY_TO_NAMESPACE", "1x"}, want: `PILOT_SCOPE_GATEWAY_TO_NAMESPACE="1x": want true or false`},
 		{env: []string{"GRPC_KEEPALIVE_INTERVAL", "30"}, want: `GRPC_KEEPALIVE_INTERVAL="30": want a positive duration`},
 		{env: []string{"GRPC_KEEPALIVE_TIMEOUT", "x"}, want: `GRPC_KEEPALIVE_TIMEOUT="x": want a positive duration`},
 		{env: []string{"MESHD_MAX_CONNECTION_AGE", "-5m"}, want: `MESHD_MAX_CONNECTION_AGE="-5m": want a duration such as 30s or 30m, or 0 to disable`},
@@ -176,6 +179,7 @@ func TestFlagsSetEverything(t *testing.T) {
 		"--xds-address", ":1", "--admin-address", ":2", "--domain", "example.org",
 		"--log-level", "debug", "--log-format", "json", "--poll-interval", "1s",
 		"--debounce-max", "2s", "--max-requests-burst", "3", "--filter-gateway-cluster-config",
+		"--scope-gateway-to-namespace",
 		"--keepalive-timeout", "4s", "--max-connection-age", "5m", "--max-connection-age-grace", "6s",
 	}, env())
 	require.NoError(t, err)
@@ -191,6 +195,7 @@ func TestFlagsSetEverything(t *testing.T) {
 	assert.Equal(t, 2*time.Second, s.Debounce.DebounceMax)
 	assert.Equal(t, 3, s.MaxRequestsBurst)
 	assert.True(t, s.FilterGatewayClusterConfig)
+	assert.True(t, s.ScopeGatewayToNamespace)
 	assert.Equal(t, Keepalive{Time: 30 * time.Second, Timeout: 4 * time.Second, MaxConnectionAge: 5 * time.Minute,
 		MaxConnectionAgeGrace: 6 * time.Second}, s.Keepalive)
 
@@ -203,7 +208,8 @@ func TestFlagsSetEverything(t *testing.T) {
 // the knob.
 var envVars = []string{
 	"PILOT_DEBOUNCE_AFTER", "PILOT_DEBOUNCE_MAX", "PILOT_ENABLE_EDS_DEBOUNCE", "PILOT_PUSH_THROTTLE",
-	"PILOT_MAX_REQUESTS_PER_SECOND", "PILOT_FILTER_GATEWAY_CLUSTER_CONFIG", "MESHD_PUSH_LEADING_EDGE",
+	"PILOT_MAX_REQUESTS_PER_SECOND", "PILOT_FILTER_GATEWAY_CLUSTER_CONFIG", "PILOT_SCOPE_GATEWAY_TO_NAMESPACE",
+	"MESHD_PUSH_LEADING_EDGE",
 	"MESHD_MAX_REQUESTS_BURST", "GRPC_KEEPALIVE_INTERVAL", "GRPC_KEEPALIVE_TIMEOUT",
 	"MESHD_MAX_CONNECTION_AGE", "MESHD_MAX_CONNECTION_AGE_GRACE", "KUBECONFIG", "POD_NAMESPACE",
 }

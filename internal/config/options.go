@@ -70,6 +70,10 @@ func options(s *Settings) []option {
 			istiod: "none (fixed at 1)"},
 		{flag: "filter-gateway-cluster-config", env: "PILOT_FILTER_GATEWAY_CLUSTER_CONFIG", value: boolValue{p: &s.FilterGatewayClusterConfig},
 			usage: "send gateways only the clusters their routes reference", istiod: "PILOT_FILTER_GATEWAY_CLUSTER_CONFIG, same default"},
+		{flag: "scope-gateway-to-namespace", env: "PILOT_SCOPE_GATEWAY_TO_NAMESPACE", value: boolValue{p: &s.ScopeGatewayToNamespace},
+			usage: "a gateway proxy gets only the Gateways of its own namespace (whose selector matches its labels); " +
+				"false: the matching Gateways of every namespace",
+			istiod: "PILOT_SCOPE_GATEWAY_TO_NAMESPACE, same default"},
 
 		{flag: "keepalive-interval", arg: "DURATION", env: "GRPC_KEEPALIVE_INTERVAL", value: durationValue{p: &k.Time},
 			usage: "ping an ADS connection idle for this long", istiod: "GRPC_KEEPALIVE_INTERVAL or --keepaliveInterval, same default"},

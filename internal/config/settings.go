@@ -51,6 +51,9 @@ type Settings struct {
 	// FilterGatewayClusterConfig (PILOT_FILTER_GATEWAY_CLUSTER_CONFIG) sends
 	// gateways only the clusters their routes reference.
 	FilterGatewayClusterConfig bool
+	// ScopeGatewayToNamespace (PILOT_SCOPE_GATEWAY_TO_NAMESPACE) gives a
+	// gateway proxy only the Gateways of its own namespace.
+	ScopeGatewayToNamespace bool
 	// Keepalive tunes the ADS gRPC server's connections.
 	Keepalive Keepalive
 }
@@ -160,6 +163,7 @@ func (s *Settings) LogAttrs() []any {
 		"pushThrottle", s.PushThrottle,
 		"maxRequestsPerSecond", fmt.Sprint(s.MaxRequestsPerSecond), "maxRequestsBurst", s.MaxRequestsBurst,
 		"filterGatewayClusterConfig", s.FilterGatewayClusterConfig,
+		"scopeGatewayToNamespace", s.ScopeGatewayToNamespace,
 		"maxConnectionAge", s.Keepalive.MaxConnectionAge,
 	}
 }

@@ -1,0 +1,296 @@
+package translate
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+	networking "istio.io/api/networking/v1"
+
+	"github.com/meshd/meshd/internal/model"
+)
+
+// Gateways: the listeners and routes of router scopes (istiod's
+// pilot/pkg/networking/core/gateway.go and MergeGateways in
+// pilot/pkg/model/gateway.go). A router gets the Gateways whose selector
+// matches its labels (of its own namespace only with
+// Options.ScopeGatewayToNamespace); their servers are merged per port
+// (gatewaymerge.go) into listeners (gatewaylisteners.go) and route
+// configurations (gatewayroutes.go) built from the VirtualServices bound
+// to them (gatewayvs.go).
+//
+// Served: HTTP servers (httpsRedirect included), TCP servers and TLS or
+// HTTPS servers in PASSTHROUGH mode. Not yet (issue #14): servers that
+// terminate TLS (SIMPLE, MUTUAL, OPTIONAL_MUTUAL, ISTIO_MUTUAL: they need
+// secrets over SDS, which meshd does not serve), AUTO_PASSTHROUGH and
+// servers with a bind address. Those are reported on their Gateway and
+// get no filter chain, so no listener ever names a secret; the others
+// still take part in port merging, so that conflicts are those istiod
+// finds.
+
+// gatewayConfig is a Gateway with the servers meshd merges.
+type gatewayConfig struct {
+	cfg      *model.Config
+	name     string // "namespace/name"
+	selector map[string]string
+	servers  []*gatewayServer
+}
+
+// gatewayServer is one server of a Gateway.
+type gatewayServer struct {
+	gw    *gatewayConfig
+	index int // in spec.servers
+	// server has its hosts sanitized as istiod's
+	// sanitizeServerHostNamespace: "./h" is "<namespace>/h", "*/h" is
+	// "h", "*/*" makes the hosts ["*"].
+	server *networking.Server
+	proto  model.Protocol
+	// pending says why the server gets no filter chain yet; "" when it is
+	// served.
+	pending string
+}
+
+func (s *gatewayServer) field(suffix string) string {
+	return fmt.Sprintf("spec.servers[%d]%s", s.index, suffix)
+}
+
+// isTLSServer is istiod's gateway.IsTLSServer: not HTTP, with TLS settings.
+func (s *gatewayServer) isTLSServer() bool { return s.server.GetTls() != nil && !s.proto.IsHTTP() }
+
+// isPassthrough is istiod's gateway.IsPassThroughServer.
+func (s *gatewayServer) isPassthrough() bool {
+	switch s.server.GetTls().GetMode() {
+	case networking.ServerTLSSettings_PASSTHROUGH, networking.ServerTLSSettings_AUTO_PASSTHROUGH:
+		return s.server.GetTls() != nil
+	}
+	return false
+}
+
+// isHTTPServer is istiod's gateway.IsHTTPServer: HTTP, or HTTPS that
+// terminates TLS (served through an HTTP connection manager).
+func (s *gatewayServer) isHTTPServer() bool {
+	return s.proto.IsHTTP() || (s.proto == model.ProtocolHTTPS && !s.isPassthrough())
+}
+
+// indexGateways indexes the Gateways, oldest first, reporting the servers
+// meshd does not serve yet, then reports the conflicts port merging finds
+// (reportGatewayConflicts).
+func (x *Index) indexGateways() {
+	for _, cfg := range x.snap.Configs(model.KindGateway) {
+		spec := cfg.Spec.(*networking.Gateway)
+		gw := &gatewayConfig{cfg: cfg, name: cfg.Key(), selector: spec.GetSelector()}
+		for i, s := range spec.GetServers() {
+			if gs := x.indexServer(gw, i, s); gs != nil {
+				gw.servers = append(gw.servers, gs)
+			}
+		}
+		x.gateways = append(x.gateways, gw)
+	}
+	if len(x.gateways) > 0 {
+		x.reportGatewayConflicts()
+	}
+}
+
+// indexServer checks one server; nil when it is left out of merging.
+func (x *Index) indexServer(gw *gatewayConfig, i int, s *networking.Server) *gatewayServer {
+	gs := &gatewayServer{gw: gw, index: i, proto: model.ParseProtocol(s.GetPort().GetProtocol())}
+	cfg := gw.cfg
+	report := func(field, format string, args ...any) {
+		x.report(cfg.Kind, cfg.Namespace, cfg.Name, cfg.Source, gs.field(field), format, args...)
+	}
+	switch {
+	case s.GetPort() == nil || s.GetPort().GetNumber() == 0:
+		report(".port", "a server needs a port; this server is ignored")
+		return nil
+	case s.GetBind() != "":
+		report(".bind", "servers with a bind address are not served yet (issue #14); this server is left out")
+		return nil
+	}
+	gs.server = sanitizeServerHosts(s, cfg.Namespace)
+	tls := s.GetTls()
+	if tls == nil || gs.proto.IsHTTP() {
+		return gs // HTTP servers ignore TLS settings but httpsRedirect
+	}
+	switch tls.GetMode() {
+	case networking.ServerTLSSettings_PASSTHROUGH:
+	case networking.ServerTLSSettings_AUTO_PASSTHROUGH:
+		gs.pending = "AUTO_PASSTHROUGH is not served yet (issue #14)"
+		report(".tls.mode", "%s; this server is left out", gs.pending)
+	default:
+		need := "a downstream TLS context from its certificate files, which meshd does not build"
+		switch {
+		case tls.GetCredentialName() != "":
+			need = fmt.Sprintf("the secret %q over SDS, which meshd does not serve", tls.GetCredentialName())
+		case tls.GetMode() == networking.ServerTLSSettings_ISTIO_MUTUAL:
+			need = "the gateway's workload certificate over SDS, which meshd does not serve"
+		}
+		gs.pending = fmt.Sprintf("TLS termination is not served yet (issue #14): mode %s needs %s", tls.GetMode(), need)
+		report(".tls", "%s; this server is left out (its port and hosts still count for conflicts)", gs.pending)
+	}
+	return gs
+}
+
+// sanitizeServerHosts is istiod's sanitizeServerHostNamespace: "./h"
+// becomes "<ns>/h", "*/h" becomes "h", and "*/*" makes the hosts ["*"].
+func sanitizeServerHosts(s *networking.Server, ns string) *networking.Server {
+	if !strings.Contains(strings.Join(s.GetHosts(), ","), "/") {
+		return s
+	}
+	out := proto.Clone(s).(*networking.Server)
+	for i, h := range out.Hosts {
+		hostNS, name, found := strings.Cut(h, "/")
+		switch {
+		case !found:
+		case hostNS == ".":
+			out.Hosts[i] = ns + "/" + name
+		case hostNS == "*" && name == "*":
+			out.Hosts = []string{"*"}
+			return out
+		case hostNS == "*":
+			out.Hosts[i] = name
+		}
+	}
+	return out
+}
+
+// gatewaysFor returns the Gateways of a router scope, oldest first: those
+// whose selector matches its labels (an empty selector matches every
+// router), of its namespace only with Options.ScopeGatewayToNamespace.
+func (x *Index) gatewaysFor(scope model.Scope) []*gatewayConfig {
+	labels := scope.LabelMap()
+	var out []*gatewayConfig
+	for _, gw := range x.gateways {
+		if x.scopeGatewayToNamespace && gw.cfg.Namespace != scope.Namespace {
+			continue
+		}
+		if labelsMatch(gw.selector, labels) {
+			out = append(out, gw)
+		}
+	}
+	return out
+}
+
+// disablePortTranslationLabel is istiod's
+// DisableGatewayPortTranslationLabel: a Service with it is not used to
+// translate Gateway ports to target ports.
+const disablePortTranslationLabel = "experimental.istio.io/disable-gateway-port-translation"
+
+// listenerPort is istiod's resolvePorts for Gateways selected by labels:
+// the port a server's port number is listened on. A service of the
+// router's namespace whose selector matches its labels (a service the
+// gateway workload backs, taken in hostname order) with that port gives
+// its target port (a Service on 80 targeting 8080 makes the listener
+// 0.0.0.0_8080, as Istio's gateway charts do); else the number itself.
+func (b *builder) listenerPort(number uint32) uint32 {
+	labels := b.scope.LabelMap()
+	for _, svc := range b.x.byNamespace[b.scope.Namespace] {
+		if len(svc.Selector) == 0 || !labelsMatch(svc.Selector, labels) {
+			continue
+		}
+		if _, off := svc.Labels[disablePortTranslationLabel]; off {
+			continue
+		}
+		if p, ok := svc.PortByNumber(number); ok {
+			return b.targetPort(svc, p, labels)
+		}
+	}
+	return number
+}
+
+// gatewayMergeKey names a merge: the Gateways' names and the port
+// translations.
+type gatewayMergeKey struct{ gateways, ports string }
+
+// mergedGateway merges the scope's Gateways (nil when it has none), once
+// per Index for every router scope with the same Gateways and ports.
+func (b *builder) mergedGateway() *mergedGateway {
+	gws := b.x.gatewaysFor(b.scope)
+	if len(gws) == 0 {
+		return nil
+	}
+	ports := map[uint32]uint32{}
+	var names, pk strings.Builder
+	for _, gw := range gws {
+		names.WriteString(gw.name + ",")
+		for _, s := range gw.servers {
+			n := s.server.GetPort().GetNumber()
+			if _, ok := ports[n]; !ok {
+				ports[n] = b.listenerPort(n)
+				if ports[n] != n {
+					fmt.Fprintf(&pk, "%d:%d,", n, ports[n])
+				}
+			}
+		}
+	}
+	key := gatewayMergeKey{gateways: names.String(), ports: pk.String()}
+	return b.x.shared.get(key, func() any {
+		return mergeGateways(gws, func(n uint32) uint32 { return ports[n] })
+	}).(*mergedGateway)
+}
+
+// gatewayErrors collects the config errors found while a router's
+// listeners and routes are built; only the Index's own pass
+// (reportGatewayConflicts) collects them, Build does not.
+type gatewayErrors struct {
+	list []model.ObjectError
+}
+
+// vs reports a problem with a VirtualService.
+func (e *gatewayErrors) vs(vs *gatewayVirtualService, field, format string, args ...any) {
+	e.add(vs.cfg, field, format, args...)
+}
+
+// gateway reports a problem with a server of a Gateway.
+func (e *gatewayErrors) gateway(s *boundServer, field, format string, args ...any) {
+	e.add(s.gw.cfg, s.field(field), format, args...)
+}
+
+func (e *gatewayErrors) add(cfg *model.Config, field, format string, args ...any) {
+	if e == nil {
+		return
+	}
+	e.list = append(e.list, model.ObjectError{Kind: cfg.Kind, Namespace: cfg.Namespace, Name: cfg.Name,
+		Source: cfg.Source, Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+// reportGatewayConflicts reports what merging the Gateways and building
+// their listeners and routes rejects (conflicting servers, duplicate SNI
+// hosts, destinations without the server's port), once per object and
+// field. Config errors are the Index's, found before any proxy asks, so
+// the gateway workloads are stood for by one router scope per Gateway:
+// its namespace, its selector as the labels. Every Gateway that selector
+// selects (and, with ScopeGatewayToNamespace, of that namespace) merges
+// with it, as on a gateway Deployment labelled as the selector says. A
+// gateway whose labels match several selectors merges more Gateways than
+// any of these scopes: a conflict only such a mix has is not reported (it
+// is still resolved as istiod resolves it, and logged nowhere, as istiod
+// only counts it in pilot_total_rejected_configs).
+func (x *Index) reportGatewayConflicts() {
+	seen := map[string]bool{}
+	var scopes []model.Scope
+	for _, gw := range x.gateways {
+		sc := model.Scope{Type: model.Router, Namespace: gw.cfg.Namespace, Labels: model.CanonicalLabels(gw.selector)}
+		if !seen[sc.Key()] {
+			seen[sc.Key()] = true
+			scopes = append(scopes, sc)
+		}
+	}
+	sort.Slice(scopes, func(i, j int) bool { return scopes[i].Key() < scopes[j].Key() })
+	reported := map[model.ObjectError]bool{}
+	for _, sc := range scopes {
+		b := newBuilder(x, sc)
+		b.gwErrs = &gatewayErrors{}
+		m := b.mergedGateway()
+		if m == nil {
+			continue
+		}
+		b.gatewayListeners(m)
+		for _, e := range append(append([]model.ObjectError(nil), m.errs...), b.gwErrs.list...) {
+			if !reported[e] {
+				reported[e] = true
+				x.errors = append(x.errors, e)
+			}
+		}
+	}
+}
