@@ -16,6 +16,7 @@ import (
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tcp "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
@@ -43,9 +44,9 @@ func validateAny(a *anypb.Any) (proto.Message, error) {
 }
 
 // Validate checks every resource of out with ValidateAll (including the
-// typed configs of listener filters, HTTP filters and cluster protocol
-// options) and then checks referential integrity. It returns every problem
-// found, each naming the resource.
+// typed configs of listener filters, HTTP filters, listener transport
+// sockets and cluster protocol options) and then checks referential
+// integrity. It returns every problem found, each naming the resource.
 func Validate(out *Output) error { return validate(out, nil) }
 
 // ValidateIn is Validate for an Output that Build made from x: a resource
@@ -69,8 +70,8 @@ func validate(out *Output, m *memo) error {
 	return errors.Join(errs...)
 }
 
-// checkResources validates each listener, route and cluster of out (and
-// assignment, with endpoints), each resource value once per memo.
+// checkResources validates each listener, route, cluster and secret of out
+// (and assignment, with endpoints), each resource value once per memo.
 func checkResources(out *Output, m *memo, endpoints bool) []error {
 	var errs []error
 	fail := func(kind, name string, err error) {
@@ -92,6 +93,12 @@ func checkResources(out *Output, m *memo, endpoints bool) []error {
 	if endpoints {
 		for _, e := range out.Endpoints {
 			fail("endpoints", e.ClusterName, m.check(e, func() error { return validateMessage(e) }))
+		}
+	}
+	for i, sec := range out.Secrets {
+		fail("secret", sec.Name, m.check(sec, func() error { return validateMessage(sec) }))
+		if i > 0 && out.Secrets[i-1].Name == sec.Name {
+			errs = append(errs, fmt.Errorf("secret %q: in the output twice", sec.Name))
 		}
 	}
 	return errs
@@ -188,8 +195,8 @@ func (m *memo) routeRefs(rc *route.RouteConfiguration) []string {
 	return r
 }
 
-// listenerConfigs returns the typed configs of a listener's filters (and of
-// its API listener).
+// listenerConfigs returns the typed configs of a listener's filters and
+// filter chains' transport sockets (and of its API listener).
 func listenerConfigs(l *listener.Listener) []*anypb.Any {
 	var anys []*anypb.Any
 	if a := l.GetApiListener().GetApiListener(); a != nil {
@@ -198,9 +205,16 @@ func listenerConfigs(l *listener.Listener) []*anypb.Any {
 	for _, lf := range l.GetListenerFilters() {
 		anys = append(anys, lf.GetTypedConfig())
 	}
-	for _, fc := range l.GetFilterChains() {
+	chains := l.GetFilterChains()
+	if dc := l.GetDefaultFilterChain(); dc != nil {
+		chains = append(slices.Clip(chains), dc)
+	}
+	for _, fc := range chains {
 		for _, f := range fc.GetFilters() {
 			anys = append(anys, f.GetTypedConfig())
+		}
+		if ts := fc.GetTransportSocket().GetTypedConfig(); ts != nil {
+			anys = append(anys, ts)
 		}
 	}
 	return anys
@@ -237,24 +251,24 @@ func validateListenerConfigs(l *listener.Listener) error {
 }
 
 // CheckReferences verifies that every route a listener names, every cluster a
-// listener or route names, and every EDS cluster's endpoints are present in
-// out. meshd never serves a snapshot that fails this check.
+// listener or route names, every secret a listener fetches over ADS, and
+// every EDS cluster's endpoints are present in out. meshd never serves a
+// snapshot that fails this check.
 func CheckReferences(out *Output) []error { return checkReferences(out, nil) }
 
 func checkReferences(out *Output, m *memo) []error {
 	routes := newNameSet(out.Routes, (*route.RouteConfiguration).GetName)
 	clusters := newNameSet(out.Clusters, (*cluster.Cluster).GetName)
 	cla := newNameSet(out.Endpoints, (*endpoint.ClusterLoadAssignment).GetClusterName)
+	secrets := newNameSet(out.Secrets, (*tlsv3.Secret).GetName)
 	var errs []error
 	for _, l := range out.Listeners {
 		for _, ref := range m.listenerRefs(l) {
-			if ref.route != "" && !routes.has(ref.route) {
-				errs = append(errs, fmt.Errorf("listener %q references missing route %q", l.Name, ref.route))
-			}
-			if ref.cluster != "" && !clusters.has(ref.cluster) {
-				errs = append(errs, fmt.Errorf("listener %q references missing cluster %q", l.Name, ref.cluster))
-			}
+			errs = append(errs, ref.missing(l.Name, routes.has, clusters.has, secrets.has)...)
 		}
+	}
+	if checkClusterSecrets {
+		errs = append(errs, clusterSecretErrors(out.Clusters, secrets.has)...)
 	}
 	for _, r := range out.Routes {
 		for _, c := range m.routeRefs(r) {
@@ -308,9 +322,26 @@ func edsName(c *cluster.Cluster) string {
 	return c.Name
 }
 
-type ref struct{ route, cluster string }
+// ref is one name a listener makes: a route, a cluster or an SDS secret
+// fetched over ADS (one of the three is set).
+type ref struct{ route, cluster, secret string }
 
-// listenerRefs lists the routes and clusters a listener's filters name.
+// missing reports ref when it names what the has functions do not know,
+// for listener l.
+func (r ref) missing(l string, hasRoute, hasCluster, hasSecret func(string) bool) []error {
+	switch {
+	case r.route != "" && !hasRoute(r.route):
+		return []error{fmt.Errorf("listener %q references missing route %q", l, r.route)}
+	case r.cluster != "" && !hasCluster(r.cluster):
+		return []error{fmt.Errorf("listener %q references missing cluster %q", l, r.cluster)}
+	case r.secret != "" && !hasSecret(r.secret):
+		return []error{fmt.Errorf("listener %q references missing secret %q (SDS over ADS)", l, r.secret)}
+	}
+	return nil
+}
+
+// listenerRefs lists the routes and clusters a listener's filters name,
+// and the secrets its transport sockets fetch over ADS.
 func listenerRefs(l *listener.Listener) []ref {
 	var out []ref
 	for _, a := range listenerConfigs(l) {
@@ -319,6 +350,10 @@ func listenerRefs(l *listener.Listener) []ref {
 			continue
 		}
 		switch f := m.(type) {
+		case *tlsv3.DownstreamTlsContext:
+			for _, name := range downstreamSecretRefs(f) {
+				out = append(out, ref{secret: name})
+			}
 		case *hcm.HttpConnectionManager:
 			out = append(out, accessLogRefs(f.GetAccessLog())...)
 			if rc := f.GetRouteConfig(); rc != nil {

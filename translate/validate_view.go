@@ -7,6 +7,7 @@ import (
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 )
 
 // viewCheck is the result of validating a view on its own, with the names
@@ -35,15 +36,14 @@ func validateSplit(x *Index, out *Output) error {
 	}
 	hasRoute := func(n string) bool { return routes[n] || vc.routes.has(n) }
 	hasCluster := func(n string) bool { return clusters[n] || vc.clusters.has(n) }
+	hasSecret := secretsOf(out.shared, own, out)
 	for _, l := range own.Listeners {
 		for _, ref := range m.listenerRefs(l) {
-			if ref.route != "" && !hasRoute(ref.route) {
-				errs = append(errs, fmt.Errorf("listener %q references missing route %q", l.Name, ref.route))
-			}
-			if ref.cluster != "" && !hasCluster(ref.cluster) {
-				errs = append(errs, fmt.Errorf("listener %q references missing cluster %q", l.Name, ref.cluster))
-			}
+			errs = append(errs, ref.missing(l.Name, hasRoute, hasCluster, hasSecret)...)
 		}
+	}
+	if checkClusterSecrets {
+		errs = append(errs, clusterSecretErrors(own.Clusters, hasSecret)...)
 	}
 	for _, r := range own.Routes {
 		for _, c := range m.routeRefs(r) {
@@ -54,6 +54,25 @@ func validateSplit(x *Index, out *Output) error {
 	}
 	errs = append(errs, x.checkAssignments(own.Clusters)...)
 	return errors.Join(errs...)
+}
+
+// secretsOf returns whether a secret is in any of outs: a scope's own
+// listeners may fetch the view's secrets or their own.
+func secretsOf(outs ...*Output) func(string) bool {
+	var sets []nameSet
+	for _, o := range outs {
+		if len(o.Secrets) > 0 {
+			sets = append(sets, newNameSet(o.Secrets, (*tlsv3.Secret).GetName))
+		}
+	}
+	return func(n string) bool {
+		for _, s := range sets {
+			if s.has(n) {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // checkView validates a view once per Index.

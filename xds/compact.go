@@ -109,7 +109,7 @@ func (s *Server) compact(idle time.Duration) bool {
 // but EDS). s.mu is held.
 func (s *Server) scopeOutput(ss *scopeState) *translate.Output {
 	if ss.out == nil && ss.builtFrom != nil {
-		ss.out = translate.Build(ss.builtFrom, ss.scope)
+		ss.out = buildOutput(ss.builtFrom, ss.scope)
 		s.noteBuild() // its memos are released again once idle
 	}
 	return ss.out

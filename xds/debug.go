@@ -35,7 +35,8 @@ func (s *Server) ConfigErrors() []model.ObjectError {
 
 // ConfigDump returns, in Envoy's admin ConfigDump shape, the config served to
 // the proxy whose node ID (or "pod.namespace" ID) is proxyID, with the
-// version the proxy last received of each type.
+// version the proxy last received of each type. Secrets are shown without
+// their private keys, as Envoy's own dump shows them.
 func (s *Server) ConfigDump(proxyID string) (*adminv3.ConfigDump, error) {
 	var ps *ProxyStatus
 	for _, p := range s.Proxies() {
@@ -87,7 +88,12 @@ func (s *Server) ConfigDump(proxyID string) (*adminv3.ConfigDump, error) {
 		ed.DynamicEndpointConfigs = append(ed.DynamicEndpointConfigs, &adminv3.EndpointsConfigDump_DynamicEndpointConfig{
 			VersionInfo: ver(resourcev3.EndpointType), EndpointConfig: mustAny(e)})
 	}
-	return &adminv3.ConfigDump{Configs: []*anypb.Any{mustAny(ld), mustAny(rd), mustAny(cd), mustAny(ed)}}, nil
+	sd := &adminv3.SecretsConfigDump{}
+	for _, sec := range out.Secrets {
+		sd.DynamicActiveSecrets = append(sd.DynamicActiveSecrets, &adminv3.SecretsConfigDump_DynamicSecret{
+			Name: sec.Name, VersionInfo: ver(resourcev3.SecretType), Secret: mustAny(redactSecret(sec))})
+	}
+	return &adminv3.ConfigDump{Configs: []*anypb.Any{mustAny(ld), mustAny(rd), mustAny(cd), mustAny(ed), mustAny(sd)}}, nil
 }
 
 // ForcePush rebuilds every scope from the current snapshot, for

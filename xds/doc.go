@@ -6,7 +6,9 @@
 //
 // Proxies are grouped by scope (model.Scope): caches are keyed by scope,
 // not by node, so proxies that see the same config share one translation,
-// one validated snapshot and one set of versions.
+// one validated snapshot and one set of versions. Listeners, routes,
+// clusters and SDS secrets (sds.go) are served per scope; a proxy is sent
+// only its scope's, so a Secret reaches only proxies of its namespace.
 // Versions are content hashes, so restarts and replicas agree and a
 // reconnecting proxy receives nothing new. Every scope snapshot passes
 // translate.Validate (ValidateAll and referential integrity) before it is

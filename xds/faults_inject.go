@@ -39,6 +39,7 @@ func init() {
 		if !changed {
 			return out
 		}
-		return &translate.Output{Listeners: out.Listeners, Routes: routes, Clusters: out.Clusters, Endpoints: out.Endpoints}
+		return &translate.Output{Listeners: out.Listeners, Routes: routes, Clusters: out.Clusters, Endpoints: out.Endpoints,
+			Secrets: out.Secrets}
 	}
 }

@@ -35,7 +35,7 @@ type scopeState struct {
 // buildSnapshot translates, validates and versions one scope's config.
 // Marshalled resources are remembered in memo, which belongs to x.
 func buildSnapshot(x *translate.Index, memo *wireMemo, sc model.Scope) (*translate.Output, *cachev3.Snapshot, []typeWire, error) {
-	out := translate.Build(x, sc)
+	out := buildOutput(x, sc)
 	if err := translate.ValidateIn(x, out); err != nil {
 		return nil, nil, nil, fmt.Errorf("scope %s: config failed validation, keeping the last good snapshot: %w", sc.Key(), err)
 	}
@@ -105,8 +105,8 @@ func outputWire(out *translate.Output, memo *wireMemo) ([]typeWire, error) {
 }
 
 // wireOf marshals every resource of out, per type (listeners, routes,
-// clusters), versioned by content; an Output merged from a view as the
-// view's wire form merged with its own resources' (splitWire).
+// clusters, secrets), versioned by content; an Output merged from a view
+// as the view's wire form merged with its own resources' (splitWire).
 func wireOf(out *translate.Output, memo *wireMemo) ([]typeWire, error) {
 	if shared, own := out.Parts(); shared != nil && memo != nil {
 		return splitWire(shared, own, memo)
@@ -144,6 +144,13 @@ func wireOf(out *translate.Output, memo *wireMemo) ([]typeWire, error) {
 		names, items = append(names, c.Name), append(items, c)
 	}
 	if err := add(resourcev3.ClusterType, names, items); err != nil {
+		return nil, err
+	}
+	names, items = nil, nil
+	for _, sec := range out.Secrets {
+		names, items = append(names, sec.Name), append(items, sec)
+	}
+	if err := add(resourcev3.SecretType, names, items); err != nil {
 		return nil, err
 	}
 	return wire, nil
@@ -216,5 +223,10 @@ func deltaSnapshot(out *translate.Output, versions *cachev3.Snapshot) *cachev3.S
 		items = append(items, c)
 	}
 	set(resourcev3.ClusterType, items)
+	items = nil
+	for _, sec := range out.Secrets {
+		items = append(items, sec)
+	}
+	set(resourcev3.SecretType, items)
 	return snap
 }

@@ -62,20 +62,23 @@ type sotwStream struct {
 	watches map[string]*sotwWatch // by type URL
 	cases   []reflect.SelectCase  // fixedCases, then the watches' channels
 	// known holds the channels of the watches of the four types sidecars
-	// and gRPC clients use (nil: not watched), for a plain select; other
-	// counts the watches of other types, which need reflect.Select (a
-	// plain select allocates nothing, reflect.Select some 400 bytes per
-	// call: twice per proxy for every endpoint change).
+	// and gRPC clients use, and of SDS, which gateways use (nil: not
+	// watched), for a plain select; other counts the watches of other
+	// types, which need reflect.Select (a plain select allocates nothing,
+	// reflect.Select some 400 bytes per call: twice per proxy for every
+	// endpoint change). A stream that never watches SDS has a nil channel
+	// in its case, which select skips without locking or allocating.
 	known [len(knownTypes)]chan cachev3.Response
 	other int
 }
 
 // knownTypes are the types whose watches the plain select covers.
-var knownTypes = [...]string{resourcev3.ListenerType, resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.RouteType}
+var knownTypes = [...]string{resourcev3.ListenerType, resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.RouteType,
+	resourcev3.SecretType}
 
 // next's select has a case per known type: this does not compile if
-// knownTypes has other than four.
-var _ = [1]struct{}{}[len(knownTypes)-4]
+// knownTypes has other than five.
+var _ = [1]struct{}{}[len(knownTypes)-5]
 
 // knownIndex returns typeURL's index in knownTypes, -1 if it is not one.
 func knownIndex(typeURL string) int {
@@ -146,7 +149,8 @@ func (a *adsServer) StreamAggregatedResources(s discovery.AggregatedDiscoverySer
 var errStreamEnded = errors.New("stream ended")
 
 // next waits for the server or the stream to end, a request, or a
-// response for a watch of a known type, and handles it.
+// response for a watch of a known type (LDS, CDS, EDS, RDS, SDS), and
+// handles it.
 func (st *sotwStream) next(serverDone, streamDone <-chan struct{}, reqs <-chan *discovery.DiscoveryRequest) error {
 	var resp cachev3.Response
 	var ok bool
@@ -164,6 +168,7 @@ func (st *sotwStream) next(serverDone, streamDone <-chan struct{}, reqs <-chan *
 	case resp, ok = <-st.known[1]:
 	case resp, ok = <-st.known[2]:
 	case resp, ok = <-st.known[3]:
+	case resp, ok = <-st.known[4]:
 	}
 	return st.response(resp, ok)
 }

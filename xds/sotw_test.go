@@ -111,8 +111,8 @@ func TestSotWStaleNonceIsIgnored(t *testing.T) {
 }
 
 // TestSotWStreamWatchingAnotherType: a stream that also watches a type
-// beyond listeners, clusters, endpoints and routes is served by the
-// reflect.Select loop, with the same answers.
+// beyond listeners, clusters, endpoints, routes and secrets is served by
+// the reflect.Select loop, with the same answers.
 func TestSotWStreamWatchingAnotherType(t *testing.T) {
 	store := testStore(t)
 	s, conn := startServer(t, store)
@@ -122,7 +122,7 @@ func TestSotWStreamWatchingAnotherType(t *testing.T) {
 	require.NoError(t, err)
 	rx := receiver(stream)
 	n := node(t, "sidecar~10.1.0.9~client.shop~shop.svc.cluster.local", "shop")
-	require.NoError(t, stream.Send(&discovery.DiscoveryRequest{Node: n, TypeUrl: resourcev3.SecretType, ResourceNames: []string{"default"}}))
+	require.NoError(t, stream.Send(&discovery.DiscoveryRequest{Node: n, TypeUrl: resourcev3.RuntimeType, ResourceNames: []string{"rtds"}}))
 	require.NoError(t, stream.Send(&discovery.DiscoveryRequest{TypeUrl: resourcev3.ClusterType}))
 	cds, ok := recvWithin(t, rx, 5*time.Second)
 	require.True(t, ok, "no CDS response")

@@ -55,7 +55,7 @@ type ProxyStatus struct {
 	Scope       string                `json:"scope"`
 	Delta       bool                  `json:"delta"`
 	ConnectedAt time.Time             `json:"connectedAt"`
-	Types       map[string]TypeStatus `json:"types"` // by short type: cds, eds, lds, rds
+	Types       map[string]TypeStatus `json:"types"` // by short type: cds, eds, lds, rds, sds
 }
 
 type streamKey struct {

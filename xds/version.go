@@ -13,6 +13,9 @@ var deterministic = proto.MarshalOptions{Deterministic: true}
 // a hash of their names and content hashes. Equal content gives equal
 // versions on every replica and after every restart.
 func typeVersion(names []string, ms []marshalled) string {
+	if len(ms) == 0 {
+		return emptyVersion // most scopes have no secrets: no hash per push
+	}
 	h := sha256.New()
 	for i, m := range ms {
 		h.Write([]byte(names[i]))
@@ -22,3 +25,9 @@ func typeVersion(names []string, ms []marshalled) string {
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
+
+// emptyVersion is typeVersion of no resources.
+var emptyVersion = func() string {
+	sum := sha256.Sum256(nil)
+	return hex.EncodeToString(sum[:])[:16]
+}()

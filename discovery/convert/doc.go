@@ -1,7 +1,7 @@
-// Package convert turns typed Kubernetes objects (core/v1 Services, Pods and
-// Namespaces, discovery/v1 EndpointSlices) and Istio networking objects
-// (istio.io/client-go networking/v1) into internal/model values, and validates
-// the Istio objects.
+// Package convert turns typed Kubernetes objects (core/v1 Services, Pods,
+// Namespaces and TLS Secrets, discovery/v1 EndpointSlices) and Istio
+// networking objects (istio.io/client-go networking/v1) into internal/model
+// values, and validates the Istio objects and the Secrets' credentials.
 //
 // Every function is pure: it reads its argument, never mutates it, and
 // returns either a model value or a *model.ObjectError naming the object and

@@ -11,7 +11,9 @@ import (
 )
 
 // Object converts any supported typed object (as an informer delivers it) to
-// its model kind and value. Conversion errors are *model.ObjectError.
+// its model kind and value. Conversion errors are *model.ObjectError. A
+// Secret that holds no TLS credential converts to a nil value and no
+// error: nothing to keep (a change without an object deletes it).
 func Object(obj any, domain string) (model.Kind, any, error) {
 	switch o := obj.(type) {
 	case *corev1.Namespace:
@@ -40,6 +42,12 @@ func Object(obj any, domain string) (model.Kind, any, error) {
 	case *networkingv1.Sidecar:
 		v, err := Sidecar(o)
 		return model.KindSidecar, v, err
+	case *corev1.Secret:
+		v, err := Secret(o)
+		if v == nil {
+			return model.KindSecret, nil, err // no typed nil: not a credential, or an error
+		}
+		return model.KindSecret, v, nil
 	}
 	return "", nil, fmt.Errorf("unsupported object type %T", obj)
 }

@@ -70,8 +70,11 @@ func decodeDoc(raw []byte, source string, line int, domain string) (res docResul
 		res.err = res.objectError(err)
 		return res, true
 	}
-	if cfg, isConfig := obj.(*model.Config); isConfig {
-		cfg.Source = source
+	switch o := obj.(type) {
+	case *model.Config:
+		o.Source = source
+	case *model.Secret:
+		o.Source = source
 	}
 	res.obj = obj
 	return res, true

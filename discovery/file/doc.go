@@ -1,6 +1,7 @@
 // Package file is a discovery provider that reads a directory of Kubernetes
-// YAML manifests (Services, EndpointSlices, Pods, Namespaces and the Istio
-// networking kinds) and keeps a model.Store in step with it.
+// YAML manifests (Services, EndpointSlices, Pods, Namespaces, the Istio
+// networking kinds, and Secrets holding TLS credentials — other Secrets
+// are ignored) and keeps a model.Store in step with it.
 //
 // The directory is polled rather than watched: every Interval the provider
 // stats the *.yaml and *.yml files under Dir (re-reading a file only when its

@@ -1,8 +1,10 @@
 package file
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -59,6 +61,7 @@ var decoders = map[model.Kind]kindDecoder{
 		o.Namespace = ns
 		return convert.Pod(o)
 	}},
+	model.KindSecret: {[]string{"v1"}, decodeSecret},
 	model.KindVirtualService: {istioVersions, func(data []byte, ns, _ string) (any, error) {
 		o := &networkingv1.VirtualService{}
 		if err := decodeIstio(data, ns, &o.ObjectMeta, &o.Spec); err != nil {
@@ -94,6 +97,52 @@ var decoders = map[model.Kind]kindDecoder{
 		}
 		return convert.Sidecar(o)
 	}},
+}
+
+// decodeSecret decodes a Secret (data base64-encoded, stringData plain and
+// winning over data, as the API server merges them) and keeps it only if
+// it holds a TLS credential: a nil value for any other Secret.
+func decodeSecret(data []byte, ns, _ string) (any, error) {
+	if err := checkBase64(data); err != nil {
+		return nil, err
+	}
+	o := &corev1.Secret{}
+	if err := strictJSON(data, o); err != nil {
+		return nil, err
+	}
+	o.Namespace = ns
+	for k, v := range o.StringData {
+		if o.Data == nil {
+			o.Data = map[string][]byte{}
+		}
+		o.Data[k] = []byte(v)
+	}
+	s, err := convert.Secret(o)
+	if s == nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// checkBase64 names the data key whose value is not base64 (JSON decoding
+// only says "illegal base64 data").
+func checkBase64(data []byte) error {
+	var raw struct {
+		Data map[string]any `json:"data"`
+	}
+	if json.Unmarshal(data, &raw) != nil {
+		return nil // strictJSON reports it
+	}
+	for _, k := range slices.Sorted(maps.Keys(raw.Data)) {
+		v, ok := raw.Data[k].(string)
+		if !ok {
+			continue
+		}
+		if _, err := base64.StdEncoding.DecodeString(v); err != nil {
+			return &decodeError{field: "data[" + k + "]", msg: "not base64: " + err.Error()}
+		}
+	}
+	return nil
 }
 
 // decodeObject checks the apiVersion for the kind and decodes the object.

@@ -87,6 +87,11 @@ func diff(prev, next map[string]*entry, seen time.Time, log *slog.Logger) []mode
 		case n.err == nil && o != nil && o.err != nil:
 			logCleared(log, o.err, "fixed")
 		}
+		if s, ok := n.obj.(*model.Secret); ok {
+			if note := s.Expiry(seen); note != "" {
+				log.Warn("TLS credential not valid now", "namespace", s.Namespace, "name", s.Name, "source", s.Source, "note", note)
+			}
+		}
 	}
 	for _, key := range slices.Sorted(maps.Keys(prev)) {
 		if _, ok := next[key]; ok {

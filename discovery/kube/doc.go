@@ -2,8 +2,11 @@
 // Namespaces, Services, EndpointSlices and Pods, and Istio's client-go
 // informers for VirtualService, DestinationRule, Gateway, ServiceEntry and
 // Sidecar (networking.istio.io/v1), plus the istio ConfigMap in the root
-// namespace for MeshConfig. Objects are converted by package convert — the
-// same code the file provider uses — and handed to the model.Store.
+// namespace for MeshConfig, and Secrets holding TLS credentials (gateway
+// credentialName; istiod's field selector leaves out Helm releases and
+// service account tokens, other Secrets are trimmed to their name on
+// arrival). Objects are converted by package convert — the same code the
+// file provider uses — and handed to the model.Store.
 //
 // Behaviour an operator relies on:
 //   - nothing reaches the Store before every informer has synced; the first

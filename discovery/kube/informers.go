@@ -14,13 +14,18 @@ import (
 )
 
 // setupInformers creates one informer per watched kind and registers the
-// event handlers. Pods are trimmed to what meshd reads, to save memory.
+// event handlers. Pods and Secrets are trimmed to what meshd reads, to save
+// memory (and, for Secrets, to hold no data meshd does not use).
 func (p *Provider) setupInformers() error {
 	core := p.kubeInf.Core().V1()
 	net := p.istInf.Networking().V1()
 	podInf := core.Pods().Informer()
 	if err := podInf.SetTransform(trimPod); err != nil {
 		return fmt.Errorf("pod informer: %w", err)
+	}
+	secretInf := p.secInf.Core().V1().Secrets().Informer()
+	if err := secretInf.SetTransform(trimSecret); err != nil {
+		return fmt.Errorf("secret informer: %w", err)
 	}
 	p.informers = map[string]cache.SharedIndexInformer{
 		string(model.KindNamespace):       core.Namespaces().Informer(),
@@ -32,6 +37,7 @@ func (p *Provider) setupInformers() error {
 		string(model.KindGateway):         net.Gateways().Informer(),
 		string(model.KindServiceEntry):    net.ServiceEntries().Informer(),
 		string(model.KindSidecar):         net.Sidecars().Informer(),
+		string(model.KindSecret):          secretInf,
 	}
 	for kind, inf := range p.informers {
 		if _, err := inf.AddEventHandler(p.handler(model.Kind(kind))); err != nil {
@@ -71,6 +77,9 @@ func (p *Provider) handler(kind model.Kind) cache.ResourceEventHandlerFuncs {
 		UpdateFunc: func(old, obj any) {
 			if kind == model.KindPod && samePod(old, obj) {
 				return // status churn (readiness, phase, deletion) meshd does not read
+			}
+			if kind == model.KindSecret && sameSecret(old, obj) {
+				return // metadata edits: the credential is the same
 			}
 			p.upsert(kind, obj)
 		},
@@ -161,9 +170,13 @@ func (p *Provider) changeFor(kind model.Kind, obj any) []model.Change {
 		return []model.Change{c}
 	}
 	p.forget(c.Key())
-	if cfg, ok := v.(*model.Config); ok {
-		cfg.Source = "kube"
+	switch o := v.(type) {
+	case *model.Config:
+		o.Source = "kube"
+	case *model.Secret:
+		o.Source = "kube"
+		p.noteExpiry(o)
 	}
-	c.Object = v
+	c.Object = v // nil for a Secret that holds no credential: deleted, if it was one
 	return []model.Change{c}
 }

@@ -44,6 +44,7 @@ type Provider struct {
 	kubeInf kubeinformers.SharedInformerFactory
 	istInf  istioinformers.SharedInformerFactory
 	meshInf kubeinformers.SharedInformerFactory
+	secInf  kubeinformers.SharedInformerFactory // Secrets, with a field selector
 
 	informers map[string]cache.SharedIndexInformer // by model kind, for listing
 	events    *eventReporter
@@ -86,6 +87,7 @@ func New(opts Options) (*Provider, error) {
 		kubeInf:  kubeinformers.NewSharedInformerFactory(kc, 0),
 		istInf:   istioinformers.NewSharedInformerFactory(ic, 0),
 		meshInf:  kubeinformers.NewSharedInformerFactoryWithOptions(kc, 0, kubeinformers.WithNamespace(opts.RootNamespace)),
+		secInf:   newSecretInformers(kc),
 		syncedCh: make(chan struct{}), sel: allNamespaces(), reported: map[string]string{},
 	}
 	p.q.init()
@@ -107,9 +109,11 @@ func (p *Provider) Run(ctx context.Context) error {
 	p.kubeInf.Start(ctx.Done())
 	p.istInf.Start(ctx.Done())
 	p.meshInf.Start(ctx.Done())
+	p.secInf.Start(ctx.Done())
 	defer p.kubeInf.Shutdown()
 	defer p.istInf.Shutdown()
 	defer p.meshInf.Shutdown()
+	defer p.secInf.Shutdown()
 	p.events.start(ctx)
 	defer p.events.stop()
 

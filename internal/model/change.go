@@ -4,11 +4,11 @@ import "time"
 
 // Change is one update from a discovery provider.
 //
-// Object is a *Service, *EndpointSet, *Workload, *Namespace or *Config matching
-// Kind. A Change with neither Object nor Err deletes the object and any error
-// recorded for it. A Change with Err records the error and keeps the last good
-// version of the object (if any) in service: a broken edit never removes
-// working config.
+// Object is a *Service, *EndpointSet, *Workload, *Namespace, *Secret or
+// *Config matching Kind. A Change with neither Object nor Err deletes the
+// object and any error recorded for it. A Change with Err records the error
+// and keeps the last good version of the object (if any) in service: a
+// broken edit never removes working config.
 type Change struct {
 	Kind      Kind
 	Namespace string

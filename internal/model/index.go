@@ -28,8 +28,8 @@ func (s *Snapshot) index() *index {
 }
 
 // deriveIndex returns next's index from prev's when prev's is built and
-// applied changed EndpointSlices, Pods and config kinds that make no
-// services (VirtualService, DestinationRule, Gateway, Sidecar) only: the
+// applied changed EndpointSlices, Pods, Secrets and config kinds that make
+// no services (VirtualService, DestinationRule, Gateway, Sidecar) only: the
 // services whose slices changed, or whose endpoints name a changed pod,
 // get their endpoints merged again, the changed kinds' configs are sorted
 // again; everything else is shared. nil when next must build its own.
@@ -42,6 +42,9 @@ func deriveIndex(prev, next *Snapshot, applied []Change) *index {
 	var pods []Change
 	configs := map[Kind]bool{}
 	for _, c := range applied {
+		if c.Kind == KindSecret {
+			continue // not indexed: read by name (Snapshot.Secret)
+		}
 		if c.Err != nil {
 			return nil
 		}
