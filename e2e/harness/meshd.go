@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -63,7 +65,10 @@ var givenPorts struct {
 // namespace right now (checked on 0.0.0.0, so loopback is covered too) that
 // FreePort has not returned before in this process: parallel tests never
 // get the same port for an admin interface, a listener or a server, even
-// after the first has closed it and the kernel hands it out again.
+// after the first has closed it. The port is below the kernel's ephemeral
+// range (net.ipv4.ip_local_port_range), so no outgoing connection (an
+// Envoy dialling its control plane, a client) can take it as its source
+// port before the process it is meant for binds it.
 func FreePort(t testing.TB) int {
 	t.Helper()
 	givenPorts.Lock()
@@ -71,20 +76,40 @@ func FreePort(t testing.TB) int {
 	if givenPorts.m == nil {
 		givenPorts.m = map[int]bool{}
 	}
-	var seen []int
-	for range 20 {
-		l, err := net.Listen("tcp", "0.0.0.0:0")
-		require.NoError(t, err)
-		p := l.Addr().(*net.TCPAddr).Port
-		require.NoError(t, l.Close())
-		if !givenPorts.m[p] {
-			givenPorts.m[p] = true
-			return p
+	low := ephemeralLow()
+	for range 200 {
+		p := 10000 + rand.IntN(low-10000)
+		if givenPorts.m[p] {
+			continue
 		}
-		seen = append(seen, p)
+		l, err := net.Listen("tcp", "0.0.0.0:"+strconv.Itoa(p))
+		if err != nil {
+			continue
+		}
+		require.NoError(t, l.Close())
+		givenPorts.m[p] = true
+		return p
 	}
-	t.Fatalf("FreePort: the kernel offered only ports already handed out in this process: %v", seen)
+	t.Fatalf("FreePort: no free port below the ephemeral range (%d) after 200 tries", low)
 	return 0
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (32768
+// when it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 32768
+	}
+	low, err := strconv.Atoi(f[0])
+	if err != nil || low <= 11000 {
+		return 32768
+	}
+	return low
 }
 
 // Meshd is a running meshd process.
