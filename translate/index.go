@@ -124,7 +124,7 @@ func NewIndexFrom(prev *Index, snap *model.Snapshot, opts Options) *Index {
 		x.trustDomain = "cluster.local"
 	}
 	sameConfig := prev != nil && prev.domain == x.domain && prev.filterGatewayClusters == x.filterGatewayClusters &&
-		prev.scopeGatewayToNamespace == x.scopeGatewayToNamespace && prev.snap.SameObjects(snap, model.KindEndpointSlice, model.KindPod) &&
+		prev.scopeGatewayToNamespace == x.scopeGatewayToNamespace && prev.snap.SameObjects(snap, model.KindEndpointSlice, model.KindPod, model.KindSecret) &&
 		slices.Equal(prev.snap.Services(), snap.Services())
 	if sameConfig {
 		x.reuseConfig(prev)
@@ -139,7 +139,7 @@ func NewIndexFrom(prev *Index, snap *model.Snapshot, opts Options) *Index {
 	// (subsets), not on the other routing config.
 	if prev != nil && prev.domain == x.domain && prev.filterGatewayClusters == x.filterGatewayClusters &&
 		prev.snap.SameObjects(snap, model.KindEndpointSlice, model.KindPod,
-			model.KindVirtualService, model.KindGateway, model.KindSidecar) {
+			model.KindVirtualService, model.KindGateway, model.KindSidecar, model.KindSecret) {
 		x.reuseEndpoints(prev)
 	} else {
 		x.buildEndpoints()

@@ -23,10 +23,6 @@ func (p *Provider) setupInformers() error {
 	if err := podInf.SetTransform(trimPod); err != nil {
 		return fmt.Errorf("pod informer: %w", err)
 	}
-	secretInf := p.secInf.Core().V1().Secrets().Informer()
-	if err := secretInf.SetTransform(trimSecret); err != nil {
-		return fmt.Errorf("secret informer: %w", err)
-	}
 	p.informers = map[string]cache.SharedIndexInformer{
 		string(model.KindNamespace):       core.Namespaces().Informer(),
 		string(model.KindService):         core.Services().Informer(),
@@ -37,7 +33,13 @@ func (p *Provider) setupInformers() error {
 		string(model.KindGateway):         net.Gateways().Informer(),
 		string(model.KindServiceEntry):    net.ServiceEntries().Informer(),
 		string(model.KindSidecar):         net.Sidecars().Informer(),
-		string(model.KindSecret):          secretInf,
+	}
+	if p.opts.WatchSecrets {
+		secretInf := p.secInf.Core().V1().Secrets().Informer()
+		if err := secretInf.SetTransform(trimSecret); err != nil {
+			return fmt.Errorf("secret informer: %w", err)
+		}
+		p.informers[string(model.KindSecret)] = secretInf
 	}
 	for kind, inf := range p.informers {
 		if _, err := inf.AddEventHandler(p.handler(model.Kind(kind))); err != nil {

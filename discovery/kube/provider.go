@@ -33,6 +33,12 @@ type Options struct {
 	// StaticMeshConfig, when set (--mesh-config), replaces the ConfigMap.
 	StaticMeshConfig *model.MeshConfig
 	Logger           *slog.Logger
+	// WatchSecrets reads TLS Secrets (gateway credentialName). Off in
+	// meshd today: no listener uses secrets until gateway TLS termination,
+	// which waits for authenticated proxies (issue 15); until then meshd
+	// needs no access to Secrets, holds none, and its readiness does not
+	// depend on that access.
+	WatchSecrets bool
 }
 
 // Provider keeps a Store in step with a Kubernetes cluster.
