@@ -31,6 +31,8 @@
 // (ExplainScope, for /debug/sidecarz). Gateways (router scopes):
 // gateway.go (which Gateways a router gets, servers served or not yet),
 // gatewaymerge.go (servers merged per port, conflicts), gatewayvs.go
-// (VirtualServices bound to gateways, host matching),
-// gatewaylisteners.go and gatewayroutes.go.
+// (VirtualServices bound to gateways, host matching), gatewaybind.go
+// (VirtualServices naming a missing Gateway or none of its hosts),
+// gatewaylisteners.go, gatewayroutes.go and gatewayexplain.go
+// (ExplainGateway, for /debug/gatewayz).
 package translate

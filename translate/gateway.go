@@ -35,6 +35,16 @@ type gatewayConfig struct {
 	name     string // "namespace/name"
 	selector map[string]string
 	servers  []*gatewayServer
+	// leftOut are the servers left out of merging (no port, a bind
+	// address), with the reason, for /debug/gatewayz.
+	leftOut []leftOutServer
+}
+
+// leftOutServer is a server of a Gateway that gets no filter chain, and why.
+type leftOutServer struct {
+	index  int
+	server *networking.Server
+	reason string
 }
 
 // gatewayServer is one server of a Gateway.
@@ -74,8 +84,9 @@ func (s *gatewayServer) isHTTPServer() bool {
 }
 
 // indexGateways indexes the Gateways, oldest first, reporting the servers
-// meshd does not serve yet, then reports the conflicts port merging finds
-// (reportGatewayConflicts).
+// meshd does not serve yet, then reports the VirtualServices bound to a
+// missing Gateway or to none of its hosts (reportGatewayBindings) and the
+// conflicts port merging finds (reportGatewayConflicts).
 func (x *Index) indexGateways() {
 	for _, cfg := range x.snap.Configs(model.KindGateway) {
 		spec := cfg.Spec.(*networking.Gateway)
@@ -87,6 +98,7 @@ func (x *Index) indexGateways() {
 		}
 		x.gateways = append(x.gateways, gw)
 	}
+	x.reportGatewayBindings()
 	if len(x.gateways) > 0 {
 		x.reportGatewayConflicts()
 	}
@@ -99,13 +111,16 @@ func (x *Index) indexServer(gw *gatewayConfig, i int, s *networking.Server) *gat
 	report := func(field, format string, args ...any) {
 		x.report(cfg.Kind, cfg.Namespace, cfg.Name, cfg.Source, gs.field(field), format, args...)
 	}
+	leaveOut := func(field, reason string) *gatewayServer {
+		report(field, "%s", reason)
+		gw.leftOut = append(gw.leftOut, leftOutServer{index: i, server: s, reason: reason})
+		return nil
+	}
 	switch {
 	case s.GetPort() == nil || s.GetPort().GetNumber() == 0:
-		report(".port", "a server needs a port; this server is ignored")
-		return nil
+		return leaveOut(".port", "a server needs a port; this server is ignored")
 	case s.GetBind() != "":
-		report(".bind", "servers with a bind address are not served yet (issue #14); this server is left out")
-		return nil
+		return leaveOut(".bind", "servers with a bind address are not served yet (issue #14); this server is left out")
 	}
 	gs.server = sanitizeServerHosts(s, cfg.Namespace)
 	tls := s.GetTls()

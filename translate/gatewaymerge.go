@@ -39,8 +39,16 @@ type mergedGateway struct {
 	servers map[serverPort]*mergedServers
 	// byRoute holds the servers of each HTTP route configuration.
 	byRoute map[string][]*boundServer
-	// errs are the servers merging rejected.
-	errs []model.ObjectError
+	// errs are the servers merging rejected, and rejected the same with
+	// the server (for /debug/gatewayz).
+	errs     []model.ObjectError
+	rejected []rejectedServer
+}
+
+// rejectedServer is a server merging left out, and why.
+type rejectedServer struct {
+	*boundServer
+	reason string
 }
 
 // gatewayReserved are the router's own ports: the bootstrap's static
@@ -155,8 +163,10 @@ func (m *mergedGateway) checkTLSHosts(bs *boundServer, known map[uint32]map[stri
 
 func (m *mergedGateway) reject(bs *boundServer, field, format string, args ...any) {
 	cfg := bs.gw.cfg
+	msg := fmt.Sprintf(format, args...)
 	m.errs = append(m.errs, model.ObjectError{Kind: cfg.Kind, Namespace: cfg.Namespace, Name: cfg.Name, Source: cfg.Source,
-		Field: bs.field(field), Message: fmt.Sprintf(format, args...)})
+		Field: bs.field(field), Message: msg})
+	m.rejected = append(m.rejected, rejectedServer{boundServer: bs, reason: msg})
 }
 
 // canMergeProtocols is istiod's: a server of protocol p joins the

@@ -89,13 +89,18 @@ func (b *builder) tcpFilterChains(svc *model.Service, p model.Port) []*listener.
 	return append(chains, fallback)
 }
 
-// l4Applies is matchApplies for TCP and TLS match attributes.
+// l4Applies is istiod's matchTCP and matchTLS (pilot/pkg/networking/core/
+// tls.go) for a sidecar: every condition must hold — the port, if set, is
+// the listener's; the gateways, if any, include "mesh"; sourceLabels and
+// sourceNamespace fit the scope. Unlike an HTTP match (matchApplies,
+// istiod's sourceMatchHTTP), naming "mesh" does not waive the source
+// conditions.
 func l4Applies(port uint32, gateways []string, labels map[string]string, ns string, rc routeCtx) bool {
 	if port != 0 && port != rc.port {
 		return false
 	}
-	if len(gateways) > 0 {
-		return slices.Contains(gateways, meshGateway)
+	if len(gateways) > 0 && !slices.Contains(gateways, meshGateway) {
+		return false
 	}
 	return sourceApplies(labels, ns, rc)
 }

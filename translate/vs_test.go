@@ -292,6 +292,35 @@ func TestSourceLabelsFollowScope(t *testing.T) {
 	assert.Equal(t, []string{"rest"}, routeNames(vhostRoutes(t, other, "9080", "reviews.shop.svc.cluster.local")))
 }
 
+// A TCP or TLS match naming "mesh" still needs its sourceLabels and
+// sourceNamespace (istiod's matchTCP ANDs every condition), whereas an
+// HTTP match naming "mesh" waives them (sourceMatchHTTP).
+func TestL4MeshMatchKeepsSourceConditions(t *testing.T) {
+	x := vsMesh(t, vsConfig("shop", "db", &networking.VirtualService{
+		Hosts: []string{"db"}, Gateways: []string{"mesh"},
+		Tcp: []*networking.TCPRoute{{
+			Match: []*networking.L4MatchAttributes{{Gateways: []string{"mesh"}, SourceLabels: map[string]string{"app": "batch"}}},
+			Route: []*networking.RouteDestination{{Destination: &networking.Destination{Host: "ratings", Port: &networking.PortSelector{Number: 9080}}}},
+		}},
+	}))
+	require.Empty(t, x.Errors())
+	cluster := func(labels string) string {
+		out := Build(x, model.Scope{Type: model.SidecarProxy, Namespace: "shop", Labels: labels})
+		require.NoError(t, Validate(out))
+		for _, l := range out.Listeners {
+			if l.Name == "10.96.0.22_5432" {
+				var p tcp.TcpProxy
+				require.NoError(t, l.FilterChains[0].Filters[0].GetTypedConfig().UnmarshalTo(&p))
+				return p.GetCluster()
+			}
+		}
+		t.Fatal("no listener for db")
+		return ""
+	}
+	assert.Equal(t, "outbound|9080||ratings.shop.svc.cluster.local", cluster("app=batch"))
+	assert.Equal(t, "outbound|5432||db.shop.svc.cluster.local", cluster("app=web"), "sourceLabels apply with gateways [mesh]")
+}
+
 // Proxyless gRPC gets only what grpc-go supports, so it never NACKs.
 func TestGRPCLeavesOutUnsupported(t *testing.T) {
 	x := vsMesh(t, vsConfig("shop", "vs", &networking.VirtualService{

@@ -1,6 +1,7 @@
 package xds
 
 import (
+	"errors"
 	"fmt"
 
 	adminv3 "github.com/envoyproxy/go-control-plane/envoy/admin/v3"
@@ -114,6 +115,35 @@ func (s *Server) ForcePush() bool {
 // ExplainScope says which scope the proxy proxyID (node ID or pod.namespace)
 // has and why it sees what it sees, for /debug/sidecarz.
 func (s *Server) ExplainScope(proxyID string) (translate.ScopeExplanation, error) {
+	x, scope, err := s.proxyScope(proxyID)
+	if err != nil {
+		return translate.ScopeExplanation{}, err
+	}
+	return translate.ExplainScope(x, scope), nil
+}
+
+// ErrNotGateway is returned by ExplainGateway for a proxy that is not a
+// gateway (router~) proxy.
+var ErrNotGateway = errors.New("not a gateway proxy")
+
+// ExplainGateway says which Gateways the gateway proxy proxyID (node ID or
+// pod.namespace) gets, and what their servers give it, for
+// /debug/gatewayz. It fails with ErrNotGateway for a sidecar or a
+// proxyless gRPC client.
+func (s *Server) ExplainGateway(proxyID string) (translate.GatewayExplanation, error) {
+	x, scope, err := s.proxyScope(proxyID)
+	if err != nil {
+		return translate.GatewayExplanation{}, err
+	}
+	if scope.Type != model.Router || scope.Generator == model.GeneratorGRPC {
+		return translate.GatewayExplanation{}, fmt.Errorf("proxy %q (scope %s): %w; see /debug/sidecarz", proxyID, scope.Key(), ErrNotGateway)
+	}
+	return translate.ExplainGateway(x, scope), nil
+}
+
+// proxyScope returns the current Index and the scope of the connected
+// proxy proxyID (node ID or pod.namespace).
+func (s *Server) proxyScope(proxyID string) (*translate.Index, model.Scope, error) {
 	for _, p := range s.Proxies() {
 		if p.NodeID != proxyID && p.ID != proxyID {
 			continue
@@ -122,9 +152,9 @@ func (s *Server) ExplainScope(proxyID string) (translate.ScopeExplanation, error
 		x, ss := s.index, s.scopes[p.Scope]
 		s.mu.Unlock()
 		if x == nil || ss == nil {
-			return translate.ScopeExplanation{}, fmt.Errorf("proxy %q: no config built yet", proxyID)
+			return nil, model.Scope{}, fmt.Errorf("proxy %q: no config built yet", proxyID)
 		}
-		return translate.ExplainScope(x, ss.scope), nil
+		return x, ss.scope, nil
 	}
-	return translate.ScopeExplanation{}, fmt.Errorf("proxy %q is not connected", proxyID)
+	return nil, model.Scope{}, fmt.Errorf("proxy %q is not connected", proxyID)
 }

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/pprof"
 	"sort"
@@ -25,6 +26,7 @@ type XDS interface {
 	LastPush() xds.PushStatus
 	ForcePush() bool
 	ExplainScope(proxyID string) (translate.ScopeExplanation, error)
+	ExplainGateway(proxyID string) (translate.GatewayExplanation, error)
 }
 
 // Handler serves the admin endpoints.
@@ -50,6 +52,7 @@ func New(x XDS, store *model.Store, reg *prometheus.Registry) *Handler {
 	h.handle("/debug/configz", h.configz)
 	h.handle("/debug/push_status", h.pushStatus)
 	h.handle("/debug/sidecarz", h.sidecarz)
+	h.handle("/debug/gatewayz", h.gatewayz)
 	h.handle("/debug/list", h.list)
 	h.mux.HandleFunc("/debug/pprof/", pprof.Index)
 	h.mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -120,6 +123,28 @@ func (h *Handler) sidecarz(w http.ResponseWriter, r *http.Request) {
 	}
 	ex, err := h.xds.ExplainScope(id)
 	if err != nil {
+		writeError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, ex)
+}
+
+// gatewayz explains a gateway proxy's listeners and routes: the Gateways
+// whose selector matches it (and those skipped), the servers merged per
+// port with the listener and route configuration they produce, the
+// VirtualServices bound per server host, and what is left out and why.
+func (h *Handler) gatewayz(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("proxyID")
+	if id == "" {
+		writeError(w, http.StatusBadRequest, "missing proxyID query parameter (node ID or pod.namespace of a gateway proxy)")
+		return
+	}
+	ex, err := h.xds.ExplainGateway(id)
+	switch {
+	case errors.Is(err, xds.ErrNotGateway):
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	case err != nil:
 		writeError(w, http.StatusNotFound, err.Error())
 		return
 	}

@@ -36,6 +36,17 @@ func (f *fakeXDS) ExplainScope(id string) (translate.ScopeExplanation, error) {
 	}
 	return translate.ScopeExplanation{Scope: "sidecar|envoy|ns|"}, nil
 }
+func (f *fakeXDS) ExplainGateway(id string) (translate.GatewayExplanation, error) {
+	switch id {
+	case "gw.istio-system":
+		return translate.GatewayExplanation{Scope: "router|envoy|istio-system|istio=egressgateway",
+			Gateways: []translate.GatewaySelection{{Namespace: "shop", Name: "egress", Reason: "selector matches the proxy's labels"}},
+			Ports:    []translate.GatewayPort{{Port: 8080, Protocol: "HTTP", Listener: "0.0.0.0_8080", RouteConfig: "http.8080"}}}, nil
+	case "p.ns":
+		return translate.GatewayExplanation{}, fmt.Errorf("proxy %q: %w", id, xds.ErrNotGateway)
+	}
+	return translate.GatewayExplanation{}, fmt.Errorf("proxy %q is not connected", id)
+}
 func (f *fakeXDS) ForcePush() bool {
 	if f.ready {
 		f.pushes++
@@ -113,4 +124,27 @@ func TestAdminEndpoints(t *testing.T) {
 	assert.Equal(t, http.StatusOK, get(t, h, "/debug/config_dump?proxyID=p.ns").Code)
 	assert.Equal(t, http.StatusOK, get(t, h, "/metrics").Code)
 	assert.Contains(t, get(t, h, "/debug/list").Body.String(), "/debug/syncz")
+}
+
+// /debug/gatewayz answers for gateway proxies only: 400 without proxyID or
+// for a sidecar, 404 for an unknown proxy, and the explanation as JSON.
+func TestGatewayz(t *testing.T) {
+	h := New(&fakeXDS{ready: true}, model.NewStore(), prometheus.NewRegistry())
+	assert.Equal(t, http.StatusBadRequest, get(t, h, "/debug/gatewayz").Code)
+	assert.Equal(t, http.StatusNotFound, get(t, h, "/debug/gatewayz?proxyID=nope").Code)
+	rec := get(t, h, "/debug/gatewayz?proxyID=p.ns")
+	assert.Equal(t, http.StatusBadRequest, rec.Code, "a sidecar is not a gateway")
+	assert.Contains(t, rec.Body.String(), "not a gateway proxy")
+	rec = get(t, h, "/debug/gatewayz?proxyID=gw.istio-system")
+	require.Equal(t, http.StatusOK, rec.Code)
+	assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
+	var ex translate.GatewayExplanation
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &ex))
+	assert.Equal(t, "router|envoy|istio-system|istio=egressgateway", ex.Scope)
+	require.Len(t, ex.Ports, 1)
+	assert.Equal(t, "http.8080", ex.Ports[0].RouteConfig)
+	var paths []string
+	require.NoError(t, json.Unmarshal(get(t, h, "/debug/list").Body.Bytes(), &paths))
+	assert.Contains(t, paths, "/debug/gatewayz")
+	assert.Contains(t, paths, "/debug/sidecarz")
 }
