@@ -253,3 +253,35 @@ func TestGatewayConfigCarriedAcrossEndpointPush(t *testing.T) {
 	assert.True(t, got.Listeners[0].GetBindToPort().GetValue(), "a gateway binds its ports")
 	assert.Equal(t, "shop.bank.example:80", got.Routes[0].GetVirtualHosts()[0].GetName())
 }
+
+// An SNI host listed twice in one TLS match is one server name in the
+// filter chain match (Envoy would see overlapping matches).
+func TestGatewaySNIListedTwice(t *testing.T) {
+	in := svcYAML("shop", "tls", "", "{name: tls, port: 443}") +
+		gwYAML("istio-system", "a", "2026-01-01T00:00:00Z", "istio: ingress",
+			"  - port: {number: 443, name: tls, protocol: TLS}\n    hosts: [\"*\"]\n    tls: {mode: PASSTHROUGH}\n") +
+		vsYAML("shop", "pay", "2026-01-01T00:00:00Z", "  hosts: [pay.bank.example]\n  gateways: [istio-system/a]\n  tls:\n"+
+			"  - match:\n    - sniHosts: [pay.bank.example, pay.bank.example]\n    route:\n    - destination: {host: tls}\n")
+	out, _, errs := scoped(t, "router|envoy|istio-system|istio=ingress", in, "", translate.Options{})
+	assert.Empty(t, errs)
+	require.Len(t, out.Listeners, 1)
+	require.Len(t, out.Listeners[0].FilterChains, 1)
+	assert.Equal(t, []string{"pay.bank.example"}, out.Listeners[0].FilterChains[0].GetFilterChainMatch().GetServerNames())
+}
+
+// A TCP server proxies to the first applicable TCP route, as istiod: when
+// that route's destination is unknown (reported), the server gets no
+// chain — not a later route istiod would never take.
+func TestGatewayTCPFirstRouteOnly(t *testing.T) {
+	in := svcYAML("shop", "db", "", "{name: tcp, port: 5432}") + svcYAML("shop", "other", "", "{name: tcp, port: 6000}", "{name: tcp-b, port: 6001}") +
+		gwYAML("istio-system", "a", "2026-01-01T00:00:00Z", "istio: ingress",
+			"  - port: {number: 5432, name: tcp, protocol: TCP}\n    hosts: [\"*\"]\n") +
+		vsYAML("shop", "db", "2026-01-01T00:00:00Z", "  hosts: [db.bank.example]\n  gateways: [istio-system/a]\n  tcp:\n"+
+			"  - route:\n    - destination: {host: other}\n  - route:\n    - destination: {host: db}\n")
+	out, _, errs := scoped(t, "router|envoy|istio-system|istio=ingress", in, "", translate.Options{})
+	require.NotEmpty(t, errs, "the unknown destination port is reported")
+	assert.Equal(t, "spec.tcp[0].route[0].destination.port", errs[0].Field)
+	for _, l := range out.Listeners {
+		assert.Empty(t, l.FilterChains, "no chain to the second route")
+	}
+}

@@ -161,7 +161,10 @@ func (b *builder) gatewayTCPChain(bs *boundServer) *gatewayChain {
 			}
 			field := fmt.Sprintf("spec.tcp[%d]", i)
 			if !b.destinationsKnown(vs, l4Destinations(field, r.GetRoute()), bs) {
-				continue
+				// istiod stops at the first applicable route; its
+				// destination is unknown (reported), so the server gets no
+				// chain rather than another route istiod would not take.
+				return nil
 			}
 			f := b.x.weightedTCPProxy(vs.virtualService, r.GetRoute(), port)
 			return &gatewayChain{
@@ -206,7 +209,9 @@ func (b *builder) gatewayTLSChains(bs *boundServer, sni map[uint32]map[string]st
 				}
 				fc := &listener.FilterChain{Filters: []*listener.Filter{b.x.weightedTCPProxy(vs.virtualService, r.GetRoute(), port)}}
 				if !slices.Contains(m.GetSniHosts(), "*") {
-					fc.FilterChainMatch = &listener.FilterChainMatch{ServerNames: slices.Sorted(slices.Values(m.GetSniHosts()))}
+					// A name listed twice would make Envoy see overlapping
+					// filter chain matches.
+					fc.FilterChainMatch = &listener.FilterChainMatch{ServerNames: slices.Compact(slices.Sorted(slices.Values(m.GetSniHosts())))}
 				}
 				desc := fmt.Sprintf("TLS route %d (SNI %v) of VirtualService %s", i, m.GetSniHosts(), vs.cfg.Key())
 				out = append(out, gatewayChain{fc: fc, desc: desc, duplicate: func(other string) {
