@@ -81,9 +81,7 @@ extensionProviders:
 `)
 	m := startMeshd(t, istioNS)
 	c.namespace(ns, nil)
-	vip := c.httpService(ns, "echo", 8080)
-	b := harness.StartHTTPBackend(t, "echo-0", backendIP(44, 1), 8080)
-	c.createSlice(httpSlice(ns, "echo-1", "echo", 8080, hep{b: b, ready: true}))
+	vip, _ := c.echoService(ns, 44)
 	sc := startSidecar(t, m, ns, "client-0", backendIP(44, 200), map[string]string{"app": "client"})
 	url, host := "http://"+vip+":8080/before", "echo."+ns+".svc.cluster.local:8080"
 	require.Eventually(t, func() bool { return get(url, host).Backend == "echo-0" }, 20*time.Second, 50*time.Millisecond,

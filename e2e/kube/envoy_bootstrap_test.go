@@ -22,9 +22,7 @@ func TestEnvoyBootstrapFlavours(t *testing.T) {
 	m := startMeshd(t, "envoy-flavours-system")
 	const ns = "envoy-flavours"
 	c.namespace(ns, nil)
-	vip := c.httpService(ns, "echo", 8080)
-	b := harness.StartHTTPBackend(t, "echo-0", backendIP(51, 1), 8080)
-	c.createSlice(httpSlice(ns, "echo-1", "echo", 8080, hep{b: b, ready: true}))
+	vip, _ := c.echoService(ns, 51)
 
 	sotw := startSidecar(t, m, ns, "sotw-0", backendIP(51, 100), map[string]string{"app": "sotw"}, "--xds-api", "sotw")
 	require.Eventually(t, func() bool { return get("http://"+vip+":8080/", "echo."+ns).Backend == "echo-0" },

@@ -24,9 +24,7 @@ func TestEnvoyIstiodDefaults(t *testing.T) {
 	m := startMeshd(t, "envoy-istiod-system")
 	const ns = "envoy-istiod"
 	c.namespace(ns, nil)
-	vip := c.httpService(ns, "echo", 8080)
-	b := harness.StartHTTPBackend(t, "echo-0", backendIP(49, 1), 8080)
-	c.createSlice(httpSlice(ns, "echo-1", "echo", 8080, hep{b: b, ready: true}))
+	vip, _ := c.echoService(ns, 49)
 	// The sidecar's own workload backs no Service; its application listens
 	// on the workload address.
 	const podIP, appPort = "10.250.49.100", 7777

@@ -26,9 +26,7 @@ func TestEnvoyNACK(t *testing.T) {
 		[]string{"--kubeconfig", env.Kubeconfig, "--istio-namespace", "envoy-nack-system"},
 		"MESHD_FAULT_DUPLICATE_DOMAIN="+host)
 	c.namespace(ns, nil)
-	c.httpService(ns, "echo", 8080)
-	b := harness.StartHTTPBackend(t, "echo-0", backendIP(50, 1), 8080)
-	c.createSlice(httpSlice(ns, "echo-1", "echo", 8080, hep{b: b, ready: true}))
+	c.echoService(ns, 50)
 	sc := launchSidecar(t, m, ns, "client-0", backendIP(50, 200), map[string]string{"app": "client"})
 	sc.expectRejects = true
 

@@ -26,9 +26,7 @@ func TestEnvoyOutboundTrafficPolicy(t *testing.T) {
 	m := startMeshd(t, "envoy-egress-system")
 	const ns = "envoy-egress"
 	c.namespace(ns, nil)
-	vip := c.httpService(ns, "echo", 8080)
-	b := harness.StartHTTPBackend(t, "echo-0", backendIP(45, 1), 8080)
-	c.createSlice(httpSlice(ns, "echo-1", "echo", 8080, hep{b: b, ready: true}))
+	vip, _ := c.echoService(ns, 45)
 	outside := harness.StartHTTPBackend(t, "outside", "10.250.200.1", 9999)
 	sc := startSidecar(t, m, ns, "client-0", backendIP(45, 200), map[string]string{"app": "client"})
 

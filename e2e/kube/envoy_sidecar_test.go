@@ -228,6 +228,16 @@ func (c *cluster) httpServiceNamed(ns, name, portName string, port int32) string
 	return svc.Spec.ClusterIP
 }
 
+// echoService creates Service echo (HTTP port 8080) in ns with one ready
+// backend, echo-0 on 10.250.<net>.1, and returns its ClusterIP and the
+// backend.
+func (c *cluster) echoService(ns string, net int) (string, *harness.HTTPBackend) {
+	vip := c.httpService(ns, "echo", 8080)
+	b := harness.StartHTTPBackend(c.t, "echo-0", backendIP(net, 1), 8080)
+	c.createSlice(httpSlice(ns, "echo-1", "echo", 8080, hep{b: b, ready: true}))
+	return vip, b
+}
+
 // hep is one HTTP endpoint of a slice.
 type hep struct {
 	b           *harness.HTTPBackend
