@@ -2,6 +2,9 @@ package kube
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,6 +29,16 @@ import (
 func TestEnvoyEgressGateway(t *testing.T) {
 	c := newCluster(t)
 	intercept(t)
+	// Both Envoys (uid 1337) log to one file: the upstream cluster, the
+	// Host and the upstream address of every request.
+	logDir, err := os.MkdirTemp("", "egress-log") // not t.TempDir: its parent is closed to uid 1337
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(logDir) })
+	require.NoError(t, os.Chmod(logDir, 0o777))
+	accessLog := filepath.Join(logDir, "access.log")
+	c.namespace("envoy-egress-gw-system", nil)
+	c.meshConfigMap("envoy-egress-gw-system", "accessLogFile: "+accessLog+
+		"\naccessLogFormat: \"%UPSTREAM_CLUSTER% %REQ(:AUTHORITY)% %UPSTREAM_HOST%\\n\"\n")
 	m := startMeshdOnAll(t, "envoy-egress-gw-system")
 	const gwNS, appNS, ext = "envoy-egressgw", "envoy-egress-app", "api.partner.example"
 	const extVIP = "10.97.0.2" // in serviceEntryNet
@@ -36,7 +49,7 @@ func TestEnvoyEgressGateway(t *testing.T) {
 	// The egress gateway: its Service (80 → 8080, as Istio's chart) and
 	// one pod, a router Envoy in a network namespace of its own.
 	egNet := harness.NewChildNet(t, 4)
-	_, err := c.kube.CoreV1().Services(gwNS).Create(c.ctx, &corev1.Service{
+	_, err = c.kube.CoreV1().Services(gwNS).Create(c.ctx, &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "istio-egressgateway", Namespace: gwNS},
 		Spec: corev1.ServiceSpec{Selector: map[string]string{"istio": "egressgateway"},
 			Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080)}}},
@@ -88,6 +101,15 @@ func TestEnvoyEgressGateway(t *testing.T) {
 	assert.GreaterOrEqual(t, egress.Counter(t, extCluster), uint64(20), "the egress gateway sent the calls to the external host")
 	assert.GreaterOrEqual(t, app.Counter(t, viaGateway), uint64(20), "the sidecar sent them to the egress gateway")
 	assert.Zero(t, app.Counter(t, extCluster), "the sidecar never called the external host itself")
+
+	// The gateway's access log shows the calls leaving for the partner, the
+	// sidecar's shows them going to the gateway.
+	gatewayLine := "outbound|80||" + ext + " " + ext + " " + partner.IP + ":80"
+	sidecarLine := "outbound|80||" + egressHost + " " + ext + " " + egNet.PeerIP + ":8080"
+	require.Eventually(t, func() bool {
+		b, _ := os.ReadFile(accessLog)
+		return strings.Contains(string(b), gatewayLine) && strings.Contains(string(b), sidecarLine)
+	}, 10*time.Second, 100*time.Millisecond, "access log lines %q and %q", gatewayLine, sidecarLine)
 
 	// Straight to the partner's address, bypassing the gateway: blocked.
 	hits := partner.Hits()
