@@ -3,7 +3,6 @@ package xds
 import (
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/meshd/meshd/translate"
 )
@@ -25,12 +24,29 @@ var buildOutput = translate.Build
 // own config dump does.
 const redacted = "[redacted]"
 
-// redactSecret returns s without its private key, for debug output.
+// redactSecret returns s for debug output, by allow-list: the name, a
+// certificate's chain and a validation context (public material) are
+// kept; a private key, its password or provider, session ticket keys and
+// generic secrets show as redacted.
 func redactSecret(s *tlsv3.Secret) *tlsv3.Secret {
-	if s.GetTlsCertificate().GetPrivateKey() == nil {
-		return s
+	out := &tlsv3.Secret{Name: s.GetName()}
+	hidden := &core.DataSource{Specifier: &core.DataSource_InlineString{InlineString: redacted}}
+	switch t := s.GetType().(type) {
+	case *tlsv3.Secret_TlsCertificate:
+		c := &tlsv3.TlsCertificate{CertificateChain: t.TlsCertificate.GetCertificateChain()}
+		if t.TlsCertificate.GetPrivateKey() != nil || t.TlsCertificate.GetPrivateKeyProvider() != nil {
+			c.PrivateKey = hidden
+		}
+		if t.TlsCertificate.GetPassword() != nil {
+			c.Password = hidden
+		}
+		out.Type = &tlsv3.Secret_TlsCertificate{TlsCertificate: c}
+	case *tlsv3.Secret_ValidationContext:
+		out.Type = t
+	case *tlsv3.Secret_SessionTicketKeys:
+		out.Type = &tlsv3.Secret_SessionTicketKeys{SessionTicketKeys: &tlsv3.TlsSessionTicketKeys{Keys: []*core.DataSource{hidden}}}
+	case *tlsv3.Secret_GenericSecret:
+		out.Type = &tlsv3.Secret_GenericSecret{GenericSecret: &tlsv3.GenericSecret{Secret: hidden}}
 	}
-	out := proto.Clone(s).(*tlsv3.Secret)
-	out.GetTlsCertificate().PrivateKey = &core.DataSource{Specifier: &core.DataSource_InlineString{InlineString: redacted}}
 	return out
 }

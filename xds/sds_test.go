@@ -305,3 +305,29 @@ func TestSDSIsAPlainSelectType(t *testing.T) {
 	assert.GreaterOrEqual(t, knownIndex(resourcev3.SecretType), 0)
 	assert.Equal(t, "sds", ShortType(resourcev3.SecretType))
 }
+
+// TestRedactSecretAllowList: only public material survives redaction.
+func TestRedactSecretAllowList(t *testing.T) {
+	secret := func(v string) *core.DataSource {
+		return &core.DataSource{Specifier: &core.DataSource_InlineString{InlineString: v}}
+	}
+	cases := []*tlsv3.Secret{
+		{Name: "a", Type: &tlsv3.Secret_TlsCertificate{TlsCertificate: &tlsv3.TlsCertificate{
+			CertificateChain: secret("CHAIN"), PrivateKey: secret("KEY"), Password: secret("PASS")}}},
+		{Name: "b", Type: &tlsv3.Secret_SessionTicketKeys{SessionTicketKeys: &tlsv3.TlsSessionTicketKeys{Keys: []*core.DataSource{secret("TICKET")}}}},
+		{Name: "c", Type: &tlsv3.Secret_GenericSecret{GenericSecret: &tlsv3.GenericSecret{Secret: secret("GENERIC")}}},
+		{Name: "d", Type: &tlsv3.Secret_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{TrustedCa: secret("CA")}}},
+	}
+	for _, s := range cases {
+		js, err := protojson.Marshal(redactSecret(s))
+		require.NoError(t, err)
+		for _, hidden := range []string{"KEY", "PASS", "TICKET", "GENERIC"} {
+			assert.NotContains(t, string(js), `"`+hidden+`"`, "secret %s", s.Name)
+		}
+	}
+	js, _ := protojson.Marshal(redactSecret(cases[0]))
+	assert.Contains(t, string(js), "CHAIN", "the certificate chain is public")
+	js, _ = protojson.Marshal(redactSecret(cases[3]))
+	assert.Contains(t, string(js), "CA", "a validation context is public")
+	assert.Equal(t, "KEY", cases[0].GetTlsCertificate().GetPrivateKey().GetInlineString(), "the original is untouched")
+}
