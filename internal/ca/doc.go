@@ -9,6 +9,12 @@
 // identities (spiffe://<trust-domain>/ns/<ns>/sa/<sa>) and the DNS serving
 // certificate of the secure xDS port.
 //
-// Kubernetes is reached only through the small SecretStore interface; this
-// package never imports translate or xds.
+// Callers are authenticated as istiod authenticates them: the bearer token of
+// the gRPC "authorization" metadata is checked with a Kubernetes TokenReview
+// for the audience istio-ca (Authenticator, TokenReviewer), positive results
+// cached briefly. CertificateServer is Istio's CA gRPC service
+// (istio.v1.auth.IstioCertificateService/CreateCertificate) on top of both.
+//
+// Kubernetes is reached only through the small SecretStore and TokenReviewer
+// interfaces; this package never imports translate or xds.
 package ca
