@@ -23,14 +23,20 @@ func canaryMesh(t *testing.T, c *cluster, ns string, net int) {
 	c.pod(ns, "echo-v1", map[string]string{"app": "echo", "version": "v1"})
 	c.pod(ns, "echo-v2", map[string]string{"app": "echo", "version": "v2"})
 	c.createSlice(slice(ns, "echo-1", "echo", 7070, ep{b: v1, pod: "echo-v1", ready: true}, ep{b: v2, pod: "echo-v2", ready: true}))
-	_, err := c.istio.NetworkingV1().DestinationRules(ns).Create(c.ctx, &networkingv1.DestinationRule{
-		ObjectMeta: metav1.ObjectMeta{Name: "echo", Namespace: ns},
-		Spec: networking.DestinationRule{Host: "echo", Subsets: []*networking.Subset{
-			{Name: "v1", Labels: map[string]string{"version": "v1"}},
-			{Name: "v2", Labels: map[string]string{"version": "v2"}},
-		}},
-	}, metav1.CreateOptions{})
-	require.NoError(t, err)
+	c.versionSubsets(ns, "echo")
+}
+
+// versionSubsets creates DestinationRule host in ns with subsets v1 and v2
+// selecting the pods labelled version=v1 and version=v2.
+func (c *cluster) versionSubsets(ns, host string) {
+	dr := &networkingv1.DestinationRule{ObjectMeta: metav1.ObjectMeta{Name: host, Namespace: ns}}
+	dr.Spec.Host = host
+	dr.Spec.Subsets = []*networking.Subset{
+		{Name: "v1", Labels: map[string]string{"version": "v1"}},
+		{Name: "v2", Labels: map[string]string{"version": "v2"}},
+	}
+	_, err := c.istio.NetworkingV1().DestinationRules(ns).Create(c.ctx, dr, metav1.CreateOptions{})
+	require.NoError(c.t, err)
 }
 
 // weighted is a VirtualService for echo splitting v1/v2 traffic.

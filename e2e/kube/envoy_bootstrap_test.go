@@ -17,12 +17,8 @@ import (
 // (`--type router`, delta) connects as a router and takes its clusters.
 // Each ends with Envoy LIVE and no update rejected.
 func TestEnvoyBootstrapFlavours(t *testing.T) {
-	c := newCluster(t)
-	intercept(t)
-	m := startMeshd(t, "envoy-flavours-system")
 	const ns = "envoy-flavours"
-	c.namespace(ns, nil)
-	vip, _ := c.echoService(ns, 51)
+	_, m, vip := echoMesh(t, ns, 51)
 
 	sotw := startSidecar(t, m, ns, "sotw-0", backendIP(51, 100), map[string]string{"app": "sotw"}, "--xds-api", "sotw")
 	require.Eventually(t, func() bool { return get("http://"+vip+":8080/", "echo."+ns).Backend == "echo-0" },

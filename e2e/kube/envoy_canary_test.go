@@ -10,8 +10,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	networking "istio.io/api/networking/v1"
-	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meshd/meshd/e2e/harness"
@@ -64,15 +62,8 @@ func TestEnvoyCanary(t *testing.T) {
 	c.pod(ns, "echo-v1", map[string]string{"app": "echo", "version": "v1"})
 	c.pod(ns, "echo-v2", map[string]string{"app": "echo", "version": "v2"})
 	c.createSlice(httpSlice(ns, "echo-1", "echo", 8080, hep{b: v1, pod: "echo-v1", ready: true}, hep{b: v2, pod: "echo-v2", ready: true}))
-	_, err := c.istio.NetworkingV1().DestinationRules(ns).Create(c.ctx, &networkingv1.DestinationRule{
-		ObjectMeta: metav1.ObjectMeta{Name: "echo", Namespace: ns},
-		Spec: networking.DestinationRule{Host: "echo", Subsets: []*networking.Subset{
-			{Name: "v1", Labels: map[string]string{"version": "v1"}},
-			{Name: "v2", Labels: map[string]string{"version": "v2"}},
-		}},
-	}, metav1.CreateOptions{})
-	require.NoError(t, err)
-	_, err = c.istio.NetworkingV1().VirtualServices(ns).Create(c.ctx, weighted(ns, "echo", "echo", 90, 10), metav1.CreateOptions{})
+	c.versionSubsets(ns, "echo")
+	_, err := c.istio.NetworkingV1().VirtualServices(ns).Create(c.ctx, weighted(ns, "echo", "echo", 90, 10), metav1.CreateOptions{})
 	require.NoError(t, err)
 
 	sc := startSidecar(t, m, ns, "client-0", backendIP(40, 100), map[string]string{"app": "client"})
@@ -169,7 +160,7 @@ func TestEnvoyRollingUpdate(t *testing.T) {
 	t.Logf("rolling update: %d pods replaced in %v; %d requests through Envoy (%.0f/s), %d failed (first: %s)",
 		rounds, elapsed.Round(time.Millisecond), ok+failed, rate, failed, load.firstErr)
 	pct := func(p float64) time.Duration { return removal[int(p*float64(len(removal)-1))].Round(time.Millisecond) }
-	t.Logf("endpoint removal (EndpointSlice write → Envoy EDS update_success) over %d removals: p50 %v, p90 %v, max %v",
+	t.Logf("endpoint removal (EndpointSlice write → Envoy EDS update_success) over %d removals: p50 %v, p90 %v, p99 (the max) %v",
 		len(removal), pct(0.5), pct(0.9), pct(1))
 	assert.Zero(t, failed, "failed requests during the rolling update (first: %s)", load.firstErr)
 	assert.GreaterOrEqual(t, rate, 50.0, "the update ran under at least 50 requests per second")

@@ -36,14 +36,7 @@ func TestEnvoyIngressGateways(t *testing.T) {
 	c.pod(appNS, "shop-v2", map[string]string{"app": "shop", "version": "v2"})
 	c.createSlice(httpSlice(appNS, "shop-1", "shop", 8080, hep{b: v1, pod: "shop-v1", ready: true}, hep{b: v2, pod: "shop-v2", ready: true}))
 	c.createSlice(httpSlice(appNS, "tools-1", "tools", 8080, hep{b: tools, ready: true}))
-	dr := &networkingv1.DestinationRule{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: appNS}}
-	dr.Spec.Host = "shop"
-	dr.Spec.Subsets = []*networking.Subset{
-		{Name: "v1", Labels: map[string]string{"version": "v1"}},
-		{Name: "v2", Labels: map[string]string{"version": "v2"}},
-	}
-	_, err := c.istio.NetworkingV1().DestinationRules(appNS).Create(c.ctx, dr, metav1.CreateOptions{})
-	require.NoError(t, err)
+	c.versionSubsets(appNS, "shop")
 	gateway := func(name, selector, host string) {
 		gw := &networkingv1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: gwNS}}
 		gw.Spec.Selector = map[string]string{"istio": selector}
@@ -62,7 +55,7 @@ func TestEnvoyIngressGateways(t *testing.T) {
 		{Destination: &networking.Destination{Host: "shop", Subset: "v1"}, Weight: 90},
 		{Destination: &networking.Destination{Host: "shop", Subset: "v2"}, Weight: 10},
 	}}}
-	_, err = c.istio.NetworkingV1().VirtualServices(appNS).Create(c.ctx, shopVS, metav1.CreateOptions{})
+	_, err := c.istio.NetworkingV1().VirtualServices(appNS).Create(c.ctx, shopVS, metav1.CreateOptions{})
 	require.NoError(t, err)
 	toolsVS := &networkingv1.VirtualService{ObjectMeta: metav1.ObjectMeta{Name: "tools", Namespace: appNS}}
 	toolsVS.Spec.Hosts, toolsVS.Spec.Gateways = []string{toolsHost}, []string{gwNS + "/internal"}

@@ -14,17 +14,13 @@ import (
 // TestEnvoyIstiodDefaults proves on real Envoy, with requests, three
 // things every sidecar of a real mesh gets from istiod 1.29 and so from
 // meshd: LEAST_REQUEST for clusters without a DestinationRule; a Host with
-// the FQDN's trailing dot is routed (virtual-host domains and the
-// connection manager's port stripping as istiod's); and a workload that
+// the FQDN's trailing dot is routed (virtual-host domains and the route
+// configuration's ignore_port_in_host_matching, as istiod's); and a workload that
 // backs no Service still gets virtualInbound and InboundPassthroughCluster,
 // so inbound connections redirected to 15006 reach the application.
 func TestEnvoyIstiodDefaults(t *testing.T) {
-	c := newCluster(t)
-	intercept(t)
-	m := startMeshd(t, "envoy-istiod-system")
 	const ns = "envoy-istiod"
-	c.namespace(ns, nil)
-	vip, _ := c.echoService(ns, 49)
+	c, m, vip := echoMesh(t, ns, 49)
 	// The sidecar's own workload backs no Service; its application listens
 	// on the workload address.
 	const podIP, appPort = "10.250.49.100", 7777
@@ -44,7 +40,7 @@ func TestEnvoyIstiodDefaults(t *testing.T) {
 	// concurrent callers. Round robin would give each half of the requests;
 	// least request (two random choices, the one with fewer requests in
 	// flight) sends the slow one a request only when both choices are it,
-	// so the fast one takes about three in four.
+	// so the fast one takes up to three in four.
 	fast := harness.StartHTTPBackend(t, "fast", backendIP(49, 11), 8080)
 	slow := harness.StartHTTPBackend(t, "slow", backendIP(49, 12), 8080)
 	slow.SetDelay(200 * time.Millisecond)
@@ -53,7 +49,7 @@ func TestEnvoyIstiodDefaults(t *testing.T) {
 	lrURL, lrHost := "http://"+lrVIP+":8080/", "lr."+ns+".svc.cluster.local"
 	require.Eventually(t, func() bool { return len(spread(t, 20, lrURL, lrHost)) == 2 }, 20*time.Second, 100*time.Millisecond)
 	counts := make(chan map[string]int, 8)
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(3 * time.Second)
 	for w := 0; w < 8; w++ {
 		go func() {
 			got := map[string]int{}
@@ -69,9 +65,10 @@ func TestEnvoyIstiodDefaults(t *testing.T) {
 			total[k] += v
 		}
 	}
-	t.Logf("least request, 8 callers for 2 s: %v (fast share %.2f; round robin would give 0.50)", total, share(total, "fast"))
+	t.Logf("least request, 8 callers for 3 s: %v (fast share %.2f; round robin would give 0.50)", total, share(total, "fast"))
 	assert.Zero(t, total[""], "no failed requests")
-	assert.Greater(t, share(total, "fast"), 0.65, "the fast endpoint takes most requests: %v", total)
+	// Seen 0.69–0.76 on 2 cores; round robin alternates, 0.50.
+	assert.Greater(t, share(total, "fast"), 0.6, "the fast endpoint takes most requests: %v", total)
 
 	for _, host := range []string{
 		"echo." + ns + ".svc.cluster.local.", // the FQDN with its trailing dot

@@ -21,12 +21,8 @@ import (
 // bootstrap's Prometheus listener serves Envoy's metrics and its readiness
 // listener answers.
 func TestEnvoyOutboundTrafficPolicy(t *testing.T) {
-	c := newCluster(t)
-	intercept(t)
-	m := startMeshd(t, "envoy-egress-system")
 	const ns = "envoy-egress"
-	c.namespace(ns, nil)
-	vip, _ := c.echoService(ns, 45)
+	c, m, vip := echoMesh(t, ns, 45)
 	outside := harness.StartHTTPBackend(t, "outside", "10.250.200.1", 9999)
 	sc := startSidecar(t, m, ns, "client-0", backendIP(45, 200), map[string]string{"app": "client"})
 

@@ -238,6 +238,19 @@ func (c *cluster) echoService(ns string, net int) (string, *harness.HTTPBackend)
 	return vip, b
 }
 
+// echoMesh is the Envoy suite's usual start: interception on, meshd
+// watching the cluster (its own istio namespace, ns-system), and namespace
+// ns with Service echo and one backend on 10.250.<net>.1. It returns the
+// cluster, meshd and echo's ClusterIP.
+func echoMesh(t *testing.T, ns string, net int) (*cluster, *harness.Meshd, string) {
+	c := newCluster(t)
+	intercept(t)
+	m := startMeshd(t, ns+"-system")
+	c.namespace(ns, nil)
+	vip, _ := c.echoService(ns, net)
+	return c, m, vip
+}
+
 // hep is one HTTP endpoint of a slice.
 type hep struct {
 	b           *harness.HTTPBackend
