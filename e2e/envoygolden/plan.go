@@ -71,10 +71,7 @@ func NewPlan(c *Case, port func() int, dir string) (*Plan, error) {
 // addTLS gives Envoy what the resources' TLS settings need from a pod: the
 // SDS secrets they name, and the files they name.
 func (p *Plan) addTLS(ns, dir string) error {
-	k, err := newPKI(ns)
-	if err != nil {
-		return err
-	}
+	k := newPKI(ns)
 	files := map[string]string{}
 	notes, err := rewriteFiles(k, dir, p.Clusters, files)
 	if err != nil {

@@ -1,26 +1,20 @@
 package envoygolden
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
-	"time"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/meshd/meshd/internal/testcerts"
 )
 
 // pki is a test CA and a workload certificate it signed, in PEM.
@@ -192,43 +186,9 @@ func inline(b []byte) *core.DataSource {
 
 // newPKI makes a self-signed CA and a workload certificate it signed, with
 // the SPIFFE identity of the namespace's default service account.
-func newPKI(ns string) (*pki, error) {
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{Organization: []string{"envoygolden test CA"}},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		return nil, err
-	}
-	wlKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
+func newPKI(ns string) *pki {
+	ca := testcerts.NewCA("envoygolden test CA", testcerts.Options{})
 	id := &url.URL{Scheme: "spiffe", Host: "cluster.local", Path: "/ns/" + ns + "/sa/default"}
-	wlTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		URIs:        []*url.URL{id},
-		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	wlDER, err := x509.CreateCertificate(rand.Reader, wlTmpl, caTmpl, &wlKey.PublicKey, caKey)
-	if err != nil {
-		return nil, err
-	}
-	keyDER, err := x509.MarshalECPrivateKey(wlKey)
-	if err != nil {
-		return nil, err
-	}
-	return &pki{
-		cert: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: wlDER}),
-		key:  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
-		ca:   pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-	}, nil
+	wl := testcerts.NewLeaf("default."+ns, ca, testcerts.Options{URIs: []*url.URL{id}})
+	return &pki{cert: wl.CertPEM, key: wl.KeyPEM, ca: ca.CertPEM}
 }

@@ -7,83 +7,30 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"net/url"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/meshd/meshd/internal/testcerts"
 )
-
-// testCert is a certificate with its key, for building plug-in CA material.
-type testCert struct {
-	cert    *x509.Certificate
-	key     crypto.Signer
-	certPEM []byte
-	keyPEM  []byte
-}
-
-// certSpec shapes a test certificate.
-type certSpec struct {
-	cn       string
-	isCA     bool
-	usage    x509.KeyUsage
-	notAfter time.Time
-}
-
-// newTestCert issues spec signed by parent, or self-signed when parent is nil.
-func newTestCert(t *testing.T, spec certSpec, parent *testCert) *testCert {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	serial, err := serialNumber()
-	require.NoError(t, err)
-	if spec.notAfter.IsZero() {
-		spec.notAfter = time.Now().Add(365 * 24 * time.Hour)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: spec.cn, Organization: []string{"test"}},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              spec.notAfter,
-		KeyUsage:              spec.usage,
-		IsCA:                  spec.isCA,
-		BasicConstraintsValid: true,
-	}
-	signerCert, signerKey := tmpl, crypto.Signer(key)
-	if parent != nil {
-		signerCert, signerKey = parent.cert, parent.key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, signerCert, key.Public(), signerKey)
-	require.NoError(t, err)
-	cert, err := x509.ParseCertificate(der)
-	require.NoError(t, err)
-	keyPEM, err := encodeKeyPEM(key)
-	require.NoError(t, err)
-	return &testCert{cert: cert, key: key, certPEM: encodeCertPEM(der), keyPEM: keyPEM}
-}
-
-// caSpec is a CA certificate allowed to sign.
-func caSpec(cn string) certSpec {
-	return certSpec{cn: cn, isCA: true, usage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
-}
 
 // pluggedMaterial is a root and an intermediate signing CA, laid out as the
 // cacerts Secret (cert-chain.pem = intermediate then root, as Istio's docs).
 type pluggedMaterial struct {
-	root, inter *testCert
+	root, inter *testcerts.Cert
 	data        map[string][]byte
 }
 
 func newPlugged(t *testing.T) pluggedMaterial {
 	t.Helper()
-	root := newTestCert(t, caSpec("Root CA"), nil)
-	inter := newTestCert(t, caSpec("Intermediate CA"), root)
+	root := testcerts.NewCA("Root CA", testcerts.Options{})
+	inter := testcerts.NewIntermediate("Intermediate CA", root, testcerts.Options{})
 	return pluggedMaterial{root: root, inter: inter, data: map[string][]byte{
-		CACertKey:    inter.certPEM,
-		CAKeyKey:     inter.keyPEM,
-		RootCertKey:  root.certPEM,
-		CertChainKey: append(append([]byte{}, inter.certPEM...), root.certPEM...),
+		CACertKey:    inter.CertPEM,
+		CAKeyKey:     inter.KeyPEM,
+		RootCertKey:  root.CertPEM,
+		CertChainKey: append(append([]byte{}, inter.CertPEM...), root.CertPEM...),
 	}}
 }
 

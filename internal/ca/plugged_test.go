@@ -8,13 +8,15 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/meshd/meshd/internal/testcerts"
 )
 
 func TestPluggedCALoading(t *testing.T) {
 	good := newPlugged(t)
 	other := newPlugged(t)
-	leaf := newTestCert(t, certSpec{cn: "not a CA", usage: x509.KeyUsageDigitalSignature}, good.root)
-	noSign := newTestCert(t, certSpec{cn: "CA without certSign", isCA: true, usage: x509.KeyUsageDigitalSignature}, good.root)
+	leaf := testcerts.NewLeaf("not a CA", good.root, testcerts.Options{KeyUsage: x509.KeyUsageDigitalSignature, Organization: []string{"test"}})
+	noSign := testcerts.NewIntermediate("CA without certSign", good.root, testcerts.Options{KeyUsage: x509.KeyUsageDigitalSignature})
 	with := func(k string, v []byte) map[string][]byte {
 		d := maps.Clone(good.data)
 		d[k] = v
@@ -40,23 +42,23 @@ func TestPluggedCALoading(t *testing.T) {
 		{name: "ca-key.pem not PEM", data: with(CAKeyKey, []byte("junk")), wantErr: "secret cacerts key ca-key.pem: no PEM private key found"},
 		{name: "root-cert.pem not PEM", data: with(RootCertKey, []byte("junk")), wantErr: "secret cacerts key root-cert.pem: no PEM certificate found"},
 		{name: "cert-chain.pem not PEM", data: with(CertChainKey, []byte("junk")), wantErr: "secret cacerts key cert-chain.pem: no PEM certificate found"},
-		{name: "key of another CA", data: with(CAKeyKey, other.inter.keyPEM), wantErr: "secret cacerts key ca-key.pem does not match the certificate in ca-cert.pem"},
+		{name: "key of another CA", data: with(CAKeyKey, other.inter.KeyPEM), wantErr: "secret cacerts key ca-key.pem does not match the certificate in ca-cert.pem"},
 		{
 			name:    "ca-cert.pem from another root",
-			data:    with(RootCertKey, other.root.certPEM),
+			data:    with(RootCertKey, other.root.CertPEM),
 			wantErr: "secret cacerts key ca-cert.pem does not chain to root-cert.pem",
 		},
 		{
 			name: "ca-cert.pem is not a CA",
 			data: map[string][]byte{
-				CACertKey: leaf.certPEM, CAKeyKey: leaf.keyPEM, RootCertKey: good.root.certPEM, CertChainKey: good.root.certPEM,
+				CACertKey: leaf.CertPEM, CAKeyKey: leaf.KeyPEM, RootCertKey: good.root.CertPEM, CertChainKey: good.root.CertPEM,
 			},
 			wantErr: "secret cacerts key ca-cert.pem: certificate \"CN=not a CA,O=test\" is not a CA",
 		},
 		{
 			name: "ca-cert.pem lacks cert-sign usage",
 			data: map[string][]byte{
-				CACertKey: noSign.certPEM, CAKeyKey: noSign.keyPEM, RootCertKey: good.root.certPEM, CertChainKey: good.root.certPEM,
+				CACertKey: noSign.CertPEM, CAKeyKey: noSign.KeyPEM, RootCertKey: good.root.CertPEM, CertChainKey: good.root.CertPEM,
 			},
 			wantErr: "lacks the certificate-signing key usage",
 		},
@@ -75,7 +77,7 @@ func TestPluggedCALoading(t *testing.T) {
 			}
 			require.NoError(t, err)
 			require.Equal(t, SourcePlugged, c.Source())
-			require.Equal(t, good.root.certPEM, c.Root())
+			require.Equal(t, good.root.CertPEM, c.Root())
 			require.Equal(t, 1, store.Creates(), "no istio-ca-secret is created when cacerts exists")
 		})
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/meshd/meshd/internal/testcerts"
 )
 
 func TestSelfSignedRootCreatedWithIstiodDefaults(t *testing.T) {
@@ -47,12 +49,12 @@ func TestSelfSignedRootReusedAcrossRestarts(t *testing.T) {
 
 func TestSelfSignedRootReadFromIstiodSecret(t *testing.T) {
 	// A Secret istiod wrote holds only ca-cert.pem and ca-key.pem that matter.
-	root := newTestCert(t, caSpec("istiod root"), nil)
+	root := testcerts.NewCA("istiod root", testcerts.Options{})
 	store := &MemoryStore{}
 	require.NoError(t, store.Create(context.Background(), DefaultNamespace, SelfSignedSecretName,
-		map[string][]byte{CACertKey: root.certPEM, CAKeyKey: root.keyPEM}))
+		map[string][]byte{CACertKey: root.CertPEM, CAKeyKey: root.KeyPEM}))
 	c := newSelfSignedCA(t, store)
-	require.Equal(t, root.certPEM, c.Root())
+	require.Equal(t, root.CertPEM, c.Root())
 }
 
 func TestSelfSignedBrokenSecretIsAnError(t *testing.T) {
@@ -105,15 +107,15 @@ func (r *racingStore) Get(ctx context.Context, ns, name string) (map[string][]by
 }
 
 func TestCreateConflictRereadsWinner(t *testing.T) {
-	winnerRoot := newTestCert(t, caSpec("winner"), nil)
+	winnerRoot := testcerts.NewCA("winner", testcerts.Options{})
 	r := &racingStore{}
 	r.winner = func() {
 		require.NoError(t, r.MemoryStore.Create(context.Background(), DefaultNamespace, SelfSignedSecretName,
-			map[string][]byte{CACertKey: winnerRoot.certPEM, CAKeyKey: winnerRoot.keyPEM}))
+			map[string][]byte{CACertKey: winnerRoot.CertPEM, CAKeyKey: winnerRoot.KeyPEM}))
 	}
 	c, err := New(context.Background(), r, Options{})
 	require.NoError(t, err)
-	require.Equal(t, winnerRoot.certPEM, c.Root(), "the loser uses the winner's root")
+	require.Equal(t, winnerRoot.CertPEM, c.Root(), "the loser uses the winner's root")
 	require.Equal(t, 1, r.Creates())
 }
 

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/meshd/meshd/internal/testcerts"
 )
 
 var fooID = Identity{TrustDomain: "cluster.local", Namespace: "foo", ServiceAccount: "bar"}
@@ -62,10 +64,10 @@ func TestSignChainOrderMatchesIstiod(t *testing.T) {
 	chain := parseChain(t, chainPEM)
 	// istiod: leaf, cert-chain.pem flattened (here intermediate, root), then
 	// root-cert.pem as the last element.
-	require.Equal(t, m.inter.cert.Subject.String(), chain[0].Issuer.String())
-	require.Equal(t, m.inter.cert.Raw, chain[1].Raw)
-	require.Equal(t, m.root.cert.Raw, chain[2].Raw)
-	require.Equal(t, m.root.cert.Raw, chain[3].Raw)
+	require.Equal(t, m.inter.Certificate().Subject.String(), chain[0].Issuer.String())
+	require.Equal(t, m.inter.Certificate().Raw, chain[1].Raw)
+	require.Equal(t, m.root.Certificate().Raw, chain[2].Raw)
+	require.Equal(t, m.root.Certificate().Raw, chain[3].Raw)
 }
 
 func TestSignTTL(t *testing.T) {
@@ -109,11 +111,11 @@ func TestSignCustomTTLOptions(t *testing.T) {
 }
 
 func TestSignClampsToSigningCertExpiry(t *testing.T) {
-	root := newTestCert(t, caSpec("Root"), nil)
+	root := testcerts.NewCA("Root", testcerts.Options{})
 	soon := time.Now().Add(3 * time.Hour).Truncate(time.Second)
-	inter := newTestCert(t, certSpec{cn: "Short", isCA: true, usage: x509.KeyUsageCertSign, notAfter: soon}, root)
+	inter := testcerts.NewIntermediate("Short", root, testcerts.Options{KeyUsage: x509.KeyUsageCertSign, NotAfter: soon})
 	c := newPluggedCA(t, pluggedMaterial{data: map[string][]byte{
-		CACertKey: inter.certPEM, CAKeyKey: inter.keyPEM, RootCertKey: root.certPEM, CertChainKey: inter.certPEM,
+		CACertKey: inter.CertPEM, CAKeyKey: inter.KeyPEM, RootCertKey: root.CertPEM, CertChainKey: inter.CertPEM,
 	}})
 	chainPEM, err := c.Sign(newCSR(t, []string{fooID.SPIFFEID()}, nil), fooID, 24*time.Hour)
 	require.NoError(t, err)

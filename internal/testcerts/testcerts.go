@@ -14,6 +14,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"net/url"
 	"sync/atomic"
 	"time"
 )
@@ -34,14 +35,24 @@ type Options struct {
 	// Ed25519 an Ed25519 key.
 	RSABits int
 	Ed25519 bool
-	// DNSNames are the certificate's DNS SANs.
+	// Organization is the subject's O, after its CN.
+	Organization []string
+	// DNSNames and URIs are the certificate's DNS and URI SANs.
 	DNSNames []string
+	URIs     []*url.URL
+	// KeyUsage, when set, replaces the default key usage (digital
+	// signature and key encipherment, plus certificate and CRL signing
+	// for a CA), e.g. for a CA that may not sign.
+	KeyUsage x509.KeyUsage
 }
 
 var serial atomic.Int64
 
 // NewCA returns a self-signed CA certificate.
 func NewCA(cn string, o Options) *Cert { return issue(cn, o, nil, true) }
+
+// NewIntermediate returns a CA certificate signed by ca.
+func NewIntermediate(cn string, ca *Cert, o Options) *Cert { return issue(cn, o, ca, true) }
 
 // NewLeaf returns a certificate for cn signed by ca (self-signed when ca
 // is nil).
@@ -68,14 +79,17 @@ func issue(cn string, o Options, ca *Cert, isCA bool) *Cert {
 		o.NotAfter = time.Now().Add(365 * 24 * time.Hour)
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial.Add(1)), Subject: pkix.Name{CommonName: cn},
-		NotBefore: o.NotBefore, NotAfter: o.NotAfter, DNSNames: o.DNSNames,
+		SerialNumber: big.NewInt(serial.Add(1)), Subject: pkix.Name{CommonName: cn, Organization: o.Organization},
+		NotBefore: o.NotBefore, NotAfter: o.NotAfter, DNSNames: o.DNSNames, URIs: o.URIs,
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		BasicConstraintsValid: true, IsCA: isCA,
 	}
 	if isCA {
 		tmpl.KeyUsage |= x509.KeyUsageCertSign | x509.KeyUsageCRLSign
+	}
+	if o.KeyUsage != 0 {
+		tmpl.KeyUsage = o.KeyUsage
 	}
 	parent, signer := tmpl, key
 	if ca != nil {
@@ -99,6 +113,9 @@ func issue(cn string, o Options, ca *Cert, isCA bool) *Cert {
 		cert:    cert, key: key,
 	}
 }
+
+// Certificate returns the parsed certificate.
+func (c *Cert) Certificate() *x509.Certificate { return c.cert }
 
 // CRL returns an empty PEM revocation list signed by the CA c.
 func (c *Cert) CRL() []byte {
