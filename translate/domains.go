@@ -153,14 +153,13 @@ func altHosts(host, ns, domain string, port uint32) []string {
 // for <name>.<ns>.svc.<domain>, in the proxy's namespace <name>,
 // <name>.<ns>.svc, <name>.<ns>; in another <name>.<ns>, <name>.<ns>.svc.
 func kubeAltHosts(host, ns string, port uint32) []string {
-	ih := strings.Index(host, ".svc.")
-	dot := strings.IndexByte(host, '.')
-	if ih <= 0 || dot+1 >= len(host) || dot+1 > ih {
+	name, hns, ok := splitKubeHost(host)
+	if !ok {
 		return nil
 	}
-	name, nameNS := host[:dot], host[:ih]
+	nameNS := host[:len(name)+1+len(hns)] // <name>.<ns>
 	var out []string
-	if host[dot+1:ih] == ns {
+	if hns == ns {
 		for _, d := range []string{name, nameNS + ".svc", nameNS} {
 			out = append(out, withPort(d, port)...)
 		}
@@ -178,10 +177,17 @@ func hostNamespace(host, domain string) string {
 	if !strings.HasSuffix(host, ".svc."+domain) {
 		return ""
 	}
+	_, ns, _ := splitKubeHost(host)
+	return ns
+}
+
+// splitKubeHost splits a host <name>.<ns>.svc.<...> into <name> and <ns>
+// as istiod reads them: up to the first dot, then up to ".svc.".
+func splitKubeHost(host string) (name, ns string, ok bool) {
 	ih := strings.Index(host, ".svc.")
 	dot := strings.IndexByte(host, '.')
 	if ih <= 0 || dot+1 > ih {
-		return ""
+		return "", "", false
 	}
-	return host[dot+1 : ih]
+	return host[:dot], host[dot+1 : ih], true
 }

@@ -217,15 +217,21 @@ func intersectHosts(a, b []string) []string {
 func serverHostsFor(hosts []string, ns string) []string {
 	out := make([]string, 0, len(hosts))
 	for _, h := range hosts {
-		if hostNS, name, found := strings.Cut(h, "/"); found {
-			if hostNS != ns && hostNS != "*" {
-				continue
-			}
-			h = name
+		if h, ok := serverHostFor(h, ns); ok {
+			out = append(out, h)
 		}
-		out = append(out, h)
 	}
 	return out
+}
+
+// serverHostFor is serverHostsFor for one server host: h without its
+// "ns/" prefix, and whether a VirtualService of namespace ns may bind it.
+func serverHostFor(h, ns string) (string, bool) {
+	hostNS, name, found := strings.Cut(h, "/")
+	if !found {
+		return h, true
+	}
+	return name, hostNS == ns || hostNS == "*"
 }
 
 // bindsServer reports whether a VirtualService's hosts match a server's
@@ -234,13 +240,8 @@ func serverHostsFor(hosts []string, ns string) []string {
 // either side's wildcard covering the other.
 func bindsServer(serverHosts []string, vs *gatewayVirtualService) bool {
 	for _, h := range serverHosts {
-		if hostNS, name, found := strings.Cut(h, "/"); found {
-			if hostNS != vs.cfg.Namespace {
-				continue
-			}
-			h = name
-		}
-		if slices.ContainsFunc(vs.hosts, func(v string) bool { return hostOverlaps(h, v) }) {
+		h, ok := serverHostFor(h, vs.cfg.Namespace)
+		if ok && slices.ContainsFunc(vs.hosts, func(v string) bool { return hostOverlaps(h, v) }) {
 			return true
 		}
 	}

@@ -403,7 +403,11 @@ func accessLogRefs(logs []*accesslog.AccessLog) []ref {
 // (Envoy rejects the whole configuration: "Only unique values for domains
 // are permitted").
 func uniqueDomains(rc *route.RouteConfiguration) error {
-	seen := make(map[string]string)
+	n := 0
+	for _, vh := range rc.GetVirtualHosts() {
+		n += len(vh.GetDomains())
+	}
+	seen := make(map[string]string, n)
 	for _, vh := range rc.GetVirtualHosts() {
 		for _, d := range vh.GetDomains() {
 			d = strings.ToLower(d)
