@@ -7,12 +7,14 @@ DEMO_DIR ?= hack/demo
 # Test timeout for the whole suite (unit + golden + e2e).
 TEST_TIMEOUT ?= 20m
 
-.PHONY: all build run test vet unit e2e e2e-file e2e-envoy-golden e2e-kube golden-update fmt clean bench iptables demo-envoy
+.PHONY: all build run test vet unit e2e e2e-file e2e-envoy-golden e2e-kube golden-update fmt clean bench iptables demo-envoy pilot-agent
 
 # kube-apiserver and etcd for the e2e suite (make testenv).
 include testenv.mk
 # Real Envoy for the e2e suites and the golden validation (make envoy).
 include envoy.mk
+# Istio's real node agent, for VM-style sidecars (make pilot-agent).
+include pilotagent.mk
 
 all: build
 
@@ -54,11 +56,14 @@ e2e-envoy-golden: envoy
 # where 10.250.0.0/16 is local: test binaries are compiled outside it first.
 # E2E_RUN selects tests by name (go test -run), e.g. make e2e-kube E2E_RUN=TestCanary.
 E2E_RUN ?= .
+# grpc-go's xDS client sends a service-account token to the secure port only
+# with its JWT call credentials, which it enables by this variable.
 E2E_ENV := MESHD_BIN=$(abspath $(MESHD)) MESHD_REQUIRE_TESTENV=1 MESHD_TESTENV_BIN=$(abspath $(BIN)) \
-	MESHD_ENVOY_BIN=$(abspath $(ENVOY)) MESHD_FAULTS_BIN=$(abspath $(BIN))/meshd-faults
+	MESHD_ENVOY_BIN=$(abspath $(ENVOY)) MESHD_FAULTS_BIN=$(abspath $(BIN))/meshd-faults \
+	MESHD_PILOT_AGENT_BIN=$(abspath $(PILOT_AGENT)) GRPC_EXPERIMENTAL_XDS_BOOTSTRAP_CALL_CREDS=true
 # The Envoy suite (e2e/kube/envoy_*_test.go) runs real Envoy sidecars and
 # iptables interception in the same namespace.
-e2e-kube: build testenv envoy iptables
+e2e-kube: build testenv envoy iptables pilot-agent
 	$(GO) build -tags meshd_faults -o $(BIN)/meshd-faults ./cmd/meshd
 	$(GO) test -c -o $(BIN)/e2e-testenv.test ./e2e/testenv
 	$(GO) test -race -c -o $(BIN)/e2e-kube.test ./e2e/kube

@@ -72,6 +72,9 @@ type Server struct {
 	shared  *sharedCache          // state-of-the-world streams
 	eds     *edsCache
 	tracker *tracker
+	// ads is the ADS service every Register call adds.
+	ads     *adsServer
+	adsOnce sync.Once
 	// shape is the EndpointShape of the last push's Index.
 	shape string
 	// origin is when the providers saw the oldest change of the newest push:
@@ -115,10 +118,16 @@ func New(opts Options) *Server {
 
 // Register adds the ADS service (SotW and delta) to g. Its streams stop
 // when ctx is done. g should be created with Codec(): without it every
-// response is encoded (copied) per stream by grpc-go's codec.
+// response is encoded (copied) per stream by grpc-go's codec. Register may
+// be called for several gRPC servers (the plaintext and the secure port):
+// they share one service, whose streams are numbered across both, and the
+// ctx of the first call.
 func (s *Server) Register(ctx context.Context, g *grpc.Server) {
-	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(g, newADSServer(ctx, mux(s.eds, s.shared, s.cache), s.tracker))
-	go s.compactWhenIdle(ctx)
+	s.adsOnce.Do(func() {
+		s.ads = newADSServer(ctx, mux(s.eds, s.shared, s.cache), s.tracker)
+		go s.compactWhenIdle(ctx)
+	})
+	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(g, s.ads)
 }
 
 // Ready reports whether a first snapshot has been built and served.

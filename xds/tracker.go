@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/meshd/meshd/internal/ca"
 	"github.com/meshd/meshd/internal/model"
 )
 
@@ -49,11 +50,14 @@ func (t TypeStatus) Synced() bool { return t.SentNonce != "" && t.SentNonce == t
 
 // ProxyStatus describes one connected xDS stream.
 type ProxyStatus struct {
-	NodeID      string                `json:"proxy"`
-	ID          string                `json:"id"`
-	Namespace   string                `json:"namespace"`
-	Scope       string                `json:"scope"`
-	Delta       bool                  `json:"delta"`
+	NodeID    string `json:"proxy"`
+	ID        string `json:"id"`
+	Namespace string `json:"namespace"`
+	Scope     string `json:"scope"`
+	Delta     bool   `json:"delta"`
+	// Identity is the SPIFFE ID the stream authenticated as on the secure
+	// port; empty for the plaintext port.
+	Identity    string                `json:"identity,omitempty"`
 	ConnectedAt time.Time             `json:"connectedAt"`
 	Types       map[string]TypeStatus `json:"types"` // by short type: cds, eds, lds, rds, sds
 }
@@ -64,7 +68,11 @@ type streamKey struct {
 }
 
 type streamState struct {
-	proxy     *model.Proxy
+	proxy *model.Proxy
+	// node is the node the stream was opened with; later requests that
+	// carry the same one are not checked again.
+	node      *core.Node
+	identity  string
 	connected time.Time
 	types     map[string]*TypeStatus // by type URL
 }
@@ -75,9 +83,14 @@ type tracker struct {
 	s       *Server
 	mu      sync.Mutex
 	streams map[streamKey]*streamState
+	// idents holds the authenticated identity of each secure-port stream,
+	// from its opening until it closes.
+	idents map[streamKey]ca.Identity
 }
 
-func newTracker(s *Server) *tracker { return &tracker{s: s, streams: map[streamKey]*streamState{}} }
+func newTracker(s *Server) *tracker {
+	return &tracker{s: s, streams: map[streamKey]*streamState{}, idents: map[streamKey]ca.Identity{}}
+}
 
 // scopeHash keys go-control-plane's snapshot cache by proxy scope, so that
 // every proxy of a scope shares one snapshot.
@@ -97,12 +110,16 @@ func parseNode(node *core.Node) (*model.Proxy, error) {
 	return model.ParseProxy(node.GetId(), node.GetMetadata().AsMap())
 }
 
-// open registers the stream's proxy on its first request.
+// open registers the stream's proxy on its first request. On an
+// authenticated stream every node it is sent (the first, and any later
+// request carrying another) must match the stream's identity, or the stream
+// is refused with PermissionDenied before anything is watched.
 func (t *tracker) open(key streamKey, node *core.Node) error {
 	t.mu.Lock()
-	_, ok := t.streams[key]
+	st, ok := t.streams[key]
+	id, authed := t.idents[key]
 	t.mu.Unlock()
-	if ok {
+	if ok && (!authed || node == nil || node == st.node) {
 		return nil
 	}
 	p, err := parseNode(node)
@@ -110,19 +127,43 @@ func (t *tracker) open(key streamKey, node *core.Node) error {
 		t.s.log.Warn("refusing xDS stream", "node", node.GetId(), "error", err)
 		return status.Errorf(codes.InvalidArgument, "meshd: %v", err)
 	}
+	if authed {
+		if reason, err := authorize(p, id); err != nil {
+			t.s.m.AuthFailures.WithLabelValues(reason).Inc()
+			t.s.log.Warn("refusing xDS stream", "node", p.NodeID, "identity", id.SPIFFEID(), "error", err)
+			return status.Errorf(codes.PermissionDenied, "meshd: %v", err)
+		}
+	}
+	if ok {
+		return nil // a later node of an authenticated stream, checked
+	}
 	t.s.acquireScope(p.Scope(), key.delta)
 	t.mu.Lock()
-	t.streams[key] = &streamState{proxy: p, connected: time.Now(), types: map[string]*TypeStatus{}}
+	st = &streamState{proxy: p, node: node, connected: time.Now(), types: map[string]*TypeStatus{}}
+	if authed {
+		st.identity = id.SPIFFEID()
+	}
+	t.streams[key] = st
 	t.mu.Unlock()
 	t.s.m.XDSClients.WithLabelValues("meshd").Inc()
-	t.s.log.Info("proxy connected", "proxy", p.NodeID, "scope", p.Scope().Key(), "delta", key.delta)
+	t.s.log.Info("proxy connected", "proxy", p.NodeID, "scope", p.Scope().Key(), "delta", key.delta, "authenticated", authed)
 	return nil
+}
+
+// opened records the identity a stream authenticated as, if any.
+func (t *tracker) opened(ctx context.Context, key streamKey) {
+	if id, ok := ca.IdentityFrom(ctx); ok {
+		t.mu.Lock()
+		t.idents[key] = id
+		t.mu.Unlock()
+	}
 }
 
 func (t *tracker) closed(key streamKey) {
 	t.mu.Lock()
 	st, ok := t.streams[key]
 	delete(t.streams, key)
+	delete(t.idents, key)
 	t.mu.Unlock()
 	if !ok {
 		return
@@ -208,7 +249,7 @@ func (t *tracker) snapshot() []ProxyStatus {
 	for key, st := range t.streams {
 		ps := ProxyStatus{
 			NodeID: st.proxy.NodeID, ID: st.proxy.ID, Namespace: st.proxy.Namespace,
-			Scope: st.proxy.Scope().Key(), Delta: key.delta, ConnectedAt: st.connected,
+			Scope: st.proxy.Scope().Key(), Delta: key.delta, Identity: st.identity, ConnectedAt: st.connected,
 			Types: map[string]TypeStatus{},
 		}
 		for typeURL, ts := range st.types {
@@ -225,8 +266,12 @@ func (t *tracker) snapshot() []ProxyStatus {
 	return out
 }
 
-// OnStreamOpen implements the server callbacks; nothing to do until the first request.
-func (t *tracker) OnStreamOpen(context.Context, int64, string) error { return nil }
+// OnStreamOpen records the stream's authenticated identity; the proxy is
+// bound on its first request.
+func (t *tracker) OnStreamOpen(ctx context.Context, id int64, _ string) error {
+	t.opened(ctx, streamKey{id: id})
+	return nil
+}
 
 // OnStreamClosed forgets the stream.
 func (t *tracker) OnStreamClosed(id int64, _ *core.Node) { t.closed(streamKey{id: id}) }
@@ -262,8 +307,11 @@ func (t *tracker) sotwResponse(id int64, resp *discovery.DiscoveryResponse, size
 	t.response(streamKey{id: id}, resp.GetTypeUrl(), resp.GetVersionInfo(), resp.GetNonce(), len(resp.GetResources()), size)
 }
 
-// OnDeltaStreamOpen implements the server callbacks.
-func (t *tracker) OnDeltaStreamOpen(context.Context, int64, string) error { return nil }
+// OnDeltaStreamOpen records the stream's authenticated identity.
+func (t *tracker) OnDeltaStreamOpen(ctx context.Context, id int64, _ string) error {
+	t.opened(ctx, streamKey{delta: true, id: id})
+	return nil
+}
 
 // OnDeltaStreamClosed forgets the stream.
 func (t *tracker) OnDeltaStreamClosed(id int64, _ *core.Node) {

@@ -34,7 +34,9 @@ func runBootstrap(args []string) int {
 	return 0
 }
 
-// writeBootstrap writes o's bootstrap to o.Output, or standard output.
+// writeBootstrap writes o's bootstrap to o.Output, or standard output. With
+// --tls the bootstrap holds the service-account token, and the file is
+// written with mode 0600 (bootstrap.WriteOutput).
 func writeBootstrap(o *bootstrap.Options) error {
 	out, err := bootstrap.Generate(o)
 	if err != nil {
@@ -44,8 +46,5 @@ func writeBootstrap(o *bootstrap.Options) error {
 		_, err = os.Stdout.Write(out)
 		return err
 	}
-	if err := os.WriteFile(o.Output, out, 0o644); err != nil {
-		return fmt.Errorf("writing bootstrap: %w", err)
-	}
-	return nil
+	return bootstrap.WriteOutput(o, out)
 }

@@ -23,9 +23,10 @@ type provider interface {
 	Synced() <-chan struct{}
 }
 
-// newProvider picks the file provider (--config-dir) or the Kubernetes one.
-// The file provider has loaded the directory when it returns.
-func newProvider(s *config.Settings, store *model.Store, log *slog.Logger) (provider, error) {
+// newProvider picks the file provider (--config-dir) or the Kubernetes one
+// (cfg, which is nil for the file provider). The file provider has loaded
+// the directory when it returns.
+func newProvider(s *config.Settings, store *model.Store, cfg *rest.Config, log *slog.Logger) (provider, error) {
 	static, err := staticMeshConfig(s, log)
 	if err != nil {
 		return nil, err
@@ -39,10 +40,6 @@ func newProvider(s *config.Settings, store *model.Store, log *slog.Logger) (prov
 			return nil, fmt.Errorf("loading %s: %w", s.ConfigDir, err)
 		}
 		return loadedFiles{p}, nil
-	}
-	cfg, err := restConfig(s.Kubeconfig)
-	if err != nil {
-		return nil, err
 	}
 	return kube.New(kube.Options{Config: cfg, Store: store, Domain: s.Domain, RootNamespace: s.IstioNamespace,
 		MeshConfigName: s.MeshConfigMap, StaticMeshConfig: static, Logger: log})

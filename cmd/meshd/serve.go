@@ -14,6 +14,8 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/meshd/meshd/internal/admin"
 	"github.com/meshd/meshd/internal/config"
@@ -45,7 +47,13 @@ func serve(args []string) error {
 	defer stop()
 
 	store := model.NewStore()
-	prov, err := newProvider(s, store, log)
+	var cfg *rest.Config // nil for the file provider
+	if s.ConfigDir == "" {
+		if cfg, err = restConfig(s.Kubeconfig); err != nil {
+			return err
+		}
+	}
+	prov, err := newProvider(s, store, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -65,27 +73,31 @@ func serve(args []string) error {
 	})
 	store.Subscribe(deb.Enqueue)
 
-	xdsLis, err := net.Listen("tcp", s.XDSAddress)
+	var client kubernetes.Interface
+	if cfg != nil {
+		if client, err = kubernetes.NewForConfig(cfg); err != nil {
+			return fmt.Errorf("kubernetes client: %w", err)
+		}
+	}
+	secure, err := newSecurePort(ctx, s, srv, m, client, log)
 	if err != nil {
-		return fmt.Errorf("listening for ADS on %s: %w", s.XDSAddress, err)
+		return err
+	}
+	var xdsLis net.Listener
+	if s.XDSAddress != config.Off {
+		if xdsLis, err = net.Listen("tcp", s.XDSAddress); err != nil {
+			return fmt.Errorf("listening for ADS on %s: %w", s.XDSAddress, err)
+		}
 	}
 	adminLis, err := net.Listen("tcp", s.AdminAddress)
 	if err != nil {
 		return fmt.Errorf("listening for admin on %s: %w", s.AdminAddress, err)
 	}
-	ka := s.Keepalive
-	g := grpc.NewServer(append(xds.TransportOptions(),
-		grpc.ChainStreamInterceptor(
-			xds.StreamRateLimit(s.MaxRequestsPerSecond, s.MaxRequestsBurst, config.StreamMaxWait, m.StreamsRefused),
-			xds.SendThrottle(s.PushThrottle)),
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: ka.Time, Timeout: ka.Timeout,
-			MaxConnectionAge: ka.MaxConnectionAge, MaxConnectionAgeGrace: ka.MaxConnectionAgeGrace}),
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: ka.MinClientPing(), PermitWithoutStream: true}),
-	)...)
+	g := grpc.NewServer(grpcOptions(s, m)...)
 	srv.Register(ctx, g)
 	web := &http.Server{Handler: admin.New(srv, store, m.Registry), ReadHeaderTimeout: 10 * time.Second}
 
-	errc := make(chan error, 4)
+	errc := make(chan error, 8)
 	go func() { deb.Run(ctx); errc <- nil }()
 	go func() { errc <- prov.Run(ctx) }()
 	go func() {
@@ -96,14 +108,24 @@ func serve(args []string) error {
 		case <-ctx.Done():
 		}
 	}()
-	go func() { errc <- g.Serve(xdsLis) }()
+	listening := []any{"admin", adminLis.Addr().String()}
+	if xdsLis != nil {
+		go func() { errc <- g.Serve(xdsLis) }()
+		listening = append(listening, "ads", xdsLis.Addr().String())
+	}
+	if secure != nil {
+		go func() { errc <- secure.g.Serve(secure.lis) }()
+		listening = append(listening, "secureAds", secure.lis.Addr().String())
+		if client != nil {
+			go func() { errc <- publishRootCert(ctx, client, secure.ca, log) }()
+		}
+	}
 	go func() {
 		if err := web.Serve(adminLis); !errors.Is(err, http.ErrServerClosed) {
 			errc <- err
 		}
 	}()
-	log.Info("meshd serving", append([]any{"ads", xdsLis.Addr().String(), "admin", adminLis.Addr().String(),
-		"source", s.Source()}, s.LogAttrs()...)...)
+	log.Info("meshd serving", append(append(listening, "source", s.Source()), s.LogAttrs()...)...)
 
 	var runErr error
 	select {
@@ -112,15 +134,37 @@ func serve(args []string) error {
 	}
 	log.Info("shutting down")
 	stop()
+	if secure != nil {
+		shutdown(secure.g, nil)
+	}
 	shutdown(g, web)
 	return runErr
 }
 
-// shutdown stops the servers, waiting a bounded time for streams to end.
+// grpcOptions are the options of both ADS servers (plaintext and secure):
+// meshd's codec, the new-stream rate limit, then extra interceptors, then
+// the send throttle, and istiod's keepalive.
+func grpcOptions(s *config.Settings, m *metrics.Metrics, extra ...grpc.StreamServerInterceptor) []grpc.ServerOption {
+	ka := s.Keepalive
+	chain := append([]grpc.StreamServerInterceptor{
+		xds.StreamRateLimit(s.MaxRequestsPerSecond, s.MaxRequestsBurst, config.StreamMaxWait, m.StreamsRefused)},
+		extra...)
+	chain = append(chain, xds.SendThrottle(s.PushThrottle))
+	return append(xds.TransportOptions(),
+		grpc.ChainStreamInterceptor(chain...),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: ka.Time, Timeout: ka.Timeout,
+			MaxConnectionAge: ka.MaxConnectionAge, MaxConnectionAgeGrace: ka.MaxConnectionAgeGrace}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: ka.MinClientPing(), PermitWithoutStream: true}),
+	)
+}
+
+// shutdown stops the servers (web may be nil), waiting a bounded time for streams to end.
 func shutdown(g *grpc.Server, web *http.Server) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = web.Shutdown(ctx)
+	if web != nil {
+		_ = web.Shutdown(ctx)
+	}
 	done := make(chan struct{})
 	go func() { g.GracefulStop(); close(done) }()
 	select {

@@ -64,12 +64,30 @@ func (b *Backend) GracefulStop() { b.srv.GracefulStop() }
 // node ID nodeID in namespace ns, and dials target (xds:///host:port).
 func DialXDS(t testing.TB, xdsAddr, nodeID, ns, target string) *grpc.ClientConn {
 	t.Helper()
+	return dialXDSWith(t, xdsAddr, `[{"type": "insecure"}]`, "", nodeID, ns, target)
+}
+
+// DialXDSSecure is DialXDS over meshd's secure port as grpc-go's xDS client
+// does it: TLS verified against the root in rootFile (serverURI's host must be
+// a name of the serving certificate), and the service-account token of
+// tokenFile on every xDS call (its JWT call credentials, which grpc-go
+// enables with GRPC_EXPERIMENTAL_XDS_BOOTSTRAP_CALL_CREDS=true in the test
+// process's environment).
+func DialXDSSecure(t testing.TB, serverURI, rootFile, tokenFile, nodeID, ns, target string) *grpc.ClientConn {
+	t.Helper()
+	creds := fmt.Sprintf(`[{"type": "tls", "config": {"ca_certificate_file": %q}}]`, rootFile)
+	call := fmt.Sprintf(`, "call_creds": [{"type": "jwt_token_file", "config": {"jwt_token_file": %q}}]`, tokenFile)
+	return dialXDSWith(t, serverURI, creds, call, nodeID, ns, target)
+}
+
+// dialXDSWith dials target through a resolver with its own bootstrap (and
+// xDS client pool), so tests do not share an xDS client or depend on
+// process-wide environment.
+func dialXDSWith(t testing.TB, serverURI, channelCreds, callCreds, nodeID, ns, target string) *grpc.ClientConn {
 	bootstrap := fmt.Sprintf(`{
-  "xds_servers": [{"server_uri": %q, "channel_creds": [{"type": "insecure"}], "server_features": ["xds_v3"]}],
+  "xds_servers": [{"server_uri": %q, "channel_creds": %s%s, "server_features": ["xds_v3"]}],
   "node": {"id": %q, "metadata": {"NAMESPACE": %q, "GENERATOR": "grpc"}}
-}`, xdsAddr, nodeID, ns)
-	// A resolver with its own bootstrap (and xDS client pool), so tests do not
-	// share an xDS client or depend on process-wide environment.
+}`, serverURI, channelCreds, callCreds, nodeID, ns)
 	res, err := xds.NewXDSResolverWithConfigForTesting([]byte(bootstrap))
 	require.NoError(t, err)
 	conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithResolvers(res))

@@ -54,7 +54,7 @@ func startMeshd(bin, kubeconfig, dir string, env []string) (*meshdProc, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.cmd = exec.Command(bin, "serve", "--kubeconfig", kubeconfig, "--istio-namespace", "istio-system",
+	m.cmd = exec.Command(bin, "serve", "--secure-xds-address", "off", "--kubeconfig", kubeconfig, "--istio-namespace", "istio-system",
 		"--xds-address", m.xdsAddr, "--admin-address", fmt.Sprintf("127.0.0.1:%d", ap), "--log-level", "warn")
 	m.cmd.Env = append(os.Environ(), env...)
 	m.cmd.Stdout, m.cmd.Stderr = logf, logf

@@ -79,7 +79,8 @@ func Build(o *Options) (*bootstrapv3.Bootstrap, error) {
 
 // dynamicResources is ADS to xds-grpc, carrying CDS and LDS (and through
 // them EDS and RDS). initial_fetch_timeout 0s, as Istio: Envoy waits for
-// meshd rather than start with no config.
+// meshd rather than start with no config. With --tls every stream carries
+// the token (xdsInitialMetadata).
 func (o *Options) dynamicResources() *bootstrapv3.Bootstrap_DynamicResources {
 	api := core.ApiConfigSource_DELTA_GRPC
 	if o.XDSAPI == XDSAPISotW {
@@ -99,6 +100,7 @@ func (o *Options) dynamicResources() *bootstrapv3.Bootstrap_DynamicResources {
 			SetNodeOnFirstMessageOnly: true,
 			GrpcServices: []*core.GrpcService{{
 				TargetSpecifier: &core.GrpcService_EnvoyGrpc_{EnvoyGrpc: &core.GrpcService_EnvoyGrpc{ClusterName: XDSClusterName}},
+				InitialMetadata: o.xdsInitialMetadata(),
 			}},
 		},
 		CdsConfig: ads(),

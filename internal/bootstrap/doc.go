@@ -8,13 +8,16 @@
 // static part follows Istio's tools/packaging/common/envoy_bootstrap.json:
 // the xds-grpc cluster, the prometheus_stats cluster and the 15090 and 15021
 // listeners. There is no pilot-agent between Envoy and meshd: xds-grpc dials
-// meshd directly (plaintext), and readiness is answered by Envoy's own admin
-// /ready.
+// meshd directly, plaintext or, with --tls, over TLS to its secure port with
+// the service-account token as bearer metadata (tls.go), and readiness is
+// answered by Envoy's own admin /ready.
 //
 // Parse turns command-line arguments and environment into validated Options;
 // Build turns Options into a validated envoy.config.bootstrap.v3.Bootstrap;
 // Marshal prints it as JSON (the default: Envoy reads a -c file without a
-// .yaml extension, such as /dev/fd/63, as JSON) or YAML. Nothing here does
-// I/O beyond what it is handed; what is allowed but unsafe (a non-loopback
-// admin address) is in Options.Warnings for the command to print.
+// .yaml extension, such as /dev/fd/63, as JSON) or YAML; WriteOutput writes
+// it to --output (mode 0600 when it holds a token). Besides that, the only
+// I/O here is Parse reading the --root-cert and --token-file files with
+// --tls; what is allowed but unsafe (a non-loopback admin address) is in
+// Options.Warnings for the command to print.
 package bootstrap

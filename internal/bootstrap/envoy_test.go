@@ -67,6 +67,47 @@ func TestEnvoyAcceptsBootstrap(t *testing.T) {
 	}
 }
 
+// TestEnvoyAcceptsTLSBootstrap loads --tls bootstraps into the real Envoy:
+// the TLS transport socket is instantiated, so Envoy reads the root
+// certificate and checks the SAN matcher. The control removes the root
+// certificate after generating: Envoy must then refuse the bootstrap, which
+// shows validate mode really loads the file.
+func TestEnvoyAcceptsTLSBootstrap(t *testing.T) {
+	envoy := envoyBin(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"sidecar-ip-json", nil},
+		{"sidecar-dns-yaml", []string{"--xds-address", "istiod.istio-system.svc:15012", "--format", "yaml"}},
+		{"router-ipv6-sotw", []string{"--type", "router", "--ip", "fd00::5", "--xds-address", "[::1]:15012", "--xds-api", "sotw",
+			"--tls-server-name", "istiod.mesh.svc"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			args := append([]string{"--namespace", "shop", "--pod-name", "frontend-1"}, tlsArgs(t)...)
+			o := mustParse(t, append(args, tc.args...)...)
+			out, err := Generate(o)
+			require.NoError(t, err)
+			file := filepath.Join(t.TempDir(), "bootstrap."+o.Format)
+			require.NoError(t, os.WriteFile(file, out, 0o600))
+			requireValid(t, envoy, file, out)
+		})
+	}
+	t.Run("root cert gone", func(t *testing.T) {
+		t.Parallel()
+		o := mustParse(t, append([]string{"--namespace", "shop", "--pod-name", "frontend-1"}, tlsArgs(t)...)...)
+		out, err := Generate(o)
+		require.NoError(t, err)
+		require.NoError(t, os.Remove(o.RootCert))
+		file := filepath.Join(t.TempDir(), "bootstrap.json")
+		require.NoError(t, os.WriteFile(file, out, 0o600))
+		log, err := validate(envoy, file)
+		require.Error(t, err, "Envoy accepted a missing trusted_ca file: validate mode does not load it:\n%s", log)
+		require.Contains(t, string(log), o.RootCert)
+	})
+}
+
 // TestEnvoyAcceptsDefaultOutputWithoutExtension is `envoy -c <(meshd
 // bootstrap)`: Envoy picks its parser by the file's extension, and a path
 // such as /dev/fd/63 has none, so it is read as JSON. The default output

@@ -8,7 +8,15 @@ import (
 
 // Defaults of the flags that have a fixed one.
 const (
-	DefaultXDSAddress     = "127.0.0.1:15010"
+	// DefaultXDSAddress is meshd's plaintext ADS port on this host.
+	DefaultXDSAddress = defaultXDSHost + ":15010"
+	// DefaultSecureXDSAddress replaces DefaultXDSAddress with --tls: meshd's
+	// secure ADS port (istiod's 15012) on the same host.
+	DefaultSecureXDSAddress = defaultXDSHost + ":15012"
+	// DefaultTLSServerName is the SNI sent to the secure port and the DNS
+	// SAN its serving certificate must have: istiod's service name, which
+	// meshd's certificate carries as istiod's does.
+	DefaultTLSServerName  = "istiod.istio-system.svc"
 	DefaultXDSAPI         = XDSAPIDelta
 	DefaultServiceAccount = "default"
 	DefaultClusterID      = "Kubernetes"
@@ -24,6 +32,9 @@ const (
 	DefaultNamespace     = "default"
 	DefaultIP            = "127.0.0.1"
 )
+
+// defaultXDSHost is the host of both default xDS addresses.
+const defaultXDSHost = "127.0.0.1"
 
 // xDS transport variants of --xds-api.
 const (
@@ -60,8 +71,24 @@ var reservedPorts = map[uint32]string{
 type Options struct {
 	// Type is the proxy role: model.SidecarProxy or model.Router (--type).
 	Type model.NodeType
-	// XDSAddress is meshd's plaintext ADS address, host:port (--xds-address).
+	// XDSAddress is meshd's ADS address, host:port: its plaintext port, or
+	// its secure port with TLS (--xds-address).
 	XDSAddress string
+	// TLS connects to meshd's secure port: TLS verified against RootCert
+	// and TLSServerName, every stream carrying Token (--tls). When false,
+	// the other TLS fields are empty.
+	TLS bool
+	// RootCert is the absolute path of the PEM mesh root Envoy trusts; Envoy
+	// reads it when it starts (--root-cert).
+	RootCert string
+	// TokenFile holds the service-account token (--token-file).
+	TokenFile string
+	// Token is TokenFile's content, trimmed, read by Parse. It is a secret:
+	// the bootstrap carries it as the xDS streams' authorization metadata.
+	Token string
+	// TLSServerName is the SNI and the DNS SAN the serving certificate must
+	// have (--tls-server-name).
+	TLSServerName string
 	// XDSAPI is XDSAPIDelta or XDSAPISotW (--xds-api).
 	XDSAPI string
 	// Namespace is the workload's namespace (--namespace).
@@ -121,6 +148,7 @@ func defaults() *Options {
 		Type:           model.SidecarProxy,
 		XDSAddress:     DefaultXDSAddress,
 		XDSAPI:         DefaultXDSAPI,
+		TLSServerName:  DefaultTLSServerName,
 		Namespace:      DefaultNamespace,
 		IPs:            []string{DefaultIP},
 		Labels:         map[string]string{},
@@ -145,7 +173,23 @@ func options(o *Options) []option {
 		{flag: "type", arg: "TYPE", value: stringValue{p: typ, check: oneOf(string(model.SidecarProxy), string(model.Router))},
 			usage: "proxy role, the first field of the node ID: sidecar, or router for an ingress/egress gateway"},
 		{flag: "xds-address", arg: "HOST:PORT", value: stringValue{p: &o.XDSAddress, check: hostPort},
-			usage: "meshd's plaintext ADS address; an IP gives a STATIC xds-grpc cluster, a DNS name a STRICT_DNS one"},
+			def: DefaultXDSAddress + ", or " + DefaultSecureXDSAddress + " with --tls",
+			usage: "meshd's ADS address: its plaintext port, or its secure port with --tls; " +
+				"an IP gives a STATIC xds-grpc cluster, a DNS name a STRICT_DNS one"},
+		{flag: "tls", value: boolValue{p: &o.TLS},
+			usage: "connect to meshd's secure port (istiod's 15012): TLS verified against --root-cert and --tls-server-name, " +
+				"each stream carrying --token-file's token as authorization: Bearer metadata"},
+		{flag: "root-cert", arg: "FILE", env: "XDS_ROOT_CA", value: stringValue{p: &o.RootCert}, def: "none; required with --tls",
+			usage: "PEM file of the mesh root certificate (root-cert.pem of the istio-ca-root-cert ConfigMap) that signs " +
+				"meshd's serving certificate; Envoy reads it when it starts"},
+		{flag: "token-file", arg: "FILE", value: stringValue{p: &o.TokenFile}, def: "none; required with --tls",
+			usage: "file holding the Kubernetes service-account token, audience istio-ca " +
+				"(kubectl create token SA -n NS --audience istio-ca). It is read now and copied into the bootstrap, " +
+				"which is then a secret (--output writes it with mode 0600); once the token expires Envoy cannot " +
+				"reconnect: generate the bootstrap again (pilot-agent, which renews tokens, is the production path)"},
+		{flag: "tls-server-name", arg: "NAME", env: "ISTIOD_SAN", value: stringValue{p: &o.TLSServerName, check: dnsName},
+			usage: "with --tls, the SNI sent and the DNS SAN meshd's serving certificate must have, " +
+				"e.g. istiod.<namespace>.svc"},
 		{flag: "xds-api", arg: "API", value: stringValue{p: &o.XDSAPI, check: oneOf(XDSAPIDelta, XDSAPISotW)},
 			usage: "xDS flavour: delta (ads_config api_type DELTA_GRPC, as Istio 1.22+ sidecars) or sotw (GRPC, state of the world)"},
 		{flag: "namespace", arg: "NS", env: "POD_NAMESPACE", value: stringValue{p: &o.Namespace, check: dnsLabel},

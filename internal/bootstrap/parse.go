@@ -51,22 +51,22 @@ func Parse(args []string, getenv func(string) string, hostname string) (*Options
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, ErrHelp
 		}
-		return nil, usagef("%s (see meshd bootstrap --help)", strings.Replace(err.Error(), "flag -", "flag --", 1))
+		return nil, usagef("%s (see meshd bootstrap --help)", flagError(err))
 	}
 	if fs.NArg() > 0 {
 		return nil, usagef("unexpected argument %q (see meshd bootstrap --help)", fs.Arg(0))
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	set := given{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = "" })
 	for _, op := range opts {
-		if op.env == "" || set[op.flag] {
+		if op.env == "" || set.has(op.flag) {
 			continue
 		}
 		if v := getenv(op.env); v != "" {
 			if err := op.value.Set(v); err != nil {
 				return nil, usagef("environment variable %s=%q (for --%s): %v", op.env, v, op.flag, err)
 			}
-			set[op.flag] = true
+			set[op.flag] = op.env
 		}
 	}
 	if err := o.derive(set, hostname); err != nil {
@@ -75,20 +75,58 @@ func Parse(args []string, getenv func(string) string, hostname string) (*Options
 	return o, nil
 }
 
+// flagError is the flag package's error with this command's flag spelling:
+// "invalid value "x" for flag --name: ...", boolean flags included (the
+// package says "invalid boolean value "x" for -name").
+func flagError(err error) string {
+	msg := strings.Replace(err.Error(), "invalid boolean value ", "invalid value ", 1)
+	msg = strings.Replace(msg, "flag -", "flag --", 1)
+	return strings.Replace(msg, "\" for -", "\" for flag --", 1)
+}
+
+// given records the settings taken from the command line or environment:
+// flag name to the environment variable it came from, "" for the flag.
+type given map[string]string
+
+// has reports whether the flag was set, by itself or its variable.
+func (g given) has(flag string) bool {
+	_, ok := g[flag]
+	return ok
+}
+
+// explicit reports whether the flag itself was given.
+func (g given) explicit(flag string) bool {
+	env, ok := g[flag]
+	return ok && env == ""
+}
+
+// invalid is the usage error for a value that passed its flag's own check
+// but not a later one (such as reading the file it names), worded as Parse
+// words the others: naming the flag, or the variable it came from.
+func (g given) invalid(flag, value string, err error) error {
+	if env := g[flag]; env != "" {
+		return usagef("environment variable %s=%q (for --%s): %v", env, value, flag, err)
+	}
+	return usagef("invalid value %q for flag --%s: %v", value, flag, err)
+}
+
 // derive fills the defaults that depend on other values, then checks what
 // involves several flags.
-func (o *Options) derive(set map[string]bool, hostname string) error {
-	if !set["pod-name"] {
+func (o *Options) derive(set given, hostname string) error {
+	if !set.has("pod-name") {
 		if nodeField(hostname) != nil {
 			return usagef("--pod-name not given, $POD_NAME empty, and the host name %q cannot stand in: set --pod-name", hostname)
 		}
 		o.PodName = hostname
 	}
-	if !set["workload-name"] {
+	if !set.has("workload-name") {
 		o.WorkloadName = workloadName(o.PodName, o.Labels["pod-template-hash"])
 	}
 	delete(o.Labels, "pod-template-hash")
 	if err := o.checkPorts(); err != nil {
+		return err
+	}
+	if err := o.deriveTLS(set); err != nil {
 		return err
 	}
 	if o.NodeID != "" {
@@ -122,19 +160,36 @@ func (o *Options) checkPorts() error {
 	return nil
 }
 
-// Warnings returns what is allowed but unsafe in o, one sentence each, for
-// the caller to print on standard error: an admin address other than
-// loopback (Envoy's admin has no authentication; tests run it on a private
-// network namespace's address).
+// Warnings returns what is allowed but unsafe or likely wrong in o, one
+// sentence each, for the caller to print on standard error: an admin
+// address other than loopback (Envoy's admin has no authentication; tests
+// run it on a private network namespace's address), and an xDS port that
+// is meshd's default for the other transport (see xdsPortWarning).
 func (o *Options) Warnings() []string {
+	var out []string
+	for _, w := range []string{o.adminWarning(), o.xdsPortWarning()} {
+		if w != "" {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// adminWarning is the warning for an admin address other than loopback,
+// or "".
+func (o *Options) adminWarning() string {
 	ip := net.ParseIP(o.AdminAddress)
 	if ip == nil || ip.IsLoopback() {
-		return nil
+		return ""
 	}
-	return []string{fmt.Sprintf("--admin-address %s is not a loopback address: Envoy's admin has no authentication, "+
+	secret := ""
+	if o.TLS {
+		secret = ", the service-account token of --token-file among it"
+	}
+	return fmt.Sprintf("--admin-address %s is not a loopback address: Envoy's admin has no authentication, "+
 		"so anyone who can connect to port %d there can stop Envoy (/quitquitquit), change its runtime (/runtime_modify) "+
-		"and read its config (/config_dump); keep it on 127.0.0.1 unless the network is private",
-		o.AdminAddress, o.AdminPort)}
+		"and read its config (/config_dump%s); keep it on 127.0.0.1 unless the network is private",
+		o.AdminAddress, o.AdminPort, secret)
 }
 
 // workloadName guesses the owning Deployment's name from a pod name the way

@@ -67,7 +67,7 @@ func (o *Options) staticResources() (*bootstrapv3.Bootstrap_StaticResources, err
 }
 
 // xdsCluster is the HTTP/2 cluster to meshd: STATIC for an IP, STRICT_DNS
-// (re-resolved every 5s, Envoy's default) for a name.
+// (re-resolved every 5s, Envoy's default) for a name; over TLS with --tls.
 func (o *Options) xdsCluster() (*cluster.Cluster, error) {
 	host, portText, err := net.SplitHostPort(o.XDSAddress)
 	if err != nil {
@@ -81,7 +81,12 @@ func (o *Options) xdsCluster() (*cluster.Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	socket, err := o.xdsTransportSocket()
+	if err != nil {
+		return nil, err
+	}
 	c := staticCluster(XDSClusterName, host, uint32(port))
+	c.TransportSocket = socket
 	c.ConnectTimeout = durationOf(xdsConnectTimeout)
 	c.TypedExtensionProtocolOptions = map[string]*anypb.Any{httpProtocolOptionsKey: h2}
 	c.UpstreamConnectionOptions = &cluster.UpstreamConnectionOptions{

@@ -30,10 +30,24 @@ invalid value is refused with a message naming it (exit status 2); an
 --admin-address other than loopback is allowed with a warning on standard
 error (Envoy's admin has no authentication).
 
+With --tls, Envoy dials meshd's secure port (15012, as istiod) over TLS,
+trusting --root-cert and checking that the serving certificate is for
+--tls-server-name, and sends the service-account token of --token-file
+(audience istio-ca) as "authorization: Bearer" metadata on every stream.
+The token is copied into the bootstrap, so the bootstrap is a secret:
+--output writes it with mode 0600, and Envoy's admin /config_dump shows it.
+meshd closes each connection after --max-connection-age (30m by default),
+so once the token expires Envoy cannot reconnect and stops getting config
+updates: generate the bootstrap again and restart Envoy. pilot-agent, which
+renews the token, is the production path.
+
 Flags:
 `)
 	for _, o := range options(defaults()) {
-		fmt.Fprintf(w, "\n  --%s %s", o.flag, o.arg)
+		fmt.Fprintf(w, "\n  --%s", o.flag)
+		if o.arg != "" {
+			fmt.Fprintf(w, " %s", o.arg)
+		}
 		if o.env != "" {
 			fmt.Fprintf(w, "   (env %s)", o.env)
 		}

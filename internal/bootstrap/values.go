@@ -219,3 +219,25 @@ func notGRPC(s string) error {
 	}
 	return nil
 }
+
+// boolValue is a switch: --flag alone sets it, --flag=false clears it.
+type boolValue struct{ p *bool }
+
+func (v boolValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return strconv.FormatBool(*v.p)
+}
+
+func (v boolValue) Set(s string) error {
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return errors.New("want true or false")
+	}
+	*v.p = b
+	return nil
+}
+
+// IsBoolFlag lets the flag stand alone, without a value.
+func (v boolValue) IsBoolFlag() bool { return true }

@@ -15,6 +15,12 @@
 // cached briefly. CertificateServer is Istio's CA gRPC service
 // (istio.v1.auth.IstioCertificateService/CreateCertificate) on top of both.
 //
-// Kubernetes is reached only through the small SecretStore and TokenReviewer
-// interfaces; this package never imports translate or xds.
+// RootCertPublisher keeps the root in the istio-ca-root-cert ConfigMap of
+// every namespace, as istiod's namespace controller. StaticAuthenticator and
+// DirStore are the file provider's counterparts of TokenReview and the
+// cacerts Secret.
+//
+// The CA reaches Kubernetes Secrets and TokenReviews only through the small
+// SecretStore and TokenReviewer interfaces; the publisher uses client-go
+// informers. This package never imports translate or xds.
 package ca

@@ -55,6 +55,9 @@ func TestDefaults(t *testing.T) {
 			MaxConnectionAge:      30 * time.Minute,
 			MaxConnectionAgeGrace: 10 * time.Second,
 		},
+		Security: Security{SecureXDSAddress: ":15012", XDSAuth: true, CertProvider: "istiod",
+			CustomCertDir: "./var/run/secrets/istiod/tls", RootCADir: "./etc/cacerts", TrustDomain: "cluster.local",
+			DefaultWorkloadCertTTL: 24 * time.Hour, MaxWorkloadCertTTL: 90 * 24 * time.Hour, TokenAudiences: "istio-ca"},
 	}
 	assert.Equal(t, want, s)
 	assert.Equal(t, auto, AutoThrottle())
@@ -212,6 +215,8 @@ var envVars = []string{
 	"MESHD_PUSH_LEADING_EDGE",
 	"MESHD_MAX_REQUESTS_BURST", "GRPC_KEEPALIVE_INTERVAL", "GRPC_KEEPALIVE_TIMEOUT",
 	"MESHD_MAX_CONNECTION_AGE", "MESHD_MAX_CONNECTION_AGE_GRACE", "KUBECONFIG", "POD_NAMESPACE",
+	"XDS_AUTH", "PILOT_CERT_PROVIDER", "ISTIOD_CUSTOM_HOST", "ROOT_CA_DIR", "DEFAULT_WORKLOAD_CERT_TTL",
+	"MAX_WORKLOAD_CERT_TTL", "TOKEN_AUDIENCES", "CA_TRUSTED_NODE_ACCOUNTS",
 }
 
 func TestHelp(t *testing.T) {

@@ -21,7 +21,7 @@ type option struct {
 func options(s *Settings) []option {
 	d := &s.Debounce
 	k := &s.Keepalive
-	return []option{
+	return append([]option{
 		{flag: "config-dir", arg: "DIR", value: stringValue{p: &s.ConfigDir}, def: "none: watch a cluster",
 			usage: "serve a directory of Kubernetes/Istio YAML manifests (file provider) instead of a cluster"},
 		{flag: "kubeconfig", arg: "FILE", env: "KUBECONFIG", value: stringValue{p: &s.Kubeconfig}, def: "in a pod, the in-cluster config",
@@ -33,7 +33,8 @@ func options(s *Settings) []option {
 		{flag: "mesh-configmap", arg: "NAME", value: stringValue{p: &s.MeshConfigMap},
 			usage: `name of the ConfigMap whose key "mesh" holds MeshConfig`, istiod: "istio"},
 		{flag: "xds-address", arg: "ADDR", value: stringValue{p: &s.XDSAddress},
-			usage: "plaintext ADS listen address", istiod: "--grpcAddr :15010"},
+			usage:  "plaintext ADS listen address (no authentication: any client may claim any namespace); off disables it",
+			istiod: "--grpcAddr :15010"},
 		{flag: "admin-address", arg: "ADDR", value: stringValue{p: &s.AdminAddress},
 			usage:  "monitoring and debug HTTP listen address; localhost only unless set (in a pod, :15014 lets Prometheus scrape)",
 			istiod: "--monitoringAddr :15014 (all interfaces)"},
@@ -85,5 +86,5 @@ func options(s *Settings) []option {
 		{flag: "max-connection-age-grace", arg: "DURATION", env: "MESHD_MAX_CONNECTION_AGE_GRACE", value: durationValue{p: &k.MaxConnectionAgeGrace},
 			usage:  "after that GOAWAY, how long the connection's streams may go on before it is closed",
 			istiod: "MaxServerConnectionAgeGrace, same default (not settable)"},
-	}
+	}, securityOptions(&s.Security)...)
 }

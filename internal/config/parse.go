@@ -58,5 +58,11 @@ func Parse(args []string, getenv func(string) string) (*Settings, error) {
 	if s.ConfigDir != "" {
 		s.Kubeconfig = "" // $KUBECONFIG does not matter to the file provider
 	}
+	if err := s.Security.check(); err != nil {
+		return nil, err
+	}
+	if s.XDSAddress == Off && !s.Security.SecureEnabled() {
+		return nil, errors.New("--xds-address and --secure-xds-address are both off: nothing would serve xDS")
+	}
 	return s, nil
 }

@@ -25,7 +25,7 @@ type Settings struct {
 	// MeshConfigMap is the name of the ConfigMap whose key "mesh" holds
 	// MeshConfig.
 	MeshConfigMap string
-	// XDSAddress is the plaintext ADS listen address.
+	// XDSAddress is the plaintext ADS listen address ("off" disables it).
 	XDSAddress string
 	// AdminAddress is the monitoring and debug HTTP listen address.
 	AdminAddress string
@@ -56,6 +56,8 @@ type Settings struct {
 	ScopeGatewayToNamespace bool
 	// Keepalive tunes the ADS gRPC server's connections.
 	Keepalive Keepalive
+	// Security configures the secure port: TLS, authentication and the CA.
+	Security Security
 }
 
 // Keepalive are the gRPC server's keepalive settings, as istiod's
@@ -130,6 +132,7 @@ func defaults() *Settings {
 			MaxConnectionAge:      30 * time.Minute,
 			MaxConnectionAgeGrace: 10 * time.Second,
 		},
+		Security: defaultSecurity(),
 	}
 }
 
@@ -165,5 +168,6 @@ func (s *Settings) LogAttrs() []any {
 		"filterGatewayClusterConfig", s.FilterGatewayClusterConfig,
 		"scopeGatewayToNamespace", s.ScopeGatewayToNamespace,
 		"maxConnectionAge", s.Keepalive.MaxConnectionAge,
+		"xdsAuth", s.Security.XDSAuth, "certProvider", s.Security.CertProvider,
 	}
 }

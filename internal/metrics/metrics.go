@@ -34,6 +34,11 @@ type Metrics struct {
 	// StreamsRefused is meshd_xds_streams_refused_total: new ADS streams
 	// refused by the new-stream rate limit (PILOT_MAX_REQUESTS_PER_SECOND).
 	StreamsRefused prometheus.Counter
+	// AuthFailures is meshd_xds_auth_failures_total{reason}: secure-port ADS
+	// streams refused because the caller's token was not accepted
+	// (unauthenticated) or its node claims another namespace or service
+	// account than the token's (namespace, service_account).
+	AuthFailures *prometheus.CounterVec
 	// InboundUpdates is pilot_inbound_updates{type}: changes received from
 	// the providers, by kind.
 	InboundUpdates *prometheus.CounterVec
@@ -43,6 +48,9 @@ type Metrics struct {
 	// a provider saw a change to the proxy's ACK of the response carrying it.
 	Propagation *prometheus.HistogramVec
 }
+
+// AuthFailureReasons are the reason labels of meshd_xds_auth_failures_total.
+var AuthFailureReasons = []string{"unauthenticated", "namespace", "service_account"}
 
 // New creates and registers meshd's metrics on a fresh registry, with the Go
 // runtime and process collectors.
@@ -81,6 +89,9 @@ func New() *Metrics {
 		StreamsRefused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "meshd_xds_streams_refused_total", Help: "New ADS streams refused with RESOURCE_EXHAUSTED by the new-stream rate limit (PILOT_MAX_REQUESTS_PER_SECOND).",
 		}),
+		AuthFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meshd_xds_auth_failures_total", Help: "ADS streams of the secure port refused: token not accepted (unauthenticated), or node claiming another namespace or service account than its token's.",
+		}, []string{"reason"}),
 		InboundUpdates: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pilot_inbound_updates", Help: "Total number of updates received by pilot.",
 		}, []string{"type"}),
@@ -97,7 +108,10 @@ func New() *Metrics {
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.XDSClients, m.Pushes, m.Rejects, m.ConvergenceTime, m.DebounceTime, m.PushTriggers,
-		m.Services, m.ConfigErrors, m.SnapshotRejects, m.StreamsRefused, m.InboundUpdates, m.ConfigSize, m.Propagation,
+		m.Services, m.ConfigErrors, m.SnapshotRejects, m.StreamsRefused, m.AuthFailures, m.InboundUpdates, m.ConfigSize, m.Propagation,
 	)
+	for _, reason := range AuthFailureReasons {
+		m.AuthFailures.WithLabelValues(reason) // exported as 0 until the first failure
+	}
 	return m
 }

@@ -31,10 +31,13 @@ type Proxy struct {
 	Labels    map[string]string
 	// Generator is "grpc" for proxyless gRPC clients, "" for Envoy.
 	Generator string
+	// ServiceAccount is the SERVICE_ACCOUNT metadata (pilot-agent sets it):
+	// the service account the proxy says it runs as; "" if not given.
+	ServiceAccount string
 }
 
 // ParseProxy parses an istiod node ID "type~ip~id~domain" plus node metadata
-// (NAMESPACE, LABELS, GENERATOR; other keys are ignored).
+// (NAMESPACE, LABELS, GENERATOR, SERVICE_ACCOUNT; other keys are ignored).
 func ParseProxy(nodeID string, metadata map[string]any) (*Proxy, error) {
 	parts := strings.Split(nodeID, "~")
 	if len(parts) != 4 {
@@ -65,6 +68,9 @@ func ParseProxy(nodeID string, metadata map[string]any) (*Proxy, error) {
 	}
 	if g, ok := metadata["GENERATOR"].(string); ok {
 		p.Generator = g
+	}
+	if sa, ok := metadata["SERVICE_ACCOUNT"].(string); ok {
+		p.ServiceAccount = sa
 	}
 	if labels, ok := metadata["LABELS"].(map[string]any); ok {
 		p.Labels = make(map[string]string, len(labels))
