@@ -58,8 +58,9 @@ func buildRouter(x *Index, scope model.Scope) *Output {
 func (b *builder) sidecarOutput() *Output {
 	shared := b.x.views.get(b.viewKey(), b.sidecarOutbound)
 	ports := b.inboundPorts()
-	return b.x.shared.get(outputKey{view: shared, ports: portsKey(ports)}, func() any {
-		inListeners, inClusters := b.inboundOutput(ports)
+	mtls := b.scope.Agent
+	return b.x.shared.get(outputKey{view: shared, ports: portsKey(ports), mtls: mtls}, func() any {
+		inListeners, inClusters := b.inboundOutput(ports, mtls)
 		b.addAccessLogs(inListeners, shared.Clusters)
 		// The view carries its clusters' assignments; inbound clusters are
 		// STATIC, so a scope adds none of its own.

@@ -100,52 +100,78 @@ func (b *builder) targetPort(svc *model.Service, p model.Port, labels map[string
 // sidecar; with iptables redirection a pod without them drops every
 // inbound connection), and an inbound cluster per port its workload
 // serves.
-func (b *builder) inboundOutput(ports []inboundPort) ([]*listener.Listener, []*cluster.Cluster) {
+func (b *builder) inboundOutput(ports []inboundPort, mtls bool) ([]*listener.Listener, []*cluster.Cluster) {
 	passthrough := b.x.shared.get(inboundPassthroughKey{}, func() any { return inboundPassthroughCluster() })
 	clusters := []*cluster.Cluster{passthrough.(*cluster.Cluster)}
 	for _, p := range ports {
 		clusters = append(clusters, inboundCluster(p))
 	}
-	return []*listener.Listener{virtualInbound(ports)}, clusters
+	return []*listener.Listener{virtualInbound(ports, mtls)}, clusters
 }
 
 // virtualInbound accepts all redirected inbound traffic: istiod's
 // passthrough chains (inbound_passthrough.go), then one filter chain per
 // workload port (HTTP ports through an HTTP connection manager with an
-// inline route, others through tcp_proxy). As istiod's, it waits for the
-// HTTP inspector without a timeout (MeshConfig protocolDetectionTimeout,
-// 0s by default), and with one set would pick a filter chain when it
-// expires rather than close the connection.
-func virtualInbound(ports []inboundPort) *listener.Listener {
+// inline route, others through tcp_proxy), each preceded by its Istio mTLS
+// chain when mtls (inbound_mtls.go). As istiod's, it waits for the HTTP
+// inspector without a timeout (MeshConfig protocolDetectionTimeout, 0s by
+// default), and with one set would pick a filter chain when it expires
+// rather than close the connection.
+func virtualInbound(ports []inboundPort, mtls bool) *listener.Listener {
 	l := &listener.Listener{
 		Name:                             VirtualInboundListener,
 		Address:                          socketAddress("0.0.0.0", virtualInboundPort),
 		TrafficDirection:                 core.TrafficDirection_INBOUND,
-		ListenerFilters:                  inboundListenerFilters(ports),
+		ListenerFilters:                  inboundListenerFilters(ports, mtls),
 		ListenerFiltersTimeout:           durationpb.New(0),
 		ContinueOnListenerFiltersTimeout: true,
 		FilterChains:                     inboundPassthroughChains(),
 	}
 	for _, p := range ports {
-		name := InboundClusterName(p.target)
-		f := tcpFilter(name, name)
-		if p.protocol.IsHTTP() {
-			f = inboundHTTPFilter(fmt.Sprintf("inbound_0.0.0.0_%d", p.target), fmt.Sprintf("inbound|http|%d", p.target), name, name)
+		if mtls {
+			l.FilterChains = append(l.FilterChains, inboundMTLSChain(p))
 		}
 		l.FilterChains = append(l.FilterChains, &listener.FilterChain{
 			Name:             OutboundListenerName("0.0.0.0", p.target),
 			FilterChainMatch: &listener.FilterChainMatch{DestinationPort: wrapperspb.UInt32(p.target)},
-			Filters:          []*listener.Filter{f},
+			Filters:          []*listener.Filter{inboundPortFilter(p)},
 		})
 	}
 	return l
+}
+
+// inboundPortFilter is the network filter of a workload port's chains: an
+// HTTP connection manager for HTTP ports, else tcp_proxy, to its inbound
+// cluster.
+func inboundPortFilter(p inboundPort) *listener.Filter {
+	name := InboundClusterName(p.target)
+	if p.protocol.IsHTTP() {
+		return hcmFilter(inboundPortHCM(p))
+	}
+	return tcpFilter(name, name)
+}
+
+// inboundPortHCM is the connection manager of an HTTP workload port.
+func inboundPortHCM(p inboundPort) *hcm.HttpConnectionManager {
+	name := InboundClusterName(p.target)
+	return inboundHCM(fmt.Sprintf("inbound_0.0.0.0_%d", p.target), fmt.Sprintf("inbound|http|%d", p.target), name, name)
 }
 
 // inboundHTTPFilter routes everything to cluster through an inline route
 // configuration (named routeName, one virtual host vhost for "*"), as
 // istiod's inbound HCM.
 func inboundHTTPFilter(statPrefix, vhost, routeName, cluster string) *listener.Filter {
-	m := &hcm.HttpConnectionManager{
+	return hcmFilter(inboundHCM(statPrefix, vhost, routeName, cluster))
+}
+
+// hcmFilter is the network filter running m.
+func hcmFilter(m *hcm.HttpConnectionManager) *listener.Filter {
+	return &listener.Filter{Name: hcmFilterName, ConfigType: &listener.Filter_TypedConfig{TypedConfig: mustAny(m)}}
+}
+
+// inboundHCM is inboundHTTPFilter's connection manager.
+func inboundHCM(statPrefix, vhost, routeName, cluster string) *hcm.HttpConnectionManager {
+	return &hcm.HttpConnectionManager{
 		StatPrefix: statPrefix,
 		RouteSpecifier: &hcm.HttpConnectionManager_RouteConfig{RouteConfig: &route.RouteConfiguration{
 			Name: routeName,
@@ -158,7 +184,6 @@ func inboundHTTPFilter(statPrefix, vhost, routeName, cluster string) *listener.F
 		}},
 		HttpFilters: []*hcm.HttpFilter{routerFilter()},
 	}
-	return &listener.Filter{Name: hcmFilterName, ConfigType: &listener.Filter_TypedConfig{TypedConfig: mustAny(m)}}
 }
 
 // inboundCluster sends to the workload on 127.0.0.1:<port>. istiod uses an

@@ -35,9 +35,10 @@ import (
 // traffic to a declared port is not delayed by it.
 //
 // istiod's default mTLS mode (PERMISSIVE) adds chains that terminate Istio
-// mTLS with the SDS certificates and a TLS inspector; meshd terminates no
-// inbound mTLS (no PeerAuthentication), so TLS bytes take the plaintext
-// TCP chain and reach the application as they came.
+// mTLS with the SDS certificates and a TLS inspector; meshd adds them for
+// the workload's ports of a proxy run by Istio's agent (inbound_mtls.go),
+// not to the passthrough chains: TLS bytes to an undeclared port take the
+// plaintext TCP chain and reach the application as they came.
 const (
 	inboundBlackholeChain   = "virtualInbound-blackhole"
 	inboundCatchAllHTTP     = "virtualInbound-catchall-http"
@@ -76,25 +77,27 @@ func inboundPassthroughChains() []*listener.FilterChain {
 }
 
 // inboundListenerFilters are virtualInbound's listener filters: the
-// original destination, and the HTTP inspector for the passthrough chains
-// only (disabled on every port a chain names, 15006 included).
-func inboundListenerFilters(ports []inboundPort) []*listener.ListenerFilter {
+// original destination, with mtls the TLS inspector for the workload's
+// ports (inbound_mtls.go), and the HTTP inspector for the passthrough
+// chains only (disabled on every port a chain names, 15006 included).
+func inboundListenerFilters(ports []inboundPort, mtls bool) []*listener.ListenerFilter {
 	disabled := make([]uint32, 0, len(ports)+1)
 	for _, p := range ports {
 		disabled = append(disabled, p.target)
 	}
-	disabled = insertSorted(disabled, virtualInboundPort)
-	return []*listener.ListenerFilter{
-		{
-			Name:       originalDstFilterName,
-			ConfigType: &listener.ListenerFilter_TypedConfig{TypedConfig: mustAny(&originaldst.OriginalDst{})},
-		},
-		{
-			Name:           httpInspectorName,
-			ConfigType:     &listener.ListenerFilter_TypedConfig{TypedConfig: mustAny(&httpinspector.HttpInspector{})},
-			FilterDisabled: portsPredicate(disabled),
-		},
+	filters := []*listener.ListenerFilter{{
+		Name:       originalDstFilterName,
+		ConfigType: &listener.ListenerFilter_TypedConfig{TypedConfig: mustAny(&originaldst.OriginalDst{})},
+	}}
+	if mtls && len(ports) > 0 {
+		filters = append(filters, inboundTLSInspector(disabled))
 	}
+	disabled = insertSorted(disabled, virtualInboundPort)
+	return append(filters, &listener.ListenerFilter{
+		Name:           httpInspectorName,
+		ConfigType:     &listener.ListenerFilter_TypedConfig{TypedConfig: mustAny(&httpinspector.HttpInspector{})},
+		FilterDisabled: portsPredicate(disabled),
+	})
 }
 
 // insertSorted inserts port into the sorted list ports.

@@ -103,6 +103,7 @@ type svcClustersKey struct {
 type outputKey struct {
 	view  *Output
 	ports string
+	mtls  bool // inbound Istio mTLS chains (Scope.Agent)
 }
 
 // joinDomains is the domains' part of a vhostKey.

@@ -37,6 +37,9 @@ type Echo struct {
 	Backend string `json:"backend"`
 	Path    string `json:"path"`
 	Host    string `json:"host"`
+	// XFCC is the x-forwarded-client-cert header the request came with: a
+	// sidecar that terminated Istio mTLS names the client's identity there.
+	XFCC string `json:"xfcc,omitempty"`
 }
 
 // StartHTTPBackend serves on ip:port until the test ends.
@@ -54,7 +57,7 @@ func StartHTTPBackend(t testing.TB, name, ip string, port int) *HTTPBackend {
 // ServeHTTP answers as scripted.
 func (b *HTTPBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	n := b.hits.Add(1)
-	e := Echo{Backend: b.Name, Path: r.URL.Path, Host: r.Host}
+	e := Echo{Backend: b.Name, Path: r.URL.Path, Host: r.Host, XFCC: r.Header.Get("X-Forwarded-Client-Cert")}
 	b.mu.Lock()
 	b.lastReq = e
 	b.mu.Unlock()

@@ -66,9 +66,15 @@ func (c *cluster) service(ns, name string, port int32) {
 // pod creates a Pod carrying labels, so DestinationRule subsets can select
 // the endpoints that reference it.
 func (c *cluster) pod(ns, name string, labels map[string]string) {
+	c.podAs(ns, name, "", labels)
+}
+
+// podAs is pod running as service account sa ("" for the namespace's
+// default).
+func (c *cluster) podAs(ns, name, sa string, labels map[string]string) {
 	_, err := c.kube.CoreV1().Pods(ns).Create(c.ctx, &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels},
-		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app"}}},
+		Spec:       corev1.PodSpec{ServiceAccountName: sa, Containers: []corev1.Container{{Name: "app", Image: "app"}}},
 	}, metav1.CreateOptions{})
 	require.NoError(c.t, err)
 }

@@ -1,11 +1,21 @@
 package kube
 
 import (
+	"context"
+	"crypto/tls"
+	"net"
+	"os/exec"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	networking "istio.io/api/networking/v1"
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/meshd/meshd/e2e/harness"
 	"github.com/meshd/meshd/xds"
@@ -50,4 +60,123 @@ func TestPilotAgentSidecar(t *testing.T) {
 	assert.Equal(t, a.NodeID, adsz.Clients[0].NodeID)
 	assert.Equal(t, "spiffe://cluster.local/ns/"+ns+"/sa/client", adsz.Clients[0].Identity)
 	t.Logf("pilot-agent %s connected over %s xDS", a.NodeID, map[bool]string{true: "delta", false: "state-of-the-world"}[adsz.Clients[0].Delta])
+}
+
+// TestIstioMutualBetweenAgentSidecars: two pilot-agent sidecars, each with
+// a workload certificate from meshd's CA, talk Istio mTLS: the client's
+// DestinationRule says ISTIO_MUTUAL, and the server's inbound (istiod's
+// PERMISSIVE chains, which meshd gives proxies run by the agent)
+// terminates it, verifies the client's certificate against the mesh root
+// and tells the application who called in x-forwarded-client-cert. The
+// client runs in a network namespace of its own (its 15001 and 15006); the
+// server's inbound traffic is redirected to its 15006 as istio-init does.
+func TestIstioMutualBetweenAgentSidecars(t *testing.T) {
+	const ns, sys, podIP, appPort = "mtls", "mtls-system", "10.250.63.1", 18080
+	c := newCluster(t)
+	requireRealRoot(t)
+	requirePortFree(t, 15001, "another sidecar still holds the suite's 15001")
+	clientNet := harness.NewChildNet(t, 5)
+	interceptIn(t, clientNet)
+	redirectInbound(t, podIP, appPort)
+	c.namespace(sys, nil)
+	c.namespace(ns, nil)
+	for _, sa := range []string{"client", "server"} {
+		c.serviceAccount(ns, sa)
+	}
+	app := harness.StartHTTPBackend(t, "echo-0", "127.0.0.1", appPort) // what the server's inbound cluster reaches
+	vip := c.httpServiceTargeting(ns, "echo", 8080, appPort)
+	c.podAs(ns, "echo-0", "server", map[string]string{"app": "echo"}) // the identity the client verifies
+	c.createSlice(endpointSlice(ns, "echo-1", "echo", "http", appPort, []epSpec{{ip: podIP, pod: "echo-0", ready: true}}))
+	c.istioMutual(ns, "echo."+ns+".svc.cluster.local")
+
+	_, addr := startSecureMeshdOnAll(t, sys)
+	_, port, err := net.SplitHostPort(addr)
+	require.NoError(t, err)
+	root := c.rootCert(ns)
+	agent := func(sa, pod, ip string, labels map[string]string, n *harness.ChildNet, xds string) *harness.PilotAgent {
+		a := harness.StartPilotAgent(t, harness.PilotAgentOptions{
+			DiscoveryAddress: xds, RootCert: root, ServerName: "istiod." + sys + ".svc", Token: c.token(ns, sa),
+			Namespace: ns, ServiceAccount: sa, PodName: pod, IP: ip, Labels: labels, EnvoyBin: envoyBin, UID: proxyUID, Net: n,
+		})
+		a.WaitReady(t, 60*time.Second)
+		return a
+	}
+	server := agent("server", "echo-0", podIP, map[string]string{"app": "echo"}, nil, "127.0.0.1:"+port)
+	client := agent("client", "client-0", "", map[string]string{"app": "client"}, clientNet, net.JoinHostPort(clientNet.HostIP, port))
+
+	var r reply
+	if !assert.Eventually(t, func() bool {
+		r = getVia(clientNet.HTTPClient(), "http://"+vip+":8080/", "echo."+ns+".svc.cluster.local")
+		return r.Backend == "echo-0"
+	}, 30*time.Second, 100*time.Millisecond, "a request from the client sidecar to the server's") {
+		require.FailNowf(t, "no request reached the server", "last reply %+v\nclient: %v\nclient clusters: %s\nserver: %v",
+			r, client.StatsMatching(t, "outbound|8080||echo"), client.Get(t, "/clusters"), server.StatsMatching(t, "15006"))
+	}
+	assert.Contains(t, r.Echo.XFCC, "URI=spiffe://cluster.local/ns/"+ns+"/sa/client",
+		"the server's sidecar terminated mTLS and saw the client's workload certificate")
+	assert.Equal(t, app.Last().XFCC, r.Echo.XFCC)
+
+	// The mTLS chain requires a client certificate: Istio's ALPN without one
+	// is refused in the handshake. Plaintext still reaches the application
+	// (istiod's PERMISSIVE default; STRICT is PeerAuthentication's).
+	direct := net.JoinHostPort(podIP, strconv.Itoa(appPort))
+	conn, err := clientNet.DialContext(context.Background(), "tcp", direct)
+	require.NoError(t, err)
+	tc := tls.Client(conn, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"istio"}}) //nolint:gosec // the point is the missing client certificate
+	hsErr := tc.Handshake()
+	if hsErr == nil { // TLS 1.3: the server's refusal arrives with the first read
+		_, hsErr = tc.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+		if hsErr == nil {
+			_, hsErr = tc.Read(make([]byte, 1))
+		}
+	}
+	tc.Close()
+	assert.Error(t, hsErr, "an Istio mTLS handshake without a client certificate must fail")
+	plain := getVia(clientNet.HTTPClient(), "http://"+direct+"/", "echo")
+	assert.Equal(t, "echo-0", plain.Backend, "plaintext to the pod takes the PERMISSIVE plaintext chain")
+	assert.Empty(t, plain.Echo.XFCC)
+	client.RequireNoRejects(t)
+	server.RequireNoRejects(t)
+}
+
+// startSecureMeshdOnAll is startSecureMeshd with both ADS ports on every
+// address, for sidecars in child network namespaces.
+func startSecureMeshdOnAll(t *testing.T, istioNS string) (*harness.Meshd, string) {
+	port := strconv.Itoa(harness.FreePort(t))
+	m := startMeshdOnAll(t, istioNS, "--secure-xds-address", "0.0.0.0:"+port)
+	return m, "127.0.0.1:" + port
+}
+
+// redirectInbound sends TCP arriving for ip:port from other network
+// namespaces to the suite's 15006, as istio-init's PREROUTING rules do for a
+// pod's inbound traffic.
+func redirectInbound(t *testing.T, ip string, port int) {
+	rule := []string{"-t", "nat", "PREROUTING", "-p", "tcp", "-d", ip, "--dport", strconv.Itoa(port), "-j", "REDIRECT", "--to-ports", "15006"}
+	args := append([]string{"-w", rule[0], rule[1], "-I"}, rule[2:]...)
+	out, err := exec.Command("iptables", args...).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	t.Cleanup(func() {
+		_ = exec.Command("iptables", append([]string{"-w", rule[0], rule[1], "-D"}, rule[2:]...)...).Run()
+	})
+}
+
+// httpServiceTargeting creates a ClusterIP Service with one HTTP port whose
+// pods listen on target, and returns its ClusterIP.
+func (c *cluster) httpServiceTargeting(ns, name string, port, target int32) string {
+	svc, err := c.kube.CoreV1().Services(ns).Create(c.ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": name},
+			Ports: []corev1.ServicePort{{Name: "http", Port: port, TargetPort: intstr.FromInt32(target)}}},
+	}, metav1.CreateOptions{})
+	require.NoError(c.t, err)
+	return svc.Spec.ClusterIP
+}
+
+// istioMutual creates a DestinationRule sending to host with Istio mTLS.
+func (c *cluster) istioMutual(ns, host string) {
+	dr := &networkingv1.DestinationRule{ObjectMeta: metav1.ObjectMeta{Name: "mtls", Namespace: ns}}
+	dr.Spec.Host = host
+	dr.Spec.TrafficPolicy = &networking.TrafficPolicy{Tls: &networking.ClientTLSSettings{Mode: networking.ClientTLSSettings_ISTIO_MUTUAL}}
+	_, err := c.istio.NetworkingV1().DestinationRules(ns).Create(c.ctx, dr, metav1.CreateOptions{})
+	require.NoError(c.t, err)
 }

@@ -34,10 +34,16 @@ type Proxy struct {
 	// ServiceAccount is the SERVICE_ACCOUNT metadata (pilot-agent sets it):
 	// the service account the proxy says it runs as; "" if not given.
 	ServiceAccount string
+	// Agent is true for an Envoy run by Istio's agent (pilot-agent), which
+	// always sends its PROXY_CONFIG metadata: the agent serves the
+	// workload certificate and root over the bootstrap's sds-grpc cluster,
+	// so the proxy can terminate Istio mTLS.
+	Agent bool
 }
 
 // ParseProxy parses an istiod node ID "type~ip~id~domain" plus node metadata
-// (NAMESPACE, LABELS, GENERATOR, SERVICE_ACCOUNT; other keys are ignored).
+// (NAMESPACE, LABELS, GENERATOR, SERVICE_ACCOUNT, PROXY_CONFIG; other keys
+// are ignored).
 func ParseProxy(nodeID string, metadata map[string]any) (*Proxy, error) {
 	parts := strings.Split(nodeID, "~")
 	if len(parts) != 4 {
@@ -72,6 +78,7 @@ func ParseProxy(nodeID string, metadata map[string]any) (*Proxy, error) {
 	if sa, ok := metadata["SERVICE_ACCOUNT"].(string); ok {
 		p.ServiceAccount = sa
 	}
+	_, p.Agent = metadata["PROXY_CONFIG"].(map[string]any)
 	if labels, ok := metadata["LABELS"].(map[string]any); ok {
 		p.Labels = make(map[string]string, len(labels))
 		for k, v := range labels {
@@ -93,11 +100,15 @@ type Scope struct {
 	// Labels is the proxy's workload labels in canonical form (CanonicalLabels),
 	// for inbound listeners, sourceLabels matches and workload selectors.
 	Labels string
+	// Agent is Proxy.Agent: the proxy has the agent's SDS, so its inbound
+	// side terminates Istio mTLS (istiod's PERMISSIVE default).
+	Agent bool
 }
 
 // Scope returns the proxy's scope.
 func (p *Proxy) Scope() Scope {
-	return Scope{Type: p.Type, Generator: p.Generator, Namespace: p.Namespace, Labels: CanonicalLabels(p.Labels)}
+	return Scope{Type: p.Type, Generator: p.Generator, Namespace: p.Namespace, Labels: CanonicalLabels(p.Labels),
+		Agent: p.Agent && p.Generator != GeneratorGRPC}
 }
 
 // LabelMap returns the scope's labels as a map (nil when there are none).
@@ -134,22 +145,31 @@ func CanonicalLabels(labels map[string]string) string {
 	return b.String()
 }
 
-// Key returns a stable string form, used as the cache key of the scope.
+// agentKeySuffix ends the key of an Agent scope.
+const agentKeySuffix = "|agent"
+
+// Key returns a stable string form, used as the cache key of the scope:
+// type|generator|namespace|labels, and |agent for an Agent scope.
 func (s Scope) Key() string {
 	g := s.Generator
 	if g == "" {
 		g = "envoy"
 	}
-	return string(s.Type) + "|" + g + "|" + s.Namespace + "|" + s.Labels
+	k := string(s.Type) + "|" + g + "|" + s.Namespace + "|" + s.Labels
+	if s.Agent {
+		k += agentKeySuffix
+	}
+	return k
 }
 
 // ParseScopeKey is the inverse of Scope.Key; the labels part is optional.
 func ParseScopeKey(key string) (Scope, error) {
-	parts := strings.Split(key, "|")
-	if len(parts) != 3 && len(parts) != 4 {
-		return Scope{}, fmt.Errorf("scope key %q: want type|generator|namespace[|labels]", key)
+	trimmed, agent := strings.CutSuffix(key, agentKeySuffix)
+	parts := strings.Split(trimmed, "|")
+	if len(parts) != 3 && len(parts) != 4 || agent && len(parts) != 4 {
+		return Scope{}, fmt.Errorf("scope key %q: want type|generator|namespace[|labels[|agent]]", key)
 	}
-	s := Scope{Type: NodeType(parts[0]), Generator: parts[1], Namespace: parts[2]}
+	s := Scope{Type: NodeType(parts[0]), Generator: parts[1], Namespace: parts[2], Agent: agent}
 	if len(parts) == 4 {
 		s.Labels = parts[3]
 	}
