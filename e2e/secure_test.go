@@ -1,15 +1,19 @@
 package e2e
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -115,5 +119,88 @@ func TestSecurePortFileProvider(t *testing.T) {
 		resp, err := harness.FetchFirst(conn, shopNode, resourcev3.ClusterType, 10*time.Second)
 		require.NoError(t, err)
 		assert.NotEmpty(t, resp.GetResources())
+	})
+}
+
+// istioctlNode is the node istioctl x internal-debug puts in its request.
+var istioctlNode = &core.Node{Id: "debug~0.0.0.0~istioctl~cluster.local"}
+
+// fetchDebug asks on a new stream of conn for the debug endpoint name
+// (type istio.io/debug, as istioctl x internal-debug), and returns the
+// endpoint's output or the stream's error.
+func fetchDebug(t *testing.T, conn *grpc.ClientConn, name string) ([]byte, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
+	require.NoError(t, err)
+	require.NoError(t, s.Send(&discovery.DiscoveryRequest{Node: istioctlNode, TypeUrl: "istio.io/debug", ResourceNames: []string{name}}))
+	resp, err := s.Recv()
+	if err != nil {
+		return nil, err
+	}
+	require.Equal(t, "istio.io/debug", resp.GetTypeUrl())
+	require.Len(t, resp.GetResources(), 1)
+	require.Equal(t, "istio.io/debug", resp.GetResources()[0].GetTypeUrl())
+	return resp.GetResources()[0].GetValue(), nil
+}
+
+// holdProxy connects node on conn until the test ends, once it has been
+// sent its clusters.
+func holdProxy(t *testing.T, conn *grpc.ClientConn, node *core.Node) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	s, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
+	require.NoError(t, err)
+	require.NoError(t, s.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: resourcev3.ClusterType}))
+	_, err = s.Recv()
+	require.NoError(t, err)
+}
+
+// Debug endpoints over xDS on the secure port, with istiod's rules: the
+// istio namespace reads everything; another namespace only config_dump of
+// its own proxies; no identity, nothing.
+func TestSecurePortDebugOverXDS(t *testing.T) {
+	caDir, root := pluginCA(t)
+	tokens := harness.WriteStaticTokens(t, "istio-token istio-system istioctl", "shop-token shop frontend", "bank-token bank teller")
+	m, addr := startSecureMeshd(t, caDir, tokens)
+	shopConn := harness.DialSecure(t, addr, harness.IstiodName, root, "shop-token")
+	istioConn := harness.DialSecure(t, addr, harness.IstiodName, root, "istio-token")
+	holdProxy(t, shopConn, harness.SecureNode(t, "sidecar~10.1.0.1~frontend-1.shop~shop.svc.cluster.local", "shop", nil))
+	holdProxy(t, harness.DialSecure(t, addr, harness.IstiodName, root, "bank-token"),
+		harness.SecureNode(t, "sidecar~10.1.0.2~teller-1.bank~bank.svc.cluster.local", "bank", nil))
+	refused := func(reason string) float64 {
+		return m.Counter(t, "meshd_xds_debug_refused_total", map[string]string{"reason": reason})
+	}
+
+	t.Run("the istio namespace reads syncz", func(t *testing.T) {
+		out, err := fetchDebug(t, istioConn, "syncz")
+		require.NoError(t, err)
+		assert.Contains(t, string(out), "frontend-1.shop")
+		assert.Contains(t, string(out), "teller-1.bank")
+		assert.NotContains(t, string(out), "istioctl", "a debug stream is no proxy")
+	})
+
+	t.Run("a namespace reads the config_dump of its own proxy", func(t *testing.T) {
+		out, err := fetchDebug(t, shopConn, "config_dump?proxyID=frontend-1.shop")
+		require.NoError(t, err)
+		assert.Contains(t, string(out), "envoy.admin.v3.ClustersConfigDump")
+	})
+
+	t.Run("a namespace is refused other endpoints and other namespaces' proxies", func(t *testing.T) {
+		_, err := fetchDebug(t, shopConn, "syncz")
+		assert.Equal(t, codes.PermissionDenied, status.Code(err), "%v", err)
+		_, err = fetchDebug(t, shopConn, "config_dump?proxyID=teller-1.bank")
+		assert.Equal(t, codes.PermissionDenied, status.Code(err), "%v", err)
+		assert.Equal(t, 1.0, refused("endpoint"))
+		assert.Equal(t, 1.0, refused("proxy"))
+	})
+
+	t.Run("the plaintext port refuses istio.io/debug", func(t *testing.T) {
+		_, err := fetchDebug(t, harness.DialXDSPlain(t, m.xdsAddr), "syncz")
+		assert.Equal(t, codes.Unauthenticated, status.Code(err), "%v", err)
+		assert.Equal(t, "authentication required", status.Convert(err).Message())
+		assert.Equal(t, 1.0, refused("unauthenticated"))
 	})
 }

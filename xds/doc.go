@@ -17,4 +17,9 @@
 // The stream tracker (tracker.go) records what each proxy was sent and
 // acknowledged, detects NACKs, and stops go-control-plane from resending a
 // rejected version in a loop.
+//
+// Streams may also ask for istiod's debug endpoints (type istio.io/debug,
+// debugxds.go): answered from the admin handler to authenticated callers
+// under istiod's rules, before the tracker sees the stream, so a debug
+// client is never bound to a scope or sent config.
 package xds

@@ -14,6 +14,7 @@ import (
 	discoverygrpc "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 
 	"github.com/meshd/meshd/internal/metrics"
@@ -82,6 +83,10 @@ type Server struct {
 	origin atomic.Pointer[time.Time]
 	// lastSent is when the last response was sent (UnixNano; compact.go).
 	lastSent atomic.Int64
+	// debug serves istio.io/debug requests (debugxds.go); debugRefused
+	// counts those refused.
+	debug        atomic.Pointer[DebugAccess]
+	debugRefused *prometheus.CounterVec
 
 	mu       sync.Mutex
 	index    *translate.Index
@@ -113,6 +118,7 @@ func New(opts Options) *Server {
 	s.shared = newSharedCache(scopeHash{})
 	s.eds = newEDSCache(s.log)
 	s.tracker = newTracker(s)
+	s.debugRefused = newDebugRefused(s.m.Registry)
 	return s
 }
 

@@ -38,8 +38,14 @@ func newADSServer(ctx context.Context, cache cachev3.Cache, cb *tracker) *adsSer
 }
 
 // DeltaAggregatedResources serves a delta stream (go-control-plane).
+// Debug requests are answered on the way in (debugstream.go).
 func (a *adsServer) DeltaAggregatedResources(s discovery.AggregatedDiscoveryService_DeltaAggregatedResourcesServer) error {
-	return a.delta.DeltaAggregatedResources(s)
+	d := &debugDeltaStream{AggregatedDiscoveryService_DeltaAggregatedResourcesServer: s, srv: a.cb.s}
+	err := a.delta.DeltaAggregatedResources(d)
+	if refused := d.failure(); refused != nil {
+		return refused
+	}
+	return err
 }
 
 // sotwWatch is a stream's open watch of one type.
@@ -70,6 +76,10 @@ type sotwStream struct {
 	// in its case, which select skips without locking or allocating.
 	known [len(knownTypes)]chan cachev3.Response
 	other int
+	// debugOnly is set when the first request was a debug request;
+	// debugLast is the last debug response (debugstream.go).
+	debugOnly bool
+	debugLast debugDone
 }
 
 // knownTypes are the types whose watches the plain select covers.
@@ -216,6 +226,12 @@ func (st *sotwStream) request(req *discovery.DiscoveryRequest) error {
 	}
 	if req.GetTypeUrl() == "" {
 		return status.Error(codes.InvalidArgument, "type URL is required for ADS")
+	}
+	if isDebugType(req.GetTypeUrl()) {
+		return st.debug(req) // before the tracker: a debug client is no proxy
+	}
+	if st.debugOnly {
+		return errDebugOnly
 	}
 	if err := st.a.cb.OnStreamRequest(st.id, req); err != nil {
 		return err

@@ -10,7 +10,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
+	"github.com/meshd/meshd/discovery/kube"
 	"github.com/meshd/meshd/internal/ca"
 	"github.com/meshd/meshd/internal/config"
 	"github.com/meshd/meshd/internal/metrics"
@@ -31,12 +33,19 @@ type securePort struct {
 // off: by --secure-xds-address off, or because the file provider has no way
 // to authenticate callers (no --static-tokens) while XDS_AUTH is on.
 func newSecurePort(ctx context.Context, s *config.Settings, srv *xds.Server, m *metrics.Metrics,
-	client kubernetes.Interface, log *slog.Logger) (*securePort, error) {
+	cfg *rest.Config, client kubernetes.Interface, log *slog.Logger) (*securePort, error) {
 	sec := s.Security
 	if !sec.SecureEnabled() {
 		return nil, nil
 	}
-	authn, err := secureport.NewAuthenticator(secureport.AuthnOptions{StaticTokens: sec.StaticTokens, Client: client,
+	var reviews kubernetes.Interface
+	if cfg != nil {
+		var err error
+		if reviews, err = reviewClient(cfg); err != nil {
+			return nil, err
+		}
+	}
+	authn, err := secureport.NewAuthenticator(secureport.AuthnOptions{StaticTokens: sec.StaticTokens, Client: reviews,
 		TrustDomain: sec.TrustDomain, Audiences: sec.Audiences()})
 	if errors.Is(err, secureport.ErrNoAuthenticator) {
 		log.Info("secure port off: the file provider cannot authenticate callers without --static-tokens")
@@ -75,6 +84,27 @@ func newSecurePort(ctx context.Context, s *config.Settings, srv *xds.Server, m *
 	return &securePort{g: g, lis: lis, ca: meshCA}, nil
 }
 
+// TokenReview's client-side rate limit. The informers' client allows 80
+// requests/s (as istiod's), which made 2,000 new pods wait up to 23 s for
+// their certificates (README, Performance): every new pod's token is
+// reviewed once. The API server's priority and fairness still applies.
+const (
+	tokenReviewQPS   = 500
+	tokenReviewBurst = 500
+)
+
+// reviewClient is a Kubernetes client of its own for TokenReviews, so that a
+// connect storm neither waits for nor delays the informers' requests.
+func reviewClient(cfg *rest.Config) (kubernetes.Interface, error) {
+	c := rest.CopyConfig(cfg)
+	c.QPS, c.Burst = tokenReviewQPS, tokenReviewBurst
+	client, err := kubernetes.NewForConfig(c)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client for TokenReviews: %w", err)
+	}
+	return client, nil
+}
+
 // newMeshCA builds the mesh CA from ROOT_CA_DIR's plug-in files, else the
 // cacerts Secret, else istio-ca-secret's self-signed root (created if
 // absent). Without a cluster (the file provider) the Secrets live in memory:
@@ -90,7 +120,17 @@ func newMeshCA(ctx context.Context, s *config.Settings, client kubernetes.Interf
 }
 
 // publishRootCert keeps the mesh root in the istio-ca-root-cert ConfigMap of
-// every namespace until ctx is done.
-func publishRootCert(ctx context.Context, client kubernetes.Interface, meshCA *ca.CA, log *slog.Logger) error {
-	return ca.NewRootCertPublisher(client, meshCA.Root(), ca.RootCertOptions{Logger: log}).Run(ctx)
+// every namespace the discoverySelectors admit, as istiod's namespace
+// controller, until ctx is done.
+func publishRootCert(ctx context.Context, client kubernetes.Interface, meshCA *ca.CA, prov provider, log *slog.Logger) error {
+	opts := ca.RootCertOptions{Logger: log}
+	kp, watched := prov.(*kube.Provider)
+	if watched {
+		opts.Filter = kp.Admits
+	}
+	pub := ca.NewRootCertPublisher(client, meshCA.Root(), opts)
+	if watched {
+		kp.OnSelectionChange(pub.Resync)
+	}
+	return pub.Run(ctx)
 }

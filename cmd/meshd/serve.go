@@ -79,7 +79,7 @@ func serve(args []string) error {
 			return fmt.Errorf("kubernetes client: %w", err)
 		}
 	}
-	secure, err := newSecurePort(ctx, s, srv, m, client, log)
+	secure, err := newSecurePort(ctx, s, srv, m, cfg, client, log)
 	if err != nil {
 		return err
 	}
@@ -95,7 +95,12 @@ func serve(args []string) error {
 	}
 	g := grpc.NewServer(grpcOptions(s, m)...)
 	srv.Register(ctx, g)
-	web := &http.Server{Handler: admin.New(srv, store, m.Registry), ReadHeaderTimeout: 10 * time.Second}
+	debugHTTP := admin.New(srv, store, m.Registry)
+	web := &http.Server{Handler: debugHTTP, ReadHeaderTimeout: 10 * time.Second}
+	// The debug endpoints over xDS (istio.io/debug), for authenticated
+	// streams only: in effect, the secure port's.
+	srv.ServeDebug(xds.DebugAccess{Handler: debugHTTP, SystemNamespace: s.IstioNamespace,
+		AllowedNamespaces: s.Security.DebugAllowedNamespaces()})
 
 	errc := make(chan error, 8)
 	go func() { deb.Run(ctx); errc <- nil }()
@@ -117,7 +122,13 @@ func serve(args []string) error {
 		go func() { errc <- secure.g.Serve(secure.lis) }()
 		listening = append(listening, "secureAds", secure.lis.Addr().String())
 		if client != nil {
-			go func() { errc <- publishRootCert(ctx, client, secure.ca, log) }()
+			go func() {
+				select { // after the sync, so the discoverySelectors are known
+				case <-prov.Synced():
+					errc <- publishRootCert(ctx, client, secure.ca, prov, log)
+				case <-ctx.Done():
+				}
+			}()
 		}
 	}
 	go func() {

@@ -59,9 +59,11 @@ type Provider struct {
 	syncedCh  chan struct{}
 
 	// selMu orders object handlers against selection changes (lockSelection).
-	selMu    sync.RWMutex
-	mu       sync.Mutex
-	sel      *selection
+	selMu sync.RWMutex
+	mu    sync.Mutex
+	sel   *selection
+	// selHooks are called after the discoverySelectors change.
+	selHooks []func()
 	mesh     *model.MeshConfig
 	reported map[string]string // change key → last error message reported
 }

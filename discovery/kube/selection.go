@@ -107,9 +107,30 @@ func (p *Provider) setSelectors(sels []*meshconfig.LabelSelector) []model.Change
 		}
 	}
 	p.sel = s
+	hooks := p.selHooks
 	p.mu.Unlock()
+	for _, f := range hooks {
+		f()
+	}
 	if len(s.selectors) == 0 && !prevAll {
 		return p.allObjects() // widened to everything
 	}
 	return p.reselect()
+}
+
+// Admits reports whether the discoverySelectors admit ns (every namespace
+// when there are none), for components that act per watched namespace,
+// such as the root certificate publisher.
+func (p *Provider) Admits(ns *corev1.Namespace) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sel.admits(ns)
+}
+
+// OnSelectionChange registers f, called after the discoverySelectors change
+// (Admits answers differently from then on). f must not block.
+func (p *Provider) OnSelectionChange(f func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.selHooks = append(p.selHooks, f)
 }

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 	authnv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meshd/meshd/e2e/harness"
@@ -186,4 +187,29 @@ func TestSecurePort(t *testing.T) {
 		require.NoError(t, c.kube.CoreV1().ConfigMaps(nsB).Delete(c.ctx, "istio-ca-root-cert", metav1.DeleteOptions{}))
 		assert.Equal(t, string(root), string(c.rootCert(nsB)))
 	})
+}
+
+// TestRootCertFollowsDiscoverySelectors: istio-ca-root-cert is published in
+// the namespaces the discoverySelectors admit, as istiod's namespace
+// controller, and reaches a namespace once its labels admit it.
+func TestRootCertFollowsDiscoverySelectors(t *testing.T) {
+	const in, out, later, sys = "rootcert-in", "rootcert-out", "rootcert-later", "rootcert-system"
+	c := newCluster(t)
+	c.namespace(sys, nil)
+	c.namespace(in, map[string]string{"mesh": "on"})
+	c.namespace(out, nil)
+	mesh := writeMeshConfig(t, "discoverySelectors:\n- matchLabels: {mesh: \"on\"}\n")
+	startMeshd(t, sys, "--secure-xds-address", "127.0.0.1:"+strconv.Itoa(harness.FreePort(t)), "--mesh-config", mesh)
+	c.rootCert(in)
+	c.namespace(later, map[string]string{"mesh": "on"})
+	c.rootCert(later) // handled after every namespace that existed at start-up
+	_, err := c.kube.CoreV1().ConfigMaps(out).Get(c.ctx, "istio-ca-root-cert", metav1.GetOptions{})
+	assert.True(t, apierrors.IsNotFound(err), "a namespace the discoverySelectors leave out gets no root: %v", err)
+
+	ns, err := c.kube.CoreV1().Namespaces().Get(c.ctx, out, metav1.GetOptions{})
+	require.NoError(t, err)
+	ns.Labels = map[string]string{"mesh": "on"}
+	_, err = c.kube.CoreV1().Namespaces().Update(c.ctx, ns, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	c.rootCert(out)
 }

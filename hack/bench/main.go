@@ -107,6 +107,9 @@ func run() error {
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05.000")}, args...)...)
 	}
+	if caOpts.n > 0 { // --ca-storm: certificate issuance instead (castorm.go)
+		return runCAStorm(ctx, c, logf)
+	}
 
 	// 1. The Kubernetes API and the mesh in it.
 	env, m, err := kubeMesh(ctx, c, res, logf)

@@ -38,8 +38,10 @@ func freePort() (int, error) {
 }
 
 // startMeshd runs `bin serve --kubeconfig ...` on free loopback ports,
-// logging to dir/meshd.log, with env added to the environment.
-func startMeshd(bin, kubeconfig, dir string, env []string) (*meshdProc, error) {
+// logging to dir/meshd.log, with env added to the environment and extra
+// arguments last (the secure port is off unless extra gives
+// --secure-xds-address: a later flag overrides an earlier one).
+func startMeshd(bin, kubeconfig, dir string, env []string, extra ...string) (*meshdProc, error) {
 	xp, err := freePort()
 	if err != nil {
 		return nil, err
@@ -54,8 +56,9 @@ func startMeshd(bin, kubeconfig, dir string, env []string) (*meshdProc, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.cmd = exec.Command(bin, "serve", "--secure-xds-address", "off", "--kubeconfig", kubeconfig, "--istio-namespace", "istio-system",
-		"--xds-address", m.xdsAddr, "--admin-address", fmt.Sprintf("127.0.0.1:%d", ap), "--log-level", "warn")
+	args := []string{"serve", "--secure-xds-address", "off", "--kubeconfig", kubeconfig, "--istio-namespace", "istio-system",
+		"--xds-address", m.xdsAddr, "--admin-address", fmt.Sprintf("127.0.0.1:%d", ap), "--log-level", "warn"}
+	m.cmd = exec.Command(bin, append(args, extra...)...)
 	m.cmd.Env = append(os.Environ(), env...)
 	m.cmd.Stdout, m.cmd.Stderr = logf, logf
 	if err := m.cmd.Start(); err != nil {

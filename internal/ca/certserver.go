@@ -3,6 +3,7 @@ package ca
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strings"
 	"time"
 
@@ -33,6 +34,10 @@ type CertificateServer struct {
 	ca      *CA
 	authn   CallerAuthenticator
 	metrics *certServerMetrics
+	// signers bounds the signatures in progress to the CPUs: at a connect
+	// storm, thousands of calls signing at once would all finish at the
+	// end (each preempted by the others) instead of in turn.
+	signers chan struct{}
 }
 
 // NewCertificateServer returns the CA service signing with ca for callers
@@ -43,7 +48,7 @@ func NewCertificateServer(ca *CA, authn CallerAuthenticator, reg prometheus.Regi
 	if err != nil {
 		return nil, err
 	}
-	return &CertificateServer{ca: ca, authn: authn, metrics: m}, nil
+	return &CertificateServer{ca: ca, authn: authn, metrics: m, signers: make(chan struct{}, runtime.GOMAXPROCS(0))}, nil
 }
 
 // Register adds the service to a gRPC server.
@@ -71,7 +76,13 @@ func (s *CertificateServer) CreateCertificate(ctx context.Context, req *pb.Istio
 		return nil, status.Error(codes.Unauthenticated, "request impersonation authentication failure")
 	}
 	ttl := time.Duration(req.GetValidityDuration()) * time.Second
+	select {
+	case s.signers <- struct{}{}:
+	case <-ctx.Done():
+		return nil, status.FromContextError(ctx.Err()).Err()
+	}
 	chain, err := s.sign([]byte(req.GetCsr()), id, ttl)
+	<-s.signers
 	if err != nil {
 		return nil, err
 	}

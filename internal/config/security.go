@@ -15,6 +15,12 @@ type Security struct {
 	// XDSAuth (XDS_AUTH) authenticates the streams of the secure port by
 	// their bearer token and binds each to its token's namespace.
 	XDSAuth bool
+	// DebugAuthAllowedNamespaces (DEBUG_ENDPOINT_AUTH_ALLOWED_NAMESPACES)
+	// are more namespaces, comma-separated, whose identities may read every
+	// debug endpoint over the secure port's xDS (istio.io/debug), as the
+	// istio namespace's and the mesh root namespace's may; other namespaces
+	// read only the config_dump of their own proxies.
+	DebugAuthAllowedNamespaces string
 	// CertProvider (PILOT_CERT_PROVIDER) says where the secure port's
 	// serving certificate comes from: "istiod" (signed by meshd's CA) or
 	// "custom" (tls.crt and tls.key in CustomCertDir).
@@ -83,6 +89,11 @@ func securityOptions(s *Security) []option {
 			usage: "authenticate secure-port streams by their service-account token (Kubernetes TokenReview, or " +
 				"--static-tokens) and serve each proxy only its token's namespace; false: the secure port " +
 				"serves anyone (TLS only)", istiod: "XDS_AUTH, same default"},
+		{flag: "debug-auth-allowed-namespaces", arg: "LIST", env: "DEBUG_ENDPOINT_AUTH_ALLOWED_NAMESPACES",
+			value: stringValue{p: &s.DebugAuthAllowedNamespaces},
+			usage: "comma-separated namespaces whose identities may read every debug endpoint over the secure port's " +
+				"xDS (istio.io/debug), besides the istio namespace and the mesh root namespace; other namespaces read only " +
+				"config_dump of their own proxies", istiod: "DEBUG_ENDPOINT_AUTH_ALLOWED_NAMESPACES, same default"},
 		{flag: "cert-provider", arg: "NAME", env: "PILOT_CERT_PROVIDER",
 			value: stringValue{p: &s.CertProvider, choices: []string{CertProviderIstiod, CertProviderCustom}},
 			usage: "serving certificate of the secure port: istiod (issued and renewed by meshd's CA) or custom " +
@@ -114,6 +125,9 @@ func securityOptions(s *Security) []option {
 
 // Audiences returns TokenAudiences as a list.
 func (s Security) Audiences() []string { return splitList(s.TokenAudiences) }
+
+// DebugAllowedNamespaces returns DebugAuthAllowedNamespaces as a list.
+func (s Security) DebugAllowedNamespaces() []string { return splitList(s.DebugAuthAllowedNamespaces) }
 
 // CustomHosts returns CustomHost as a list.
 func (s Security) CustomHosts() []string { return splitList(s.CustomHost) }

@@ -20,13 +20,14 @@ func TestSecurityDefaultsAreIstiods(t *testing.T) {
 	assert.Equal(t, 24*time.Hour, sec.DefaultWorkloadCertTTL)
 	assert.Equal(t, 90*24*time.Hour, sec.MaxWorkloadCertTTL)
 	assert.Equal(t, []string{"istio-ca"}, sec.Audiences())
+	assert.Empty(t, sec.DebugAllowedNamespaces(), "only the istio and mesh root namespaces read every debug endpoint")
 }
 
 func TestSecurityFromIstiodsEnvironment(t *testing.T) {
 	s, err := Parse(nil, env(
 		"XDS_AUTH", "false", "PILOT_CERT_PROVIDER", "custom", "MAX_WORKLOAD_CERT_TTL", "48h",
 		"DEFAULT_WORKLOAD_CERT_TTL", "1h", "TOKEN_AUDIENCES", "istio-ca, bank-ca", "ISTIOD_CUSTOM_HOST", "meshd.bank.internal,localhost",
-		"ROOT_CA_DIR", "/etc/plugged"))
+		"ROOT_CA_DIR", "/etc/plugged", "DEBUG_ENDPOINT_AUTH_ALLOWED_NAMESPACES", "ops, ,monitoring"))
 	require.NoError(t, err)
 	sec := s.Security
 	assert.False(t, sec.XDSAuth)
@@ -36,6 +37,13 @@ func TestSecurityFromIstiodsEnvironment(t *testing.T) {
 	assert.Equal(t, []string{"istio-ca", "bank-ca"}, sec.Audiences())
 	assert.Equal(t, []string{"meshd.bank.internal", "localhost"}, sec.CustomHosts())
 	assert.Equal(t, "/etc/plugged", sec.RootCADir)
+	assert.Equal(t, []string{"ops", "monitoring"}, sec.DebugAllowedNamespaces())
+}
+
+func TestDebugAllowedNamespacesFlagOverridesEnvironment(t *testing.T) {
+	s, err := Parse([]string{"--debug-auth-allowed-namespaces", "sre"}, env("DEBUG_ENDPOINT_AUTH_ALLOWED_NAMESPACES", "ops"))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"sre"}, s.Security.DebugAllowedNamespaces())
 }
 
 func TestSecurityRefusals(t *testing.T) {
