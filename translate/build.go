@@ -1,11 +1,14 @@
 package translate
 
 import (
+	"slices"
 	"sort"
+	"strings"
 
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 
 	"github.com/meshd/meshd/internal/model"
 )
@@ -22,6 +25,11 @@ type builder struct {
 	// Index reports them (nil in Build: gateway.go).
 	gwVS   map[string][]*gatewayVirtualService
 	gwErrs *gatewayErrors
+	// gwSecrets are the SDS secrets of the router's TLS-terminating
+	// servers (gatewaytls.go), possibly repeated.
+	gwSecrets []*tlsv3.Secret
+	// gwLeftOut says why terminating servers got no filter chain here.
+	gwLeftOut map[*boundServer]string
 }
 
 func newBuilder(x *Index, scope model.Scope) *builder {
@@ -54,13 +62,13 @@ func buildRouter(x *Index, scope model.Scope) *Output {
 }
 
 // sidecarOutput is a sidecar's view merged with its inbound side, shared
-// by the scopes with the same view whose workloads serve the same ports.
+// by the scopes with the same view whose workloads serve the same ports
+// under the same PeerAuthentication modes (peerauthn_inbound.go).
 func (b *builder) sidecarOutput() *Output {
 	shared := b.x.views.get(b.viewKey(), b.sidecarOutbound)
-	ports := b.inboundPorts()
-	mtls := b.scope.Agent
-	return b.x.shared.get(outputKey{view: shared, ports: portsKey(ports), mtls: mtls}, func() any {
-		inListeners, inClusters := b.inboundOutput(ports, mtls)
+	in := b.inboundSide()
+	return b.x.shared.get(outputKey{view: shared, ports: in.key(), mtls: in.agent}, func() any {
+		inListeners, inClusters := b.inboundOutput(in)
 		b.addAccessLogs(inListeners, shared.Clusters)
 		// The view carries its clusters' assignments; inbound clusters are
 		// STATIC, so a scope adds none of its own.
@@ -108,7 +116,16 @@ func (b *builder) routerOutput() *Output {
 	out.Clusters = b.addListenerClusters(out.Clusters, out.Listeners)
 	out.Endpoints = b.endpointsFor(out.Clusters)
 	b.addAccessLogs(out.Listeners, out.Clusters)
+	out.Secrets = uniqueSecrets(b.gwSecrets)
 	return out
+}
+
+// uniqueSecrets returns the secrets sorted by name, each name once (equal
+// names are the very same resolved value: Index.Secrets memoises them).
+func uniqueSecrets(in []*tlsv3.Secret) []*tlsv3.Secret {
+	out := slices.Clone(in)
+	slices.SortFunc(out, func(a, b *tlsv3.Secret) int { return strings.Compare(a.GetName(), b.GetName()) })
+	return slices.CompactFunc(out, func(a, b *tlsv3.Secret) bool { return a.GetName() == b.GetName() })
 }
 
 // endpointsFor returns the ClusterLoadAssignments of the EDS clusters in cs.

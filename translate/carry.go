@@ -57,7 +57,8 @@ func newCarry(prev, x *Index) carry {
 	if !sameServices {
 		c.pure = keepLive(c.pure, x.services)
 	}
-	if !sameServices || !prev.snap.SameObjects(x.snap, model.KindVirtualService, model.KindGateway, model.KindSidecar) {
+	if !sameServices || !prev.snap.SameObjects(x.snap, model.KindVirtualService, model.KindGateway, model.KindSidecar,
+		model.KindPeerAuthentication) {
 		c.routing = &sync.Map{}
 	}
 	return c

@@ -25,6 +25,9 @@ type ScopeExplanation struct {
 	VirtualServices []VirtualServiceExplanation `json:"virtualServices,omitempty"`
 	// DestinationRules holds the rule chosen for each visible host that has one.
 	DestinationRules []DestinationRuleExplanation `json:"destinationRules,omitempty"`
+	// PeerAuthentication is the inbound mTLS in force, when a
+	// PeerAuthentication applies (sidecars only; peerauthn_explain.go).
+	PeerAuthentication *PeerAuthnExplanation `json:"peerAuthentication,omitempty"`
 }
 
 // SidecarExplanation names the Sidecar resource that applies and why.
@@ -84,6 +87,7 @@ func ExplainScope(x *Index, scope model.Scope) ScopeExplanation {
 		Sidecar:               b.sc.explain(),
 		OutboundTrafficPolicy: b.explainOutboundPolicy(),
 		Services:              []ServiceExplanation{},
+		PeerAuthentication:    b.explainPeerAuthn(),
 	}
 	for _, v := range b.scopeServices() {
 		e := ServiceExplanation{Hostname: v.svc.Hostname, Namespace: v.svc.Namespace, Reason: v.reason}

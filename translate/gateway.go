@@ -20,14 +20,13 @@ import (
 // configurations (gatewayroutes.go) built from the VirtualServices bound
 // to them (gatewayvs.go).
 //
-// Served: HTTP servers (httpsRedirect included), TCP servers and TLS or
-// HTTPS servers in PASSTHROUGH mode. Not yet (issue #14): servers that
-// terminate TLS (SIMPLE, MUTUAL, OPTIONAL_MUTUAL, ISTIO_MUTUAL: they need
-// secrets over SDS, which meshd does not serve), AUTO_PASSTHROUGH and
-// servers with a bind address. Those are reported on their Gateway and
-// get no filter chain, so no listener ever names a secret; the others
-// still take part in port merging, so that conflicts are those istiod
-// finds.
+// Served: HTTP servers (httpsRedirect included), TCP servers, TLS or
+// HTTPS servers in PASSTHROUGH mode, and servers terminating TLS (SIMPLE,
+// MUTUAL, OPTIONAL_MUTUAL with credentialName over ADS; certificate files
+// and ISTIO_MUTUAL for gateways run by Istio's agent: gatewaytls.go). Not
+// yet (issue #14): AUTO_PASSTHROUGH and servers with a bind address. Those
+// are reported on their Gateway and get no filter chain; they still take
+// part in port merging, so that conflicts are those istiod finds.
 
 // gatewayConfig is a Gateway with the servers meshd merges.
 type gatewayConfig struct {
@@ -127,21 +126,9 @@ func (x *Index) indexServer(gw *gatewayConfig, i int, s *networking.Server) *gat
 	if tls == nil || gs.proto.IsHTTP() {
 		return gs // HTTP servers ignore TLS settings but httpsRedirect
 	}
-	switch tls.GetMode() {
-	case networking.ServerTLSSettings_PASSTHROUGH:
-	case networking.ServerTLSSettings_AUTO_PASSTHROUGH:
+	if tls.GetMode() == networking.ServerTLSSettings_AUTO_PASSTHROUGH {
 		gs.pending = "AUTO_PASSTHROUGH is not served yet (issue #14)"
 		report(".tls.mode", "%s; this server is left out", gs.pending)
-	default:
-		need := "a downstream TLS context from its certificate files, which meshd does not build"
-		switch {
-		case tls.GetCredentialName() != "":
-			need = fmt.Sprintf("the secret %q over SDS, which meshd does not serve", tls.GetCredentialName())
-		case tls.GetMode() == networking.ServerTLSSettings_ISTIO_MUTUAL:
-			need = "the gateway's workload certificate over SDS, which meshd does not serve"
-		}
-		gs.pending = fmt.Sprintf("TLS termination is not served yet (issue #14): mode %s needs %s", tls.GetMode(), need)
-		report(".tls", "%s; this server is left out (its port and hosts still count for conflicts)", gs.pending)
 	}
 	return gs
 }
@@ -271,10 +258,10 @@ func (e *gatewayErrors) add(cfg *model.Config, field, format string, args ...any
 
 // reportGatewayConflicts reports what merging the Gateways and building
 // their listeners and routes rejects (conflicting servers, duplicate SNI
-// hosts, destinations without the server's port), once per object and
-// field. Config errors are the Index's, found before any proxy asks, so
-// the gateway workloads are stood for by one router scope per Gateway:
-// its namespace, its selector as the labels. Every Gateway that selector
+// hosts, destinations without the server's port, TLS secrets a gateway
+// cannot get), once per object and field. Config errors are the Index's,
+// found before any proxy asks, so the gateway workloads are stood for by
+// router scopes (reportingScopes). Every Gateway that a scope's selector
 // selects (and, with ScopeGatewayToNamespace, of that namespace) merges
 // with it, as on a gateway Deployment labelled as the selector says. A
 // gateway whose labels match several selectors merges more Gateways than
@@ -282,17 +269,10 @@ func (e *gatewayErrors) add(cfg *model.Config, field, format string, args ...any
 // is still resolved as istiod resolves it, and logged nowhere, as istiod
 // only counts it in pilot_total_rejected_configs).
 func (x *Index) reportGatewayConflicts() {
-	seen := map[string]bool{}
-	var scopes []model.Scope
-	for _, gw := range x.gateways {
-		sc := model.Scope{Type: model.Router, Namespace: gw.cfg.Namespace, Labels: model.CanonicalLabels(gw.selector)}
-		if !seen[sc.Key()] {
-			seen[sc.Key()] = true
-			scopes = append(scopes, sc)
-		}
-	}
+	scopes := x.reportingScopes()
 	sort.Slice(scopes, func(i, j int) bool { return scopes[i].Key() < scopes[j].Key() })
 	reported := map[model.ObjectError]bool{}
+	x.gatewayErrors = nil
 	for _, sc := range scopes {
 		b := newBuilder(x, sc)
 		b.gwErrs = &gatewayErrors{}
@@ -304,8 +284,40 @@ func (x *Index) reportGatewayConflicts() {
 		for _, e := range append(append([]model.ObjectError(nil), m.errs...), b.gwErrs.list...) {
 			if !reported[e] {
 				reported[e] = true
-				x.errors = append(x.errors, e)
+				x.gatewayErrors = append(x.gatewayErrors, e)
 			}
 		}
 	}
+}
+
+// reportingScopes are the router scopes standing for each Gateway's
+// workloads: its selector as the labels, in each namespace where a
+// workload (Pod) carrying those labels runs, since credentialName Secrets
+// are looked up in the gateway proxy's namespace; in the Gateway's own
+// namespace when none is known. They are taken as gateways run by Istio's
+// agent (Agent): what needs the agent is explained per proxy by
+// /debug/gatewayz, not reported here. Sorted by key, each once.
+func (x *Index) reportingScopes() []model.Scope {
+	seen := map[string]bool{}
+	var scopes []model.Scope
+	add := func(ns string, selector map[string]string) {
+		sc := model.Scope{Type: model.Router, Namespace: ns, Labels: model.CanonicalLabels(selector), Agent: true}
+		if !seen[sc.Key()] {
+			seen[sc.Key()] = true
+			scopes = append(scopes, sc)
+		}
+	}
+	for _, gw := range x.gateways {
+		found := false
+		for _, w := range x.snap.Workloads() {
+			if (!x.scopeGatewayToNamespace || w.Namespace == gw.cfg.Namespace) && labelsMatch(gw.selector, w.Labels) {
+				add(w.Namespace, gw.selector)
+				found = true
+			}
+		}
+		if !found {
+			add(gw.cfg.Namespace, gw.selector)
+		}
+	}
+	return scopes
 }

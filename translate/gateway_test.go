@@ -187,8 +187,10 @@ func TestGatewayHTTPSRouteNames(t *testing.T) {
 	for _, e := range errs {
 		fields = append(fields, e.Field)
 	}
-	assert.Equal(t, []string{"spec.servers[0].tls", "spec.servers[1].tls", "spec.servers[2].tls", "spec.servers[2].port.name"}, fields)
-	assert.Contains(t, errs[3].Message, "https.443.one.a.istio-system")
+	assert.Equal(t, []string{"spec.servers[2].port.name", "spec.servers[0].tls.credentialName", "spec.servers[1].tls.credentialName"}, fields,
+		"the route name conflict, and the missing Secret of each served server")
+	assert.Contains(t, errs[0].Message, "https.443.one.a.istio-system")
+	assert.Contains(t, errs[1].Message, "Secret istio-system/c does not exist")
 }
 
 // Matches that name gateways: on a gateway, those naming it apply, "mesh"

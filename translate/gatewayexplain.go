@@ -66,14 +66,18 @@ type GatewayPort struct {
 
 // GatewayServer is one merged server (spec.servers[index] of Gateway).
 type GatewayServer struct {
-	Gateway       string        `json:"gateway"`
-	Index         int           `json:"index"`
-	Port          uint32        `json:"port"`
-	PortName      string        `json:"portName,omitempty"`
-	Protocol      string        `json:"protocol"`
-	TLSMode       string        `json:"tlsMode,omitempty"`
-	HTTPSRedirect bool          `json:"httpsRedirect,omitempty"`
-	Hosts         []GatewayHost `json:"hosts"`
+	Gateway       string `json:"gateway"`
+	Index         int    `json:"index"`
+	Port          uint32 `json:"port"`
+	PortName      string `json:"portName,omitempty"`
+	Protocol      string `json:"protocol"`
+	TLSMode       string `json:"tlsMode,omitempty"`
+	HTTPSRedirect bool   `json:"httpsRedirect,omitempty"`
+	// RouteConfig and VirtualHosts are an HTTPS server's own route
+	// configuration ("https.443.https.web.bank") when it terminates TLS.
+	RouteConfig  string        `json:"routeConfig,omitempty"`
+	VirtualHosts []string      `json:"virtualHosts,omitempty"`
+	Hosts        []GatewayHost `json:"hosts"`
 }
 
 // GatewayHost is one host of a server ("./h" resolved to "<ns>/h") and
@@ -209,11 +213,19 @@ func (b *builder) explainPorts(m *mergedGateway) ([]GatewayPort, []GatewayLeftOu
 			p.RouteConfig, p.VirtualHosts = ms.routeName, names
 		}
 		for _, bs := range ms.servers {
-			if bs.pending != "" {
-				pending = append(pending, leftOut(bs, bs.pending))
+			reason := bs.pending
+			if reason == "" {
+				reason = b.gwLeftOut[bs]
+			}
+			if reason != "" {
+				pending = append(pending, leftOut(bs, reason))
 				continue
 			}
-			p.Servers = append(p.Servers, b.explainServer(bs))
+			s := b.explainServer(bs)
+			if names, ok := vhosts[bs.routeName]; ok && !bs.proto.IsHTTP() {
+				s.RouteConfig, s.VirtualHosts = bs.routeName, names // an HTTPS server's own
+			}
+			p.Servers = append(p.Servers, s)
 		}
 		if len(p.Servers) > 0 {
 			out = append(out, p)
@@ -250,9 +262,9 @@ func (b *builder) explainServer(bs *boundServer) GatewayServer {
 			hb := GatewayHostBinding{Namespace: vs.cfg.Namespace, Name: vs.cfg.Name,
 				Hosts: intersectHosts(serverHostsFor([]string{h}, vs.cfg.Namespace), vs.hosts)}
 			switch {
-			case bs.proto.IsHTTP():
+			case bs.isHTTPServer():
 				hb.Routes, hb.Note = b.explainHTTPBinding(vs, bs)
-			case bs.server.GetTls() == nil:
+			case bs.server.GetTls() == nil || terminatesTLS(bs.server.GetTls()):
 				hb.Routes, hb.Note = explainTCPBinding(vs, bs, tcpUsed)
 			default:
 				hb.Routes = tlsMatches(vs, bs)
@@ -277,7 +289,7 @@ func hostNote(bs *boundServer, bound []GatewayHostBinding) string {
 	switch {
 	case bs.server.GetTls().GetHttpsRedirect():
 		return "httpsRedirect: answered with a 301 to https"
-	case bs.proto.IsHTTP():
+	case bs.isHTTPServer():
 		return "no VirtualService routes this host here: no virtual host, Envoy answers 404"
 	}
 	return "no VirtualService routes this host here: no filter chain for it"
@@ -309,7 +321,7 @@ type tcpRoute struct {
 // first applicable TCP route of the first bound VirtualService that has
 // one (nil: none, or the server is not plain TCP).
 func (b *builder) firstTCPRoute(bs *boundServer) *tcpRoute {
-	if bs.proto.IsHTTP() || bs.server.GetTls() != nil {
+	if bs.proto.IsHTTP() || (bs.server.GetTls() != nil && !terminatesTLS(bs.server.GetTls())) {
 		return nil
 	}
 	port := bs.server.GetPort().GetNumber()
@@ -402,7 +414,7 @@ func (x *Index) gatewayConfigErrors(gws []*gatewayConfig, extra []model.ObjectEr
 	}
 	seen := map[model.ObjectError]bool{}
 	var out []model.ObjectError
-	for _, e := range append(slices.Clone(x.errors), extra...) {
+	for _, e := range append(slices.Clone(x.allErrors), extra...) {
 		key := e.Namespace + "/" + e.Name
 		relevant := (e.Kind == model.KindGateway && gwKeys[key]) || (e.Kind == model.KindVirtualService && vsKeys[key])
 		if relevant && !seen[e] {

@@ -111,7 +111,7 @@ func TestExplainGatewaySelectionAndLeftOut(t *testing.T) {
 	}
 	assert.Equal(t, []int{1, 2, 3}, leftOut)
 	assert.Contains(t, e.LeftOutServers[0].Reason, "conflicts with HTTP server 0")
-	assert.Contains(t, e.LeftOutServers[1].Reason, "TLS termination is not served yet")
+	assert.Contains(t, e.LeftOutServers[1].Reason, "Secret istio-system/web-cert does not exist", "its Secret is looked up in the proxy's namespace")
 	assert.Contains(t, e.LeftOutServers[2].Reason, "bind address")
 
 	require.Len(t, e.UnboundVirtualServices, 2)
@@ -124,7 +124,7 @@ func TestExplainGatewaySelectionAndLeftOut(t *testing.T) {
 	for _, oe := range e.ConfigErrors {
 		fields = append(fields, string(oe.Kind)+" "+oe.Name+" "+oe.Field)
 	}
-	assert.Equal(t, []string{"Gateway public spec.servers[1].port", "Gateway public spec.servers[2].tls",
+	assert.Equal(t, []string{"Gateway public spec.servers[1].port", "Gateway public spec.servers[2].tls.credentialName",
 		"Gateway public spec.servers[3].bind", "VirtualService stray spec.gateways[0]"}, fields)
 
 	// Without namespace scoping tools/grafana is merged on port 80 too; its

@@ -10,6 +10,7 @@ import (
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	tlsinspector "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/tls_inspector/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	networking "istio.io/api/networking/v1"
@@ -28,6 +29,9 @@ type gatewayChain struct {
 	desc      string
 	route     *route.RouteConfiguration
 	duplicate func(other string)
+	// secrets are the SDS secrets the chain's TLS context fetches over
+	// ADS (gatewaytls.go).
+	secrets []*tlsv3.Secret
 }
 
 // gatewayListeners builds a router's listeners from its merged Gateways,
@@ -35,10 +39,12 @@ type gatewayChain struct {
 // listener port, binding it, with a filter chain per server kind: HTTP
 // servers share one HTTP connection manager taking route configuration
 // http.<port> over RDS; TCP servers proxy to the destination of the first
-// bound VirtualService's matching TCP route; TLS passthrough servers get a
-// chain per matching TLS route, by SNI, behind a TLS inspector. A
-// listener left without chains is not emitted. It returns the listeners
-// and the route configurations they name (gatewayroutes.go).
+// bound VirtualService's matching TCP route; servers terminating TLS get a
+// chain each, by SNI, with their TLS context (gatewaytls.go); TLS
+// passthrough servers get a chain per matching TLS route, by SNI, behind a
+// TLS inspector. A listener left without chains is not emitted. It returns
+// the listeners and the route configurations they name (gatewayroutes.go);
+// the secrets the chains fetch are added to b.gwSecrets.
 func (b *builder) gatewayListeners(m *mergedGateway) ([]*listener.Listener, []*route.RouteConfiguration) {
 	var out []*listener.Listener
 	var routes []*route.RouteConfiguration
@@ -61,6 +67,12 @@ func (b *builder) gatewayListeners(m *mergedGateway) ([]*listener.Listener, []*r
 			})
 		} else {
 			for _, bs := range ms.servers {
+				if bs.pending == "" && terminatesTLS(bs.server.GetTls()) {
+					if c := b.gatewayTerminatingChain(bs, name, m); c != nil {
+						chains = append(chains, *c)
+					}
+					continue
+				}
 				chains = append(chains, b.gatewayL4Chains(bs, sni)...)
 			}
 		}
@@ -83,6 +95,7 @@ func (b *builder) gatewayListeners(m *mergedGateway) ([]*listener.Listener, []*r
 			if c.route != nil {
 				routes = append(routes, c.route)
 			}
+			b.gwSecrets = append(b.gwSecrets, c.secrets...)
 		}
 	}
 	for _, l := range out {

@@ -2,6 +2,8 @@ package translate_test
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"os"
@@ -9,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -57,15 +61,14 @@ func runGolden(t *testing.T, dir string) {
 	// Validate is also Envoy's checks that ValidateAll lacks (each domain
 	// once per route configuration, in any case; the router last).
 	require.NoError(t, translate.Validate(out), "generated config must pass ValidateAll and the integrity check")
-	// A private key may go only to a proxy whose identity meshd verified;
-	// until proxies authenticate (issue 15), nothing emits secrets.
-	require.Empty(t, out.Secrets, "no scope is given secrets before proxies authenticate")
-
 	got := map[string][]byte{
 		"listeners.yaml": render(t, out.Listeners),
 		"routes.yaml":    render(t, out.Routes),
 		"clusters.yaml":  render(t, out.Clusters),
 		"endpoints.yaml": render(t, out.Endpoints),
+	}
+	if len(out.Secrets) > 0 {
+		got["secrets.yaml"] = renderSecrets(t, out.Secrets)
 	}
 	errs := append(snap.Errors(), x.Errors()...)
 	if len(errs) > 0 {
@@ -171,4 +174,37 @@ func render[M proto.Message](t *testing.T, items []M) []byte {
 	y, err := yaml.JSONToYAML(j)
 	require.NoError(t, err)
 	return y
+}
+
+// renderSecrets lists the secrets a scope is sent: each one's name and
+// kind, and the SHA-256 of its certificate, key, CA and CRL, so a golden
+// shows which Secret's content went where without holding keys.
+func renderSecrets(t *testing.T, secrets []*tlsv3.Secret) []byte {
+	digest := func(d *core.DataSource) string {
+		if d == nil {
+			return ""
+		}
+		sum := sha256.Sum256(d.GetInlineBytes())
+		return hex.EncodeToString(sum[:8])
+	}
+	var out []map[string]string
+	for _, s := range secrets {
+		e := map[string]string{"name": s.GetName()}
+		switch {
+		case s.GetTlsCertificate() != nil:
+			e["type"] = "tls_certificate"
+			e["certificateChain"] = digest(s.GetTlsCertificate().GetCertificateChain())
+			e["privateKey"] = digest(s.GetTlsCertificate().GetPrivateKey())
+		case s.GetValidationContext() != nil:
+			e["type"] = "validation_context"
+			e["trustedCa"] = digest(s.GetValidationContext().GetTrustedCa())
+			if c := s.GetValidationContext().GetCrl(); c != nil {
+				e["crl"] = digest(c)
+			}
+		}
+		out = append(out, e)
+	}
+	b, err := yaml.Marshal(out)
+	require.NoError(t, err)
+	return b
 }

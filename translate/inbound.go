@@ -33,10 +33,12 @@ const (
 // where port is the workload (target) port.
 func InboundClusterName(port uint32) string { return fmt.Sprintf("inbound|%d||", port) }
 
-// inboundPort is one port the scope's workload serves for a service.
+// inboundPort is one port the scope's workload serves for a service, with
+// the PeerAuthentication mode in force on it (peerauthn.go).
 type inboundPort struct {
 	target   uint32
 	protocol model.Protocol
+	mode     mtlsMode
 }
 
 // inboundPorts returns the workload ports of the services the scope's
@@ -44,8 +46,9 @@ type inboundPort struct {
 // labels), one per target port (the first service port wins), sorted;
 // the proxy's own ports (reservedPorts, reserved.go) are left out, as
 // istiod's CanBindToPort leaves them out of the inbound chains (a chain
-// for 15006 would also repeat the blackhole chain's match).
-func (b *builder) inboundPorts() []inboundPort {
+// for 15006 would also repeat the blackhole chain's match). Each port's
+// mode is policy's for it.
+func (b *builder) inboundPorts(policy peerPolicy) []inboundPort {
 	labels := b.scope.LabelMap()
 	if len(labels) == 0 {
 		return nil
@@ -60,7 +63,7 @@ func (b *builder) inboundPorts() []inboundPort {
 			t := b.targetPort(svc, p, labels)
 			if _, reserved := reservedPorts[t]; !seen[t] && !reserved {
 				seen[t] = true
-				out = append(out, inboundPort{target: t, protocol: p.Protocol})
+				out = append(out, inboundPort{target: t, protocol: p.Protocol, mode: policy.portMode(t)})
 			}
 		}
 	}
@@ -68,11 +71,12 @@ func (b *builder) inboundPorts() []inboundPort {
 	return out
 }
 
-// portsKey is the part of an outputKey naming a workload's inbound ports.
+// portsKey is the part of an outputKey naming a workload's inbound ports
+// and their modes.
 func portsKey(ports []inboundPort) string {
 	var k strings.Builder
 	for _, p := range ports {
-		fmt.Fprintf(&k, "%d/%s,", p.target, p.protocol)
+		fmt.Fprintf(&k, "%d/%s/%s,", p.target, p.protocol, p.mode)
 	}
 	return k.String()
 }
@@ -100,44 +104,49 @@ func (b *builder) targetPort(svc *model.Service, p model.Port, labels map[string
 // sidecar; with iptables redirection a pod without them drops every
 // inbound connection), and an inbound cluster per port its workload
 // serves.
-func (b *builder) inboundOutput(ports []inboundPort, mtls bool) ([]*listener.Listener, []*cluster.Cluster) {
+func (b *builder) inboundOutput(in inboundSide) ([]*listener.Listener, []*cluster.Cluster) {
 	passthrough := b.x.shared.get(inboundPassthroughKey{}, func() any { return inboundPassthroughCluster() })
 	clusters := []*cluster.Cluster{passthrough.(*cluster.Cluster)}
-	for _, p := range ports {
+	for _, p := range in.ports {
 		clusters = append(clusters, inboundCluster(p))
 	}
-	return []*listener.Listener{virtualInbound(ports, mtls)}, clusters
+	return []*listener.Listener{virtualInbound(in)}, clusters
 }
 
 // virtualInbound accepts all redirected inbound traffic: istiod's
-// passthrough chains (inbound_passthrough.go), then one filter chain per
+// passthrough chains (inbound_passthrough.go), then the chains of each
 // workload port (HTTP ports through an HTTP connection manager with an
-// inline route, others through tcp_proxy), each preceded by its Istio mTLS
-// chain when mtls (inbound_mtls.go). As istiod's, it waits for the HTTP
-// inspector without a timeout (MeshConfig protocolDetectionTimeout, 0s by
-// default), and with one set would pick a filter chain when it expires
-// rather than close the connection.
-func virtualInbound(ports []inboundPort, mtls bool) *listener.Listener {
-	l := &listener.Listener{
+// inline route, others through tcp_proxy), plaintext, Istio mTLS
+// (inbound_mtls.go) or both as the port's PeerAuthentication mode says
+// (peerauthn_inbound.go). The listener filters are the ones those chains
+// need, on the ports that need them, as istiod's populateListenerFilters.
+// As istiod's, it waits for the inspectors without a timeout (MeshConfig
+// protocolDetectionTimeout, 0s by default), and with one set would pick a
+// filter chain when it expires rather than close the connection.
+func virtualInbound(in inboundSide) *listener.Listener {
+	chains := inboundPassthroughChains(in.passthrough, in.agent)
+	for _, p := range in.ports {
+		chains = append(chains, inboundPortChains(p, in.agent)...)
+	}
+	return &listener.Listener{
 		Name:                             VirtualInboundListener,
 		Address:                          socketAddress("0.0.0.0", virtualInboundPort),
 		TrafficDirection:                 core.TrafficDirection_INBOUND,
-		ListenerFilters:                  inboundListenerFilters(ports, mtls),
+		ListenerFilters:                  inboundListenerFilters(chains),
 		ListenerFiltersTimeout:           durationpb.New(0),
 		ContinueOnListenerFiltersTimeout: true,
-		FilterChains:                     inboundPassthroughChains(),
+		FilterChains:                     chains,
 	}
-	for _, p := range ports {
-		if mtls {
-			l.FilterChains = append(l.FilterChains, inboundMTLSChain(p))
-		}
-		l.FilterChains = append(l.FilterChains, &listener.FilterChain{
-			Name:             OutboundListenerName("0.0.0.0", p.target),
-			FilterChainMatch: &listener.FilterChainMatch{DestinationPort: wrapperspb.UInt32(p.target)},
-			Filters:          []*listener.Filter{inboundPortFilter(p)},
-		})
+}
+
+// inboundPlaintextChain serves a workload port's plaintext (and, without
+// an mTLS chain before it, any) traffic.
+func inboundPlaintextChain(p inboundPort) *listener.FilterChain {
+	return &listener.FilterChain{
+		Name:             OutboundListenerName("0.0.0.0", p.target),
+		FilterChainMatch: &listener.FilterChainMatch{DestinationPort: wrapperspb.UInt32(p.target)},
+		Filters:          []*listener.Filter{inboundPortFilter(p)},
 	}
-	return l
 }
 
 // inboundPortFilter is the network filter of a workload port's chains: an
@@ -157,19 +166,14 @@ func inboundPortHCM(p inboundPort) *hcm.HttpConnectionManager {
 	return inboundHCM(fmt.Sprintf("inbound_0.0.0.0_%d", p.target), fmt.Sprintf("inbound|http|%d", p.target), name, name)
 }
 
-// inboundHTTPFilter routes everything to cluster through an inline route
-// configuration (named routeName, one virtual host vhost for "*"), as
-// istiod's inbound HCM.
-func inboundHTTPFilter(statPrefix, vhost, routeName, cluster string) *listener.Filter {
-	return hcmFilter(inboundHCM(statPrefix, vhost, routeName, cluster))
-}
-
 // hcmFilter is the network filter running m.
 func hcmFilter(m *hcm.HttpConnectionManager) *listener.Filter {
 	return &listener.Filter{Name: hcmFilterName, ConfigType: &listener.Filter_TypedConfig{TypedConfig: mustAny(m)}}
 }
 
-// inboundHCM is inboundHTTPFilter's connection manager.
+// inboundHCM routes everything to cluster through an inline route
+// configuration (named routeName, one virtual host vhost for "*"), as
+// istiod's inbound HCM.
 func inboundHCM(statPrefix, vhost, routeName, cluster string) *hcm.HttpConnectionManager {
 	return &hcm.HttpConnectionManager{
 		StatPrefix: statPrefix,

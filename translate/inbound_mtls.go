@@ -1,33 +1,34 @@
 package translate
 
 import (
-	"fmt"
-
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
-	tlsinspector "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/tls_inspector/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	matcher "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
-// Inbound Istio mTLS, as istiod's default PERMISSIVE mode builds it
-// (pilot/pkg/networking/core/listener_inbound.go with the mTLS filter
-// chain match options) for the workload ports of a proxy whose agent
-// serves the workload certificate over sds-grpc (model.Scope.Agent): before
-// each port's plaintext chain, a chain matching TLS with one of Istio's
-// ALPNs (what an ISTIO_MUTUAL client offers, upstreamtls.go) terminates
-// mTLS with the SDS certificate "default", requires a client certificate
-// chaining to "ROOTCA" with a SPIFFE URI, and then serves the port as the
-// plaintext chain does; HTTP gets istiod's x-forwarded-client-cert
-// (APPEND_FORWARD with the peer's subject, URI and DNS SANs). Plaintext and
-// other TLS keep taking the plaintext chain (PERMISSIVE). Requiring mTLS
-// (STRICT) is PeerAuthentication's, which meshd does not read yet.
+// Inbound Istio mTLS, as istiod builds it (pilot/pkg/networking/core/
+// listener_inbound.go with filterchain_options.go's match options) for the
+// workload ports of a proxy whose agent serves the workload certificate
+// over sds-grpc (model.Scope.Agent): a chain terminating mTLS with the SDS
+// certificate "default", requiring a client certificate chaining to
+// "ROOTCA" with a SPIFFE URI, and then serving the port as the plaintext
+// chain does; HTTP gets istiod's x-forwarded-client-cert (APPEND_FORWARD
+// with the peer's subject, URI and DNS SANs). Which chains a port gets is
+// its PeerAuthentication mode's (peerauthn_inbound.go):
+//   - PERMISSIVE (istiod's default): this chain, named <chain>_mtls and
+//     matching TLS with one of Istio's ALPNs (what an ISTIO_MUTUAL client
+//     offers, upstreamtls.go), before the plaintext chain, which takes
+//     plaintext and other TLS;
+//   - STRICT: this chain alone, named as istiod names it (0.0.0.0_<port>)
+//     and matching any TLS (istiod's inboundStrict*FilterChainMatchOptions):
+//     plaintext to the port matches no chain and Envoy closes it.
 //
-// The TLS inspector reads the ALPN only on the workload's ports; like
-// istiod's PERMISSIVE listener, it waits for the client's first bytes, so
-// a server-first protocol on a declared port waits too.
+// The TLS inspector reads the ALPN only on ports with such a chain; like
+// istiod's, it waits for the client's first bytes, so a server-first
+// protocol on such a port waits too.
 
 // istioMTLSALPNs are the ALPNs of Istio's mTLS clients, istiod's
 // allIstioMtlsALPNs.
@@ -47,24 +48,36 @@ const (
 )
 
 // inboundMTLSChain terminates Istio mTLS on p's port and serves it as its
-// plaintext chain does.
+// plaintext chain does: for a STRICT port the port's only chain, else the
+// one before the plaintext chain.
 func inboundMTLSChain(p inboundPort) *listener.FilterChain {
+	name := OutboundListenerName("0.0.0.0", p.target)
+	match := &listener.FilterChainMatch{DestinationPort: wrapperspb.UInt32(p.target), TransportProtocol: tlsTransport}
+	if p.mode != mtlsStrict {
+		name += mtlsChainSuffix
+		match.ApplicationProtocols = istioMTLSALPNs
+	}
 	alpns, f := inboundTCPALPNs, inboundPortFilter(p)
 	if p.protocol.IsHTTP() {
-		m := inboundPortHCM(p)
-		m.ForwardClientCertDetails = hcm.HttpConnectionManager_APPEND_FORWARD
-		m.SetCurrentClientCertDetails = &hcm.HttpConnectionManager_SetCurrentClientCertDetails{
-			Subject: wrapperspb.Bool(true), Uri: true, Dns: true}
-		alpns, f = inboundHTTPALPNs, hcmFilter(m)
+		alpns, f = inboundHTTPALPNs, hcmFilter(withXFCC(inboundPortHCM(p)))
 	}
-	return &listener.FilterChain{
-		Name: fmt.Sprintf("%s%s", OutboundListenerName("0.0.0.0", p.target), mtlsChainSuffix),
-		FilterChainMatch: &listener.FilterChainMatch{DestinationPort: wrapperspb.UInt32(p.target),
-			TransportProtocol: tlsTransport, ApplicationProtocols: istioMTLSALPNs},
-		TransportSocket: &core.TransportSocket{Name: tlsSocketName,
-			ConfigType: &core.TransportSocket_TypedConfig{TypedConfig: mustAny(inboundMTLSContext(alpns))}},
-		Filters: []*listener.Filter{f},
-	}
+	return &listener.FilterChain{Name: name, FilterChainMatch: match, TransportSocket: inboundMTLSSocket(alpns),
+		Filters: []*listener.Filter{f}}
+}
+
+// withXFCC sets istiod's x-forwarded-client-cert handling on an HTTP
+// connection manager behind mTLS, and returns it.
+func withXFCC(m *hcm.HttpConnectionManager) *hcm.HttpConnectionManager {
+	m.ForwardClientCertDetails = hcm.HttpConnectionManager_APPEND_FORWARD
+	m.SetCurrentClientCertDetails = &hcm.HttpConnectionManager_SetCurrentClientCertDetails{
+		Subject: wrapperspb.Bool(true), Uri: true, Dns: true}
+	return m
+}
+
+// inboundMTLSSocket terminates Istio mTLS offering alpns downstream.
+func inboundMTLSSocket(alpns []string) *core.TransportSocket {
+	return &core.TransportSocket{Name: tlsSocketName,
+		ConfigType: &core.TransportSocket_TypedConfig{TypedConfig: mustAny(inboundMTLSContext(alpns))}}
 }
 
 // inboundMTLSContext requires a client certificate with a SPIFFE URI SAN
@@ -86,17 +99,6 @@ func inboundMTLSContext(alpns []string) *tlsv3.DownstreamTlsContext {
 					ValidationContextSdsSecretConfig: agentSDS(sdsRootCA),
 				},
 			},
-		},
-	}
-}
-
-// inboundTLSInspector reads TLS and its ALPN on the workload's ports only.
-func inboundTLSInspector(ports []uint32) *listener.ListenerFilter {
-	return &listener.ListenerFilter{
-		Name:       tlsInspectorName,
-		ConfigType: &listener.ListenerFilter_TypedConfig{TypedConfig: mustAny(&tlsinspector.TlsInspector{})},
-		FilterDisabled: &listener.ListenerFilterChainMatchPredicate{
-			Rule: &listener.ListenerFilterChainMatchPredicate_NotMatch{NotMatch: portsPredicate(ports)},
 		},
 	}
 }

@@ -91,6 +91,10 @@ type Index struct {
 	checked    memo
 	viewChecks sync.Map
 	errors     []model.ObjectError
+	// gatewayErrors are what building the Gateways for their workloads
+	// reports (reportGatewayConflicts); they depend on Secrets and Pods too,
+	// so they are found again when only those changed. allErrors is both.
+	gatewayErrors, allErrors []model.ObjectError
 }
 
 // NewIndex validates the Snapshot's config against its registry and prepares
@@ -128,18 +132,24 @@ func NewIndexFrom(prev *Index, snap *model.Snapshot, opts Options) *Index {
 		slices.Equal(prev.snap.Services(), snap.Services())
 	if sameConfig {
 		x.reuseConfig(prev)
+		if prev.snap.SameObjects(snap, model.KindEndpointSlice) {
+			x.gatewayErrors = prev.gatewayErrors
+		} else if len(x.gateways) > 0 {
+			x.reportGatewayConflicts() // Secrets or gateway Pods changed
+		}
 	} else {
 		x.indexServices()
 		x.indexDestinationRules()
 		x.indexVirtualServices()
 		x.indexSourceLabels()
 		x.indexGateways()
+		x.indexPeerAuthentications()
 	}
 	// Assignments depend on services, their endpoints and DestinationRules
 	// (subsets), not on the other routing config.
 	if prev != nil && prev.domain == x.domain && prev.filterGatewayClusters == x.filterGatewayClusters &&
 		prev.snap.SameObjects(snap, model.KindEndpointSlice, model.KindPod,
-			model.KindVirtualService, model.KindGateway, model.KindSidecar, model.KindSecret) {
+			model.KindVirtualService, model.KindGateway, model.KindSidecar, model.KindSecret, model.KindPeerAuthentication) {
 		x.reuseEndpoints(prev)
 	} else {
 		x.buildEndpoints()
@@ -152,6 +162,7 @@ func NewIndexFrom(prev *Index, snap *model.Snapshot, opts Options) *Index {
 	}
 	x.carry = newCarry(prev, x)
 	x.checked.carried = x.carry.entry
+	x.allErrors = append(slices.Clip(x.errors), x.gatewayErrors...)
 	return x
 }
 
@@ -174,7 +185,7 @@ func (x *Index) Snapshot() *model.Snapshot { return x.snap }
 
 // Errors returns the config problems found while indexing (rejected or
 // conflicting objects), in a stable order.
-func (x *Index) Errors() []model.ObjectError { return x.errors }
+func (x *Index) Errors() []model.ObjectError { return x.allErrors }
 
 // ClusterLoadAssignment returns the mesh-wide endpoints of an EDS cluster.
 func (x *Index) ClusterLoadAssignment(cluster string) (*endpoint.ClusterLoadAssignment, bool) {

@@ -98,12 +98,13 @@ type svcClustersKey struct {
 	rule *destRule
 }
 
-// outputKey names a sidecar scope's whole Output: its view and the inbound
-// ports of its workload.
+// outputKey names a sidecar scope's whole Output: its view and its
+// inbound side (inboundSide.key: the workload's ports, protocols and
+// PeerAuthentication modes, and the passthrough chains' modes).
 type outputKey struct {
 	view  *Output
 	ports string
-	mtls  bool // inbound Istio mTLS chains (Scope.Agent)
+	mtls  bool // the proxy can terminate Istio mTLS (Scope.Agent)
 }
 
 // joinDomains is the domains' part of a vhostKey.

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"sync"
 
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -60,7 +61,11 @@ type debugDeltaStream struct {
 	sendMu sync.Mutex
 
 	// Owned by the receiving goroutine.
-	node      string
+	node string
+	// held is the node of a request not handed on (an SDS request refused
+	// for want of identity), given to the next one that is: go-control-
+	// plane knows the stream's node from its first request only.
+	held      *core.Node
 	nonce     int64
 	debugOnly bool
 	proxy     bool // a request of another type came first
@@ -100,6 +105,18 @@ func (d *debugDeltaStream) Recv() (*discovery.DeltaDiscoveryRequest, error) {
 				return nil, d.fail(errDebugOnly)
 			}
 			d.proxy = true
+			if d.srv.secretsRefused(d.Context(), req.GetTypeUrl(), d.node) {
+				if req.GetNode() != nil && d.held == nil {
+					d.held = req.GetNode()
+				}
+				continue // sdsauth.go: not handed on, nothing sent
+			}
+			if d.held != nil {
+				if req.GetNode() == nil {
+					req.Node = d.held
+				}
+				d.held = nil
+			}
 			return req, nil
 		}
 		if !d.proxy {

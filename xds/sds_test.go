@@ -21,9 +21,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/meshd/meshd/internal/ca"
+	"github.com/meshd/meshd/internal/metrics"
 	"github.com/meshd/meshd/internal/model"
 	"github.com/meshd/meshd/internal/testcerts"
 	"github.com/meshd/meshd/translate"
@@ -92,7 +95,7 @@ type sotwClient struct {
 }
 
 func newSotwClient(t *testing.T, conn *grpc.ClientConn, nodeID, ns string) *sotwClient {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(asNamespace(ns))
 	t.Cleanup(cancel)
 	stream, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
 	require.NoError(t, err)
@@ -145,7 +148,7 @@ func TestSDSRotationPushesOnlySDS(t *testing.T) {
 	f := fakeBuild(t)
 	v1, v2 := testcerts.NewLeaf("v1", nil, testcerts.Options{}), testcerts.NewLeaf("v2", nil, testcerts.Options{})
 	f.set("edge", certSecret("kubernetes://gw", v1))
-	s, conn := startServer(t, testStore(t))
+	s, conn := startSecureServer(t, testStore(t))
 	c := newSotwClient(t, conn, "router~10.1.0.9~gw-1.edge~edge.svc.cluster.local", "edge")
 	c.subscribe(resourcev3.ListenerType)
 	c.subscribe(resourcev3.SecretType, "kubernetes://gw")
@@ -185,7 +188,7 @@ func TestSDSServesOnlyTheScopesSecrets(t *testing.T) {
 	certA, certB := testcerts.NewLeaf("a", nil, testcerts.Options{}), testcerts.NewLeaf("b", nil, testcerts.Options{})
 	f.set("edge-a", certSecret("kubernetes://gw", certA), certSecret("kubernetes://only-a", certA))
 	f.set("edge-b", certSecret("kubernetes://gw", certB))
-	_, conn := startServer(t, testStore(t))
+	_, conn := startSecureServer(t, testStore(t))
 	names := []string{"kubernetes://gw", "kubernetes://only-a", "kubernetes://edge-a/gw"}
 
 	a := newSotwClient(t, conn, "router~10.1.0.8~gw-1.edge-a~edge-a.svc.cluster.local", "edge-a")
@@ -202,7 +205,7 @@ func TestSDSServesOnlyTheScopesSecrets(t *testing.T) {
 	assert.False(t, more)
 
 	// Delta: the same.
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(asNamespace("edge-b"))
 	defer cancel()
 	d, err := discovery.NewAggregatedDiscoveryServiceClient(conn).DeltaAggregatedResources(ctx)
 	require.NoError(t, err)
@@ -223,8 +226,8 @@ func TestSDSDeltaRotation(t *testing.T) {
 	f := fakeBuild(t)
 	v1, v2 := testcerts.NewLeaf("v1", nil, testcerts.Options{}), testcerts.NewLeaf("v2", nil, testcerts.Options{})
 	f.set("edge", certSecret("kubernetes://gw", v1))
-	s, conn := startServer(t, testStore(t))
-	ctx, cancel := context.WithCancel(context.Background())
+	s, conn := startSecureServer(t, testStore(t))
+	ctx, cancel := context.WithCancel(asNamespace("edge"))
 	defer cancel()
 	d, err := discovery.NewAggregatedDiscoveryServiceClient(conn).DeltaAggregatedResources(ctx)
 	require.NoError(t, err)
@@ -275,7 +278,7 @@ func TestConfigDumpRedactsPrivateKeys(t *testing.T) {
 	f := fakeBuild(t)
 	c := testcerts.NewLeaf("gw", nil, testcerts.Options{})
 	f.set("edge", certSecret("kubernetes://gw", c))
-	s, conn := startServer(t, testStore(t))
+	s, conn := startSecureServer(t, testStore(t))
 	cl := newSotwClient(t, conn, "router~10.1.0.9~gw-1.edge~edge.svc.cluster.local", "edge")
 	cl.subscribe(resourcev3.SecretType, "kubernetes://gw")
 	cl.initial(resourcev3.ClusterType, resourcev3.SecretType)
@@ -330,4 +333,51 @@ func TestRedactSecretAllowList(t *testing.T) {
 	js, _ = protojson.Marshal(redactSecret(cases[3]))
 	assert.Contains(t, string(js), "CA", "a validation context is public")
 	assert.Equal(t, "KEY", cases[0].GetTlsCertificate().GetPrivateKey().GetInlineString(), "the original is untouched")
+}
+
+// startSecureServer is startServer with the secure port's authentication:
+// a stream carrying asNamespace(ns)'s token is of service account ns/gw.
+func startSecureServer(t *testing.T, store *model.Store) (*Server, *grpc.ClientConn) {
+	t.Helper()
+	authn, err := ca.ParseStaticTokensString("edge edge gw\nedge-a edge-a gw\nedge-b edge-b gw\n")
+	require.NoError(t, err)
+	return startServerWith(t, store, grpc.ChainStreamInterceptor(StreamAuth(authn, metrics.New().AuthFailures)))
+}
+
+// asNamespace is a context whose calls carry the test token of ns.
+func asNamespace(ns string) context.Context {
+	return metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+ns)
+}
+
+// TestSDSNotSentWithoutIdentity: on a stream without an authenticated
+// identity (the plaintext port) SDS is not answered, over state of the
+// world and delta, while the stream's other types are; the refusal is
+// counted.
+func TestSDSNotSentWithoutIdentity(t *testing.T) {
+	f := fakeBuild(t)
+	f.set("edge", certSecret("kubernetes://gw", testcerts.NewLeaf("v1", nil, testcerts.Options{})))
+	s, conn := startServer(t, testStore(t))
+	c := newSotwClient(t, conn, "router~10.1.0.9~gw-1.edge~edge.svc.cluster.local", "edge")
+	c.subscribe(resourcev3.SecretType, "kubernetes://gw")
+	c.subscribe(resourcev3.ListenerType)
+	got := map[string]bool{}
+	for i := 0; i < 2; i++ {
+		got[c.recvAndACK().TypeUrl] = true
+	}
+	assert.Equal(t, map[string]bool{resourcev3.ClusterType: true, resourcev3.ListenerType: true}, got)
+	_, more := recvWithin(t, c.rx, 300*time.Millisecond)
+	assert.False(t, more, "no secret is sent")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	d, err := discovery.NewAggregatedDiscoveryServiceClient(conn).DeltaAggregatedResources(ctx)
+	require.NoError(t, err)
+	n := node(t, "router~10.1.0.8~gw-2.edge~edge.svc.cluster.local", "edge")
+	require.NoError(t, d.Send(&discovery.DeltaDiscoveryRequest{Node: n, TypeUrl: resourcev3.SecretType,
+		ResourceNamesSubscribe: []string{"kubernetes://gw"}}))
+	require.NoError(t, d.Send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.ClusterType, ResourceNamesSubscribe: []string{"*"}}))
+	resp, err := d.Recv()
+	require.NoError(t, err)
+	assert.Equal(t, resourcev3.ClusterType, resp.TypeUrl, "the delta stream goes on without SDS")
+	assert.Equal(t, 2.0, testutil.ToFloat64(s.m.AuthFailures.WithLabelValues("secrets_unauthenticated")))
 }

@@ -42,10 +42,16 @@ func testStore(t *testing.T) *model.Store {
 // startServer serves ADS for store's current snapshot on a loopback port.
 func startServer(t *testing.T, store *model.Store) (*Server, *grpc.ClientConn) {
 	t.Helper()
+	return startServerWith(t, store)
+}
+
+// startServerWith is startServer with more gRPC server options.
+func startServerWith(t *testing.T, store *model.Store, opts ...grpc.ServerOption) (*Server, *grpc.ClientConn) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := New(Options{})
 	s.PushSnapshot(store.Current())
-	g := grpc.NewServer(Codec())
+	g := grpc.NewServer(append([]grpc.ServerOption{Codec()}, opts...)...)
 	s.Register(ctx, g)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

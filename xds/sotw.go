@@ -237,6 +237,9 @@ func (st *sotwStream) request(req *discovery.DiscoveryRequest) error {
 		return err
 	}
 	typeURL := req.GetTypeUrl()
+	if st.a.cb.s.secretsRefused(st.stream.Context(), typeURL, st.node.GetId()) {
+		return nil // sdsauth.go: no watch, nothing sent
+	}
 	w := st.watches[typeURL]
 	if w != nil {
 		if w.nonce != "" && req.GetResponseNonce() != w.nonce {

@@ -41,8 +41,12 @@ func newProvider(s *config.Settings, store *model.Store, cfg *rest.Config, log *
 		}
 		return loadedFiles{p}, nil
 	}
+	// Secrets (gateway credentialName) are read only when the secure port
+	// can hand them to authenticated gateways: none is ever sent over the
+	// plaintext port (xds/sdsauth.go).
 	return kube.New(kube.Options{Config: cfg, Store: store, Domain: s.Domain, RootNamespace: s.IstioNamespace,
-		MeshConfigName: s.MeshConfigMap, StaticMeshConfig: static, Logger: log})
+		MeshConfigName: s.MeshConfigMap, StaticMeshConfig: static, Logger: log,
+		WatchSecrets: s.Security.SecureEnabled() && s.Security.XDSAuth})
 }
 
 // staticMeshConfig reads --mesh-config, if given.

@@ -3,6 +3,7 @@ package convert
 import (
 	"google.golang.org/protobuf/proto"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	securityv1 "istio.io/client-go/pkg/apis/security/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meshd/meshd/internal/model"
@@ -46,6 +47,15 @@ func Sidecar(sc *networkingv1.Sidecar) (*model.Config, error) {
 		return nil, nilObject(model.KindSidecar)
 	}
 	return newConfig(model.KindSidecar, &sc.ObjectMeta, &sc.Spec, validateSidecar(&sc.Spec))
+}
+
+// PeerAuthentication validates and converts a PeerAuthentication
+// (security.istio.io; its spec is istio.io/api's security/v1beta1 proto).
+func PeerAuthentication(pa *securityv1.PeerAuthentication) (*model.Config, error) {
+	if pa == nil {
+		return nil, nilObject(model.KindPeerAuthentication)
+	}
+	return newConfig(model.KindPeerAuthentication, &pa.ObjectMeta, &pa.Spec, validatePeerAuthentication(&pa.Spec))
 }
 
 // newConfig checks the metadata, then reports specErr (the result of the

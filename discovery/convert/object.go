@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	securityv1 "istio.io/client-go/pkg/apis/security/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 
@@ -42,6 +43,9 @@ func Object(obj any, domain string) (model.Kind, any, error) {
 	case *networkingv1.Sidecar:
 		v, err := Sidecar(o)
 		return model.KindSidecar, v, err
+	case *securityv1.PeerAuthentication:
+		v, err := PeerAuthentication(o)
+		return model.KindPeerAuthentication, v, err
 	case *corev1.Secret:
 		v, err := Secret(o)
 		if v == nil {

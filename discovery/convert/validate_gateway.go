@@ -44,5 +44,30 @@ func validateServer(s *networking.Server, p string) *fieldError {
 	if (proto == model.ProtocolHTTPS || proto == model.ProtocolTLS) && s.GetTls() == nil {
 		return errf(p+".tls", "a %s server requires tls settings", port.GetProtocol())
 	}
+	return validateServerTLS(s.GetTls(), p+".tls")
+}
+
+// validateServerTLS is istiod's validateTLSOptions for the certificates a
+// terminating server needs: a credentialName (or credentialNames), else
+// serverCertificate and privateKey, and for MUTUAL without a credential
+// caCertificates.
+func validateServerTLS(tls *networking.ServerTLSSettings, p string) *fieldError {
+	switch tls.GetMode() {
+	case networking.ServerTLSSettings_SIMPLE, networking.ServerTLSSettings_MUTUAL, networking.ServerTLSSettings_OPTIONAL_MUTUAL:
+	default:
+		return nil
+	}
+	if tls.GetCredentialName() != "" || len(tls.GetCredentialNames()) > 0 {
+		return nil
+	}
+	mode := tls.GetMode().String()
+	switch {
+	case tls.GetServerCertificate() == "":
+		return errf(p+".serverCertificate", "%s TLS requires credentialName, or serverCertificate and privateKey", mode)
+	case tls.GetPrivateKey() == "":
+		return errf(p+".privateKey", "%s TLS with serverCertificate requires privateKey", mode)
+	case tls.GetMode() == networking.ServerTLSSettings_MUTUAL && tls.GetCaCertificates() == "":
+		return errf(p+".caCertificates", "MUTUAL TLS with certificate files requires caCertificates")
+	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	securityv1 "istio.io/client-go/pkg/apis/security/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -28,6 +29,10 @@ type kindDecoder struct {
 }
 
 var istioVersions = []string{"networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3"}
+
+// securityVersions are the security.istio.io versions the CRDs serve (one
+// schema: istio.io/api's security/v1beta1).
+var securityVersions = []string{"security.istio.io/v1", "security.istio.io/v1beta1"}
 
 var decoders = map[model.Kind]kindDecoder{
 	model.KindNamespace: {[]string{"v1"}, func(data []byte, _, _ string) (any, error) {
@@ -96,6 +101,13 @@ var decoders = map[model.Kind]kindDecoder{
 			return nil, err
 		}
 		return convert.Sidecar(o)
+	}},
+	model.KindPeerAuthentication: {securityVersions, func(data []byte, ns, _ string) (any, error) {
+		o := &securityv1.PeerAuthentication{}
+		if err := decodeIstio(data, ns, &o.ObjectMeta, &o.Spec); err != nil {
+			return nil, err
+		}
+		return convert.PeerAuthentication(o)
 	}},
 }
 

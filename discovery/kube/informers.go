@@ -34,6 +34,7 @@ func (p *Provider) setupInformers() error {
 		string(model.KindServiceEntry):    net.ServiceEntries().Informer(),
 		string(model.KindSidecar):         net.Sidecars().Informer(),
 	}
+	p.informers[string(model.KindPeerAuthentication)] = p.istInf.Security().V1().PeerAuthentications().Informer()
 	if p.opts.WatchSecrets {
 		secretInf := p.secInf.Core().V1().Secrets().Informer()
 		if err := secretInf.SetTransform(trimSecret); err != nil {

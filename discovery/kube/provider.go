@@ -33,11 +33,10 @@ type Options struct {
 	// StaticMeshConfig, when set (--mesh-config), replaces the ConfigMap.
 	StaticMeshConfig *model.MeshConfig
 	Logger           *slog.Logger
-	// WatchSecrets reads TLS Secrets (gateway credentialName). Off in
-	// meshd today: no listener uses secrets until gateway TLS termination,
-	// which waits for authenticated proxies (issue 15); until then meshd
-	// needs no access to Secrets, holds none, and its readiness does not
-	// depend on that access.
+	// WatchSecrets reads TLS Secrets (gateway credentialName). meshd sets
+	// it when the secure port serves authenticated proxies (secrets are
+	// never sent elsewhere); without it meshd needs no access to Secrets
+	// and holds none.
 	WatchSecrets bool
 }
 

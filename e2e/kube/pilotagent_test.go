@@ -67,9 +67,11 @@ func TestPilotAgentSidecar(t *testing.T) {
 // DestinationRule says ISTIO_MUTUAL, and the server's inbound (istiod's
 // PERMISSIVE chains, which meshd gives proxies run by the agent)
 // terminates it, verifies the client's certificate against the mesh root
-// and tells the application who called in x-forwarded-client-cert. The
-// client runs in a network namespace of its own (its 15001 and 15006); the
-// server's inbound traffic is redirected to its 15006 as istio-init does.
+// and tells the application who called in x-forwarded-client-cert. A
+// PeerAuthentication STRICT then closes the server to plaintext, and
+// deleting it opens it again (requireStrictToggles). The client runs in a
+// network namespace of its own (its 15001 and 15006); the server's inbound
+// traffic is redirected to its 15006 as istio-init does.
 func TestIstioMutualBetweenAgentSidecars(t *testing.T) {
 	const ns, sys, podIP, appPort = "mtls", "mtls-system", "10.250.63.1", 18080
 	c := newCluster(t)
@@ -118,7 +120,7 @@ func TestIstioMutualBetweenAgentSidecars(t *testing.T) {
 
 	// The mTLS chain requires a client certificate: Istio's ALPN without one
 	// is refused in the handshake. Plaintext still reaches the application
-	// (istiod's PERMISSIVE default; STRICT is PeerAuthentication's).
+	// (istiod's PERMISSIVE default), until a PeerAuthentication says STRICT.
 	direct := net.JoinHostPort(podIP, strconv.Itoa(appPort))
 	conn, err := clientNet.DialContext(context.Background(), "tcp", direct)
 	require.NoError(t, err)
@@ -135,6 +137,7 @@ func TestIstioMutualBetweenAgentSidecars(t *testing.T) {
 	plain := getVia(clientNet.HTTPClient(), "http://"+direct+"/", "echo")
 	assert.Equal(t, "echo-0", plain.Backend, "plaintext to the pod takes the PERMISSIVE plaintext chain")
 	assert.Empty(t, plain.Echo.XFCC)
+	requireStrictToggles(t, c, ns, clientNet, server, app, vip, direct)
 	client.RequireNoRejects(t)
 	server.RequireNoRejects(t)
 }

@@ -37,7 +37,9 @@ type Metrics struct {
 	// AuthFailures is meshd_xds_auth_failures_total{reason}: secure-port ADS
 	// streams refused because the caller's token was not accepted
 	// (unauthenticated) or its node claims another namespace or service
-	// account than the token's (namespace, service_account).
+	// account than the token's (namespace, service_account), and SDS
+	// requests left unanswered on streams without an identity
+	// (secrets_unauthenticated).
 	AuthFailures *prometheus.CounterVec
 	// InboundUpdates is pilot_inbound_updates{type}: changes received from
 	// the providers, by kind.
@@ -50,7 +52,7 @@ type Metrics struct {
 }
 
 // AuthFailureReasons are the reason labels of meshd_xds_auth_failures_total.
-var AuthFailureReasons = []string{"unauthenticated", "namespace", "service_account"}
+var AuthFailureReasons = []string{"unauthenticated", "namespace", "service_account", "secrets_unauthenticated"}
 
 // New creates and registers meshd's metrics on a fresh registry, with the Go
 // runtime and process collectors.

@@ -10,7 +10,7 @@ import (
 type Kind string
 
 // Kinds. Registry kinds come from Kubernetes core/discovery APIs; config kinds
-// are Istio networking API objects.
+// are Istio networking and security API objects.
 const (
 	KindNamespace       Kind = "Namespace"
 	KindService         Kind = "Service"
@@ -21,10 +21,13 @@ const (
 	KindGateway         Kind = "Gateway"
 	KindServiceEntry    Kind = "ServiceEntry"
 	KindSidecar         Kind = "Sidecar"
+	// KindPeerAuthentication is security.istio.io's PeerAuthentication
+	// (the inbound mTLS mode of workloads).
+	KindPeerAuthentication Kind = "PeerAuthentication"
 )
 
 // ConfigKinds lists the Istio config kinds, in a stable order.
-var ConfigKinds = []Kind{KindDestinationRule, KindGateway, KindServiceEntry, KindSidecar, KindVirtualService}
+var ConfigKinds = []Kind{KindDestinationRule, KindGateway, KindPeerAuthentication, KindServiceEntry, KindSidecar, KindVirtualService}
 
 // IsConfig reports whether k is an Istio config kind (held as a *Config).
 func (k Kind) IsConfig() bool {
@@ -36,8 +39,10 @@ func (k Kind) IsConfig() bool {
 	return false
 }
 
-// Config is one Istio networking object. Spec holds the istio.io/api proto
-// (for example *networking.VirtualService) and must not be mutated.
+// Config is one Istio networking or security object. Spec holds the
+// istio.io/api proto (for example *networking.VirtualService, or
+// *security.PeerAuthentication of istio.io/api/security/v1beta1) and must
+// not be mutated.
 type Config struct {
 	Kind        Kind
 	Name        string
