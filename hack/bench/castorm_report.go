@@ -1,11 +1,8 @@
 package main
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -85,22 +82,7 @@ func (r *caRun) fill(before, after snapshot, peak int64) {
 }
 
 // write saves name.json and name.md under dir and prints the table.
-func (r *caResult) write(dir, name string) error {
-	data, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(dir, name+".json"), data, 0o644); err != nil {
-		return err
-	}
-	md := r.markdown()
-	if err := os.WriteFile(filepath.Join(dir, name+".md"), []byte(md), 0o644); err != nil {
-		return err
-	}
-	fmt.Print(md)
-	fmt.Printf("\nwritten: %s.{json,md}\n", filepath.Join(dir, name))
-	return nil
-}
+func (r *caResult) write(dir, name string) error { return writeReport(dir, name, r, r.markdown()) }
 
 // markdown is the result as a table, one column per run.
 func (r *caResult) markdown() string {

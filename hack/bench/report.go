@@ -168,15 +168,18 @@ func machine() map[string]string {
 }
 
 // write saves name.json and name.md under dir and prints the table.
-func (r *Result) write(dir, name string) error {
-	data, err := json.MarshalIndent(r, "", "  ")
+func (r *Result) write(dir, name string) error { return writeReport(dir, name, r, r.markdown()) }
+
+// writeReport saves v as name.json and md as name.md under dir, and prints
+// md.
+func writeReport(dir, name string, v any, md string) error {
+	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(dir, name+".json"), data, 0o644); err != nil {
 		return err
 	}
-	md := r.markdown()
 	if err := os.WriteFile(filepath.Join(dir, name+".md"), []byte(md), 0o644); err != nil {
 		return err
 	}
