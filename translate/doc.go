@@ -21,7 +21,9 @@
 // origination), outboundpolicy.go (REGISTRY_ONLY / ALLOW_ANY), sni.go (TLS
 // hosts without VIP), inbound.go (virtualInbound and inbound clusters),
 // inbound_passthrough.go (virtualInbound's passthrough chains and
-// InboundPassthroughCluster, for every sidecar), domains.go (virtual host
+// InboundPassthroughCluster, for every sidecar), inbound_mtls.go (Istio
+// mTLS chains for proxies run by Istio's agent), peerauthn*.go
+// (PeerAuthentication: the mode per workload port and its chains), domains.go (virtual host
 // domains, as istiod's), reserved.go (the sidecar's own ports, which get
 // no service listener), clustercheck.go. Scoping (what a scope sees):
 // sidecarscope.go (the Sidecar resource that applies and its egress
@@ -33,6 +35,7 @@
 // gatewaymerge.go (servers merged per port, conflicts), gatewayvs.go
 // (VirtualServices bound to gateways, host matching), gatewaybind.go
 // (VirtualServices naming a missing Gateway or none of its hosts),
-// gatewaylisteners.go, gatewayroutes.go and gatewayexplain.go
+// gatewaylisteners.go, gatewaytls.go (servers terminating TLS, their SDS
+// secrets: secrets.go), gatewayroutes.go and gatewayexplain.go
 // (ExplainGateway, for /debug/gatewayz).
 package translate
