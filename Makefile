@@ -20,6 +20,7 @@ all: build
 
 build:
 	$(GO) build -o $(MESHD) ./cmd/meshd
+	$(GO) build -o $(BIN)/meshctl ./cmd/meshctl
 
 ## run: build meshd and serve the bundled demo mesh (ADS :15010, admin :15014).
 run: build

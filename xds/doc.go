@@ -22,4 +22,8 @@
 // debugxds.go): answered from the admin handler to authenticated callers
 // under istiod's rules, before the tracker sees the stream, so a debug
 // client is never bound to a scope or sent config.
+//
+// WhatIf (whatif*.go) compares what the connected scopes are sent with what
+// they would be sent if a change were applied, on Indexes of its own,
+// without applying it (/debug/whatif, meshctl what-if).
 package xds

@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/meshd/meshd/discovery/file"
 	"github.com/meshd/meshd/internal/admin"
 	"github.com/meshd/meshd/internal/config"
 	"github.com/meshd/meshd/internal/metrics"
@@ -96,6 +97,9 @@ func serve(args []string) error {
 	g := grpc.NewServer(grpcOptions(s, m)...)
 	srv.Register(ctx, g)
 	debugHTTP := admin.New(srv, store, m.Registry)
+	// /debug/whatif reads a change as the providers would (meshctl what-if).
+	debugHTTP.EnableWhatIf(file.ChangeDecoder(file.ChangeOptions{Domain: s.Domain,
+		MeshNamespace: s.IstioNamespace, MeshConfigMap: s.MeshConfigMap}))
 	web := &http.Server{Handler: debugHTTP, ReadHeaderTimeout: 10 * time.Second}
 	// The debug endpoints over xDS (istio.io/debug), for authenticated
 	// streams only: in effect, the secure port's.

@@ -13,4 +13,7 @@
 // "<path relative to Dir>#<document number>": a broken document never stops
 // the others, and a broken edit of a good object keeps the good version in
 // service (Store semantics) until it is fixed.
+//
+// DecodeChanges decodes one change file the same way, for meshd's
+// /debug/whatif (meshctl what-if), reading the mesh ConfigMap too.
 package file

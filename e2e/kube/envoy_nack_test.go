@@ -74,6 +74,20 @@ func TestEnvoyNACK(t *testing.T) {
 	assert.Equal(t, rej, sc.statSum(t, rejected))
 	assert.Zero(t, sc.Counter(t, "cluster_manager.cds.update_rejected"), "clusters accepted")
 	assert.Zero(t, sc.Counter(t, "listener_manager.lds.update_rejected"), "listeners accepted")
+
+	// meshctl against the Kubernetes-backed meshd sees the same.
+	ctl := harness.BuildMeshctl(t)
+	addr := strings.TrimPrefix(m.AdminURL, "http://")
+	out, stderr, code := harness.RunMeshctl(t, ctl, "proxy-status", "--meshd-addr", addr)
+	require.Equal(t, 0, code, stderr)
+	assert.Equal(t, []string{"-", "SYNCED", "SYNCED", "SYNCED", "NACKED", "NOT SENT", addr, "-"},
+		harness.TableRows(out)["client-0."+ns], "meshctl proxy-status:\n%s", out)
+	out, stderr, code = harness.RunMeshctl(t, ctl, "proxy-status", "client-0."+ns, "--meshd-addr", addr)
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, out, "Only unique values for domains", "the NACK's message")
+	out, stderr, code = harness.RunMeshctl(t, ctl, "proxy-config", "clusters", "client-0."+ns, "--fqdn", host, "--meshd-addr", addr)
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, out, host, "meshctl proxy-config clusters")
 }
 
 // typeSync is one xDS type of a proxy in /debug/syncz.

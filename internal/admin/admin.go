@@ -27,6 +27,7 @@ type XDS interface {
 	ForcePush() bool
 	ExplainScope(proxyID string) (translate.ScopeExplanation, error)
 	ExplainGateway(proxyID string) (translate.GatewayExplanation, error)
+	WhatIf(base *model.Snapshot, changes []model.Change, sel xds.WhatIfSelector) (*xds.WhatIfReport, error)
 }
 
 // Handler serves the admin endpoints.
@@ -35,6 +36,9 @@ type Handler struct {
 	xds   XDS
 	store *model.Store
 	paths []string
+	// decode reads the change of /debug/whatif (EnableWhatIf); nil: the
+	// endpoint answers 501.
+	decode ChangeDecoder
 }
 
 // New returns the admin handler over the ADS server, the Store and the
@@ -53,6 +57,7 @@ func New(x XDS, store *model.Store, reg *prometheus.Registry) *Handler {
 	h.handle("/debug/push_status", h.pushStatus)
 	h.handle("/debug/sidecarz", h.sidecarz)
 	h.handle("/debug/gatewayz", h.gatewayz)
+	h.handle("/debug/whatif", h.whatIf)
 	h.handle("/debug/list", h.list)
 	h.mux.HandleFunc("/debug/pprof/", pprof.Index)
 	h.mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
