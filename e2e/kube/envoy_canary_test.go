@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
 
 	"github.com/meshd/meshd/e2e/harness"
 )
@@ -97,8 +98,44 @@ func TestEnvoyCanary(t *testing.T) {
 		assert.InDelta(t, float64(w2)/100, share(got, "v2"), tol, "%d/%d: v2 share", w1, w2)
 	}
 	step(90, 10, 0.04)
+	pushedAsPredicted := whatIfCanary(t, c, m, sc, ns)
 	step(50, 50, 0.07)
+	pushedAsPredicted()
 	step(0, 100, 0)
+}
+
+// whatIfCanary asks meshctl what-if about the 50/50 weights before they
+// are applied: only route configuration 8080 changes, for the one proxy.
+// The function it returns, called once they are applied, checks that this
+// proxy's RDS, and nothing else, was pushed.
+func whatIfCanary(t *testing.T, c *cluster, m *harness.Meshd, sc *envoySidecar, ns string) func() {
+	cur, err := c.istio.NetworkingV1().VirtualServices(ns).Get(c.ctx, "echo", metav1.GetOptions{})
+	require.NoError(t, err)
+	change := cur.DeepCopy()
+	change.APIVersion, change.Kind = "networking.istio.io/v1", "VirtualService"
+	change.ManagedFields, change.ResourceVersion, change.UID = nil, "", ""
+	change.Spec.Http[0].Route[0].Weight, change.Spec.Http[0].Route[1].Weight = 50, 50
+	b, err := yaml.Marshal(change)
+	require.NoError(t, err)
+	file := writeFile(t, "canary.yaml", b)
+	ctl := harness.BuildMeshctl(t)
+	addr := strings.TrimPrefix(m.AdminURL, "http://")
+	out, stderr, code := harness.RunMeshctl(t, ctl, "what-if", "-f", file, "--meshd-addr", addr)
+	require.Equal(t, 1, code, "exit 1: a change; stderr %s\n%s", stderr, out)
+	assert.Contains(t, out, "routes: 1 changed (8080)", out)
+	assert.Contains(t, out, "1 proxy would be pushed")
+	assert.Contains(t, out, sc.NodeID)
+	for _, typ := range []string{"listeners", "clusters", "endpoints", "secrets"} {
+		assert.NotRegexp(t, `(?m)^  `+typ+`: \d`, out, "only routes change")
+	}
+	before := proxySyncz(t, m, sc.NodeID)
+	return func() {
+		after := proxySyncz(t, m, sc.NodeID)
+		assert.Equal(t, before["rds"].Responses+1, after["rds"].Responses, "the predicted RDS push happened, once")
+		for _, typ := range []string{"cds", "eds", "lds"} {
+			assert.Equal(t, before[typ].Responses, after[typ].Responses, "no %s push, as predicted", typ)
+		}
+	}
 }
 
 // TestEnvoyRollingUpdate: backend pods of a Service are replaced one by one,
