@@ -58,7 +58,7 @@ func newCarry(prev, x *Index) carry {
 		c.pure = keepLive(c.pure, x.services)
 	}
 	if !sameServices || !prev.snap.SameObjects(x.snap, model.KindVirtualService, model.KindGateway, model.KindSidecar,
-		model.KindPeerAuthentication) {
+		model.KindPeerAuthentication, model.KindAuthorizationPolicy) {
 		c.routing = &sync.Map{}
 	}
 	return c
@@ -93,6 +93,9 @@ func (c carry) store(key any) *sync.Map {
 			return c.pure
 		}
 	case clusterKey:
+		if k.autoMTLS {
+			return nil // names the identities of its endpoints (automtls.go)
+		}
 		// A subset cluster without DestinationRule (a route naming a subset
 		// the scope's rule lacks) is rare and would pile up across edits:
 		// not carried.

@@ -63,7 +63,7 @@ func hasCluster(cs []*cluster.Cluster, name string) bool {
 // Index for every view that sees svc under the same rule (share.go).
 func (b *builder) clustersOf(svc *model.Service) []*cluster.Cluster {
 	r := b.x.destinationRule(b.scope.Namespace, svc)
-	return b.x.shared.get(svcClustersKey{svc: svc, grpc: b.grpc, rule: r}, func() any {
+	return b.x.shared.get(svcClustersKey{svc: svc, grpc: b.grpc, rule: r, autoMTLS: b.autoMTLS()}, func() any {
 		var out []*cluster.Cluster
 		seen := map[string]bool{}
 		add := func(p model.Port, subset string) {
@@ -96,7 +96,7 @@ func (b *builder) sharedCluster(name string, svc *model.Service, p model.Port) *
 
 // clusterWith is sharedCluster given the rule that applies to the scope.
 func (b *builder) clusterWith(name string, svc *model.Service, p model.Port, r *destRule) *cluster.Cluster {
-	k := clusterKey{svc: svc, port: p, name: name, grpc: b.grpc, rule: r}
+	k := clusterKey{svc: svc, port: p, name: name, grpc: b.grpc, rule: r, autoMTLS: b.autoMTLS()}
 	return b.x.share(k, func() any { return b.outboundCluster(name, svc, p) }).(*cluster.Cluster)
 }
 
@@ -155,6 +155,7 @@ func (b *builder) outboundCluster(name string, svc *model.Service, p model.Port)
 		t.sans = b.x.identities(svc)
 	}
 	applyTrafficPolicy(c, tp, t, b.grpc)
+	b.applyAutoMTLS(c, tp, t, svc)
 	if c.GetType() == cluster.Cluster_ORIGINAL_DST {
 		c.LbPolicy = cluster.Cluster_CLUSTER_PROVIDED
 		c.LbConfig = nil

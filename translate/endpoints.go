@@ -108,6 +108,7 @@ func loadAssignment(name string, eps []model.Endpoint, p model.Port, subset *net
 			}},
 			HealthStatus:        core.HealthStatus_HEALTHY,
 			LoadBalancingWeight: wrapperspb.UInt32(1),
+			Metadata:            tlsModeMetadata(ep.Labels),
 		})
 	}
 	cla := &endpoint.ClusterLoadAssignment{ClusterName: name}

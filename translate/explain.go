@@ -28,6 +28,10 @@ type ScopeExplanation struct {
 	// PeerAuthentication is the inbound mTLS in force, when a
 	// PeerAuthentication applies (sidecars only; peerauthn_explain.go).
 	PeerAuthentication *PeerAuthnExplanation `json:"peerAuthentication,omitempty"`
+	// Authorization is the AuthorizationPolicies in force and their RBAC,
+	// when one applies (sidecars only; authz_explain.go, also
+	// /debug/authorizationz).
+	Authorization *AuthzExplanation `json:"authorization,omitempty"`
 }
 
 // SidecarExplanation names the Sidecar resource that applies and why.
@@ -88,6 +92,7 @@ func ExplainScope(x *Index, scope model.Scope) ScopeExplanation {
 		OutboundTrafficPolicy: b.explainOutboundPolicy(),
 		Services:              []ServiceExplanation{},
 		PeerAuthentication:    b.explainPeerAuthn(),
+		Authorization:         b.explainAuthz(false),
 	}
 	for _, v := range b.scopeServices() {
 		e := ServiceExplanation{Hostname: v.svc.Hostname, Namespace: v.svc.Namespace, Reason: v.reason}

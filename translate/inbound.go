@@ -110,7 +110,9 @@ func (b *builder) inboundOutput(in inboundSide) ([]*listener.Listener, []*cluste
 	for _, p := range in.ports {
 		clusters = append(clusters, inboundCluster(p))
 	}
-	return []*listener.Listener{virtualInbound(in)}, clusters
+	l := virtualInbound(in)
+	newAuthzFilters(in.authz).apply(l)
+	return []*listener.Listener{l}, clusters
 }
 
 // virtualInbound accepts all redirected inbound traffic: istiod's

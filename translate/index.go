@@ -91,6 +91,8 @@ type Index struct {
 	checked    memo
 	viewChecks sync.Map
 	errors     []model.ObjectError
+	// enableAutoMTLS is MeshConfig enableAutoMtls (default true).
+	enableAutoMTLS bool
 	// gatewayErrors are what building the Gateways for their workloads
 	// reports (reportGatewayConflicts); they depend on Secrets and Pods too,
 	// so they are found again when only those changed. allErrors is both.
@@ -127,6 +129,7 @@ func NewIndexFrom(prev *Index, snap *model.Snapshot, opts Options) *Index {
 	if x.trustDomain == "" {
 		x.trustDomain = "cluster.local"
 	}
+	x.enableAutoMTLS = mesh.GetEnableAutoMtls() == nil || mesh.GetEnableAutoMtls().GetValue()
 	sameConfig := prev != nil && prev.domain == x.domain && prev.filterGatewayClusters == x.filterGatewayClusters &&
 		prev.scopeGatewayToNamespace == x.scopeGatewayToNamespace && prev.snap.SameObjects(snap, model.KindEndpointSlice, model.KindPod, model.KindSecret) &&
 		slices.Equal(prev.snap.Services(), snap.Services())
@@ -144,12 +147,13 @@ func NewIndexFrom(prev *Index, snap *model.Snapshot, opts Options) *Index {
 		x.indexSourceLabels()
 		x.indexGateways()
 		x.indexPeerAuthentications()
+		x.indexAuthorizationPolicies()
 	}
 	// Assignments depend on services, their endpoints and DestinationRules
 	// (subsets), not on the other routing config.
 	if prev != nil && prev.domain == x.domain && prev.filterGatewayClusters == x.filterGatewayClusters &&
 		prev.snap.SameObjects(snap, model.KindEndpointSlice, model.KindPod,
-			model.KindVirtualService, model.KindGateway, model.KindSidecar, model.KindSecret, model.KindPeerAuthentication) {
+			model.KindVirtualService, model.KindGateway, model.KindSidecar, model.KindSecret, model.KindPeerAuthentication, model.KindAuthorizationPolicy) {
 		x.reuseEndpoints(prev)
 	} else {
 		x.buildEndpoints()

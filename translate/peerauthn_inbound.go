@@ -6,6 +6,8 @@ import (
 
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/meshd/meshd/internal/model"
 )
 
 // The PeerAuthentication mode of each inbound port, mapped onto
@@ -37,6 +39,10 @@ type inboundSide struct {
 	ports       []inboundPort
 	passthrough []passthroughPort
 	agent       bool
+	// authz holds the AuthorizationPolicies that apply to the workload
+	// (authz.go), authzKey names them with their content.
+	authz    []*model.Config
+	authzKey string
 }
 
 // inboundSide returns the scope's inbound side under the PeerAuthentication
@@ -47,7 +53,8 @@ type inboundSide struct {
 func (b *builder) inboundSide() inboundSide {
 	policy := b.workloadPeerPolicy()
 	in := inboundSide{ports: b.inboundPorts(policy), agent: b.scope.Agent,
-		passthrough: []passthroughPort{{port: 0, mode: policy.mode}}}
+		passthrough: []passthroughPort{{port: 0, mode: policy.mode}}, authz: b.workloadAuthz()}
+	in.authzKey = b.x.authz().key(in.authz)
 	declared := map[uint32]bool{}
 	for _, p := range in.ports {
 		declared[p.target] = true
@@ -61,12 +68,16 @@ func (b *builder) inboundSide() inboundSide {
 }
 
 // key is the part of an outputKey naming the inbound side: ports,
-// protocols and modes (Scope.Agent is the outputKey's mtls).
+// protocols and modes (Scope.Agent is the outputKey's mtls), and the
+// AuthorizationPolicies with their content.
 func (in inboundSide) key() string {
 	var k strings.Builder
 	k.WriteString(portsKey(in.ports))
 	for _, pt := range in.passthrough {
 		fmt.Fprintf(&k, "|%d/%s", pt.port, pt.mode)
+	}
+	if in.authzKey != "" {
+		k.WriteString("|authz:" + in.authzKey)
 	}
 	return k.String()
 }

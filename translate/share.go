@@ -87,15 +87,19 @@ type clusterKey struct {
 	name string
 	grpc bool
 	rule *destRule
+	// autoMTLS: the scope's clusters originate Istio mTLS to endpoints
+	// with a sidecar (automtls.go).
+	autoMTLS bool
 }
 
 // svcClustersKey names the clusters of every port (and subset of the rule)
 // of a service for a scope: the service, whether the scope is proxyless
 // gRPC, and the DestinationRule that applies in the scope's namespace.
 type svcClustersKey struct {
-	svc  *model.Service
-	grpc bool
-	rule *destRule
+	svc      *model.Service
+	grpc     bool
+	rule     *destRule
+	autoMTLS bool
 }
 
 // outputKey names a sidecar scope's whole Output: its view and its

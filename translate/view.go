@@ -56,6 +56,9 @@ func (b *builder) viewKey() string {
 	k.WriteByte('|')
 	k.WriteString(b.sc.name())
 	k.WriteByte('|')
+	if b.autoMTLS() {
+		k.WriteString("automtls|")
+	}
 	labels := b.scope.LabelMap()
 	for _, sl := range b.x.sourceLabels {
 		if labelsMatch(sl, labels) && labels != nil {

@@ -58,6 +58,15 @@ func PeerAuthentication(pa *securityv1.PeerAuthentication) (*model.Config, error
 	return newConfig(model.KindPeerAuthentication, &pa.ObjectMeta, &pa.Spec, validatePeerAuthentication(&pa.Spec))
 }
 
+// AuthorizationPolicy validates and converts an AuthorizationPolicy
+// (security.istio.io; its spec is istio.io/api's security/v1beta1 proto).
+func AuthorizationPolicy(ap *securityv1.AuthorizationPolicy) (*model.Config, error) {
+	if ap == nil {
+		return nil, nilObject(model.KindAuthorizationPolicy)
+	}
+	return newConfig(model.KindAuthorizationPolicy, &ap.ObjectMeta, &ap.Spec, validateAuthorizationPolicy(&ap.Spec))
+}
+
 // newConfig checks the metadata, then reports specErr (the result of the
 // kind's spec validation) or builds the Config.
 func newConfig(kind model.Kind, meta *metav1.ObjectMeta, spec proto.Message, specErr *fieldError) (*model.Config, error) {

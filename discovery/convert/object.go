@@ -46,6 +46,9 @@ func Object(obj any, domain string) (model.Kind, any, error) {
 	case *securityv1.PeerAuthentication:
 		v, err := PeerAuthentication(o)
 		return model.KindPeerAuthentication, v, err
+	case *securityv1.AuthorizationPolicy:
+		v, err := AuthorizationPolicy(o)
+		return model.KindAuthorizationPolicy, v, err
 	case *corev1.Secret:
 		v, err := Secret(o)
 		if v == nil {

@@ -109,6 +109,13 @@ var decoders = map[model.Kind]kindDecoder{
 		}
 		return convert.PeerAuthentication(o)
 	}},
+	model.KindAuthorizationPolicy: {securityVersions, func(data []byte, ns, _ string) (any, error) {
+		o := &securityv1.AuthorizationPolicy{}
+		if err := decodeIstio(data, ns, &o.ObjectMeta, &o.Spec); err != nil {
+			return nil, err
+		}
+		return convert.AuthorizationPolicy(o)
+	}},
 }
 
 // decodeSecret decodes a Secret (data base64-encoded, stringData plain and

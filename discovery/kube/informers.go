@@ -35,6 +35,7 @@ func (p *Provider) setupInformers() error {
 		string(model.KindSidecar):         net.Sidecars().Informer(),
 	}
 	p.informers[string(model.KindPeerAuthentication)] = p.istInf.Security().V1().PeerAuthentications().Informer()
+	p.informers[string(model.KindAuthorizationPolicy)] = p.istInf.Security().V1().AuthorizationPolicies().Informer()
 	if p.opts.WatchSecrets {
 		secretInf := p.secInf.Core().V1().Secrets().Informer()
 		if err := secretInf.SetTransform(trimSecret); err != nil {

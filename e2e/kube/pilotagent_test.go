@@ -87,7 +87,9 @@ func TestIstioMutualBetweenAgentSidecars(t *testing.T) {
 	}
 	app := harness.StartHTTPBackend(t, "echo-0", "127.0.0.1", appPort) // what the server's inbound cluster reaches
 	vip := c.httpServiceTargeting(ns, "echo", 8080, appPort)
-	c.podAs(ns, "echo-0", "server", map[string]string{"app": "echo"}) // the identity the client verifies
+	// server: the identity the client verifies; tlsMode=istio, as Istio's
+	// injector labels a pod with a sidecar (auto mTLS, below).
+	c.podAs(ns, "echo-0", "server", map[string]string{"app": "echo", "security.istio.io/tlsMode": "istio"})
 	c.createSlice(endpointSlice(ns, "echo-1", "echo", "http", appPort, []epSpec{{ip: podIP, pod: "echo-0", ready: true}}))
 	c.istioMutual(ns, "echo."+ns+".svc.cluster.local")
 
@@ -138,6 +140,17 @@ func TestIstioMutualBetweenAgentSidecars(t *testing.T) {
 	assert.Equal(t, "echo-0", plain.Backend, "plaintext to the pod takes the PERMISSIVE plaintext chain")
 	assert.Empty(t, plain.Echo.XFCC)
 	requireStrictToggles(t, c, ns, clientNet, server, app, vip, direct)
+
+	// Auto mTLS: without the DestinationRule the client still sends Istio
+	// mTLS to the server, whose pod says it has a sidecar.
+	require.NoError(t, c.istio.NetworkingV1().DestinationRules(ns).Delete(c.ctx, "mtls", metav1.DeleteOptions{}))
+	require.Eventually(t, func() bool {
+		cl := client.DynamicCluster(t, "outbound|8080||echo."+ns+".svc.cluster.local")
+		return cl != nil && cl["transport_socket_matches"] != nil && cl["transport_socket"] == nil
+	}, 20*time.Second, 100*time.Millisecond, "the client's cluster has auto mTLS's transport socket matches instead of the rule's socket")
+	r = getVia(clientNet.HTTPClient(), "http://"+vip+":8080/", "echo."+ns+".svc.cluster.local")
+	assert.Equal(t, "echo-0", r.Backend)
+	assert.Contains(t, r.Echo.XFCC, "URI=spiffe://cluster.local/ns/"+ns+"/sa/client", "auto mTLS, no DestinationRule")
 	client.RequireNoRejects(t)
 	server.RequireNoRejects(t)
 }
@@ -182,4 +195,10 @@ func (c *cluster) istioMutual(ns, host string) {
 	dr.Spec.TrafficPolicy = &networking.TrafficPolicy{Tls: &networking.ClientTLSSettings{Mode: networking.ClientTLSSettings_ISTIO_MUTUAL}}
 	_, err := c.istio.NetworkingV1().DestinationRules(ns).Create(c.ctx, dr, metav1.CreateOptions{})
 	require.NoError(c.t, err)
+	// The test API server has no namespace controller: objects of a deleted
+	// namespace stay, and this rule (exported everywhere) would make later
+	// tests' sidecars without an agent wait for SDS on the host's cluster.
+	c.t.Cleanup(func() {
+		_ = c.istio.NetworkingV1().DestinationRules(ns).Delete(context.Background(), "mtls", metav1.DeleteOptions{})
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"sort"
+	"strings"
 
 	adminv3 "github.com/envoyproxy/go-control-plane/envoy/admin/v3"
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,6 +58,7 @@ func New(x XDS, store *model.Store, reg *prometheus.Registry) *Handler {
 	h.handle("/debug/push_status", h.pushStatus)
 	h.handle("/debug/sidecarz", h.sidecarz)
 	h.handle("/debug/gatewayz", h.gatewayz)
+	h.handle("/debug/authorizationz", h.authorizationz)
 	h.handle("/debug/whatif", h.whatIf)
 	h.handle("/debug/list", h.list)
 	h.mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -132,6 +134,30 @@ func (h *Handler) sidecarz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, ex)
+}
+
+// authorizationz (istiod's name) lists the AuthorizationPolicies that
+// apply to a sidecar's workload and the RBAC they became: the
+// authorization part of the proxy's /debug/sidecarz.
+func (h *Handler) authorizationz(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("proxyID")
+	if id == "" {
+		writeError(w, http.StatusBadRequest, "missing proxyID query parameter (node ID or pod.namespace)")
+		return
+	}
+	ex, err := h.xds.ExplainScope(id)
+	if err != nil {
+		writeError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	switch {
+	case ex.Authorization != nil:
+		writeJSON(w, http.StatusOK, ex.Authorization)
+	case strings.HasPrefix(ex.Scope, "sidecar|envoy|"):
+		writeJSON(w, http.StatusOK, translate.AuthzExplanation{Policies: []translate.AuthzPolicyExplanation{}})
+	default:
+		writeError(w, http.StatusBadRequest, "proxy "+id+" is not an Envoy sidecar: AuthorizationPolicies apply to sidecars only")
+	}
 }
 
 // gatewayz explains a gateway proxy's listeners and routes: the Gateways

@@ -34,7 +34,8 @@ func (f *fakeXDS) ExplainScope(id string) (translate.ScopeExplanation, error) {
 	if id != "p.ns" {
 		return translate.ScopeExplanation{}, fmt.Errorf("proxy %q is not connected", id)
 	}
-	return translate.ScopeExplanation{Scope: "sidecar|envoy|ns|"}, nil
+	return translate.ScopeExplanation{Scope: "sidecar|envoy|ns|", Authorization: &translate.AuthzExplanation{
+		Policies: []translate.AuthzPolicyExplanation{{Namespace: "ns", Name: "allow", Action: "ALLOW", Rules: 1}}}}, nil
 }
 func (f *fakeXDS) ExplainGateway(id string) (translate.GatewayExplanation, error) {
 	switch id {
@@ -91,6 +92,11 @@ func TestAdminEndpoints(t *testing.T) {
 	var ex translate.ScopeExplanation
 	require.NoError(t, json.Unmarshal(get(t, h, "/debug/sidecarz?proxyID=p.ns").Body.Bytes(), &ex))
 	assert.Equal(t, "sidecar|envoy|ns|", ex.Scope)
+	assert.Equal(t, http.StatusBadRequest, get(t, h, "/debug/authorizationz").Code)
+	assert.Equal(t, http.StatusNotFound, get(t, h, "/debug/authorizationz?proxyID=nope").Code)
+	var az translate.AuthzExplanation
+	require.NoError(t, json.Unmarshal(get(t, h, "/debug/authorizationz?proxyID=p.ns").Body.Bytes(), &az))
+	assert.Equal(t, []translate.AuthzPolicyExplanation{{Namespace: "ns", Name: "allow", Action: "ALLOW", Rules: 1}}, az.Policies)
 	var adsz struct {
 		TotalClients int `json:"totalClients"`
 	}

@@ -24,10 +24,13 @@ const (
 	// KindPeerAuthentication is security.istio.io's PeerAuthentication
 	// (the inbound mTLS mode of workloads).
 	KindPeerAuthentication Kind = "PeerAuthentication"
+	// KindAuthorizationPolicy is security.istio.io's AuthorizationPolicy
+	// (access rules on workloads' inbound traffic, Envoy RBAC).
+	KindAuthorizationPolicy Kind = "AuthorizationPolicy"
 )
 
 // ConfigKinds lists the Istio config kinds, in a stable order.
-var ConfigKinds = []Kind{KindDestinationRule, KindGateway, KindPeerAuthentication, KindServiceEntry, KindSidecar, KindVirtualService}
+var ConfigKinds = []Kind{KindAuthorizationPolicy, KindDestinationRule, KindGateway, KindPeerAuthentication, KindServiceEntry, KindSidecar, KindVirtualService}
 
 // IsConfig reports whether k is an Istio config kind (held as a *Config).
 func (k Kind) IsConfig() bool {

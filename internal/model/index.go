@@ -59,7 +59,7 @@ func deriveIndex(prev, next *Snapshot, applied []Change) *index {
 			}
 		case KindPod:
 			pods = append(pods, c)
-		case KindVirtualService, KindDestinationRule, KindGateway, KindSidecar, KindPeerAuthentication:
+		case KindVirtualService, KindDestinationRule, KindGateway, KindSidecar, KindPeerAuthentication, KindAuthorizationPolicy:
 			configs[c.Kind] = true
 		default:
 			return nil

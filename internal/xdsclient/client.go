@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"sync"
@@ -124,6 +125,14 @@ func StartWith(conn grpc.ClientConnInterface, nodeID string, metadata map[string
 	}
 	for _, t := range []string{"cds", "lds"} {
 		if err := tr.subscribe(t, nil, nil, nil); err != nil {
+			if errors.Is(err, io.EOF) {
+				// The server ended the stream (e.g. RESOURCE_EXHAUSTED from
+				// its stream rate limit): its status comes with the next
+				// receive, as gRPC documents for SendMsg.
+				if _, rerr := tr.recv(); rerr != nil {
+					err = rerr
+				}
+			}
 			cancel()
 			return nil, err
 		}

@@ -1,0 +1,149 @@
+package translate
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"strings"
+
+	security "istio.io/api/security/v1beta1"
+
+	"github.com/meshd/meshd/internal/model"
+)
+
+// AuthorizationPolicy (security.istio.io): which policies apply to a
+// sidecar's workload, as istiod selects them (pilot/pkg/model/
+// authorization.go: AuthorizationPolicies.ListAuthorizationPolicies):
+//   - a policy of the root namespace (MeshConfig rootNamespace) applies to
+//     every workload of the mesh its selector matches (no selector: all);
+//   - a policy of another namespace applies to the workloads of that
+//     namespace its selector matches (no selector: all of them);
+//   - a policy with targetRef(s) applies to waypoints and gateways, never
+//     to a sidecar (as istiod), so it is left out here.
+//
+// The policies become Envoy RBAC on the inbound chains (authz_rbac.go,
+// authz_inbound.go). What meshd cannot translate faithfully fails closed
+// and is reported on the object (unsupportedAuthz).
+
+// authzIndex holds every AuthorizationPolicy by namespace, oldest first,
+// with a content hash of each (for outputKeys).
+type authzIndex struct {
+	root   string
+	byNS   map[string][]*model.Config
+	hashes map[*model.Config]string
+}
+
+// authzIndexKey names the Index's authzIndex among its shared values.
+type authzIndexKey struct{}
+
+// authz returns the Index's AuthorizationPolicies.
+func (x *Index) authz() *authzIndex {
+	return x.shared.get(authzIndexKey{}, func() any {
+		return newAuthzIndex(x.snap.Configs(model.KindAuthorizationPolicy), x.rootNamespace)
+	}).(*authzIndex)
+}
+
+// indexAuthorizationPolicies indexes the AuthorizationPolicies and
+// reports what meshd translates by failing closed.
+func (x *Index) indexAuthorizationPolicies() {
+	ax := x.authz()
+	for _, cfgs := range sortedNamespaces(ax.byNS) {
+		for _, cfg := range cfgs {
+			x.errors = append(x.errors, unsupportedAuthz(cfg)...)
+		}
+	}
+}
+
+// sortedNamespaces lists m's values by namespace.
+func sortedNamespaces(m map[string][]*model.Config) [][]*model.Config {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([][]*model.Config, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, m[k])
+	}
+	return out
+}
+
+// newAuthzIndex groups configs (oldest first, as the Snapshot lists them).
+func newAuthzIndex(configs []*model.Config, root string) *authzIndex {
+	ax := &authzIndex{root: root, byNS: map[string][]*model.Config{}, hashes: map[*model.Config]string{}}
+	for _, cfg := range configs {
+		ax.byNS[cfg.Namespace] = append(ax.byNS[cfg.Namespace], cfg)
+		b, _ := deterministic.Marshal(cfg.Spec)
+		sum := sha256.Sum256(b)
+		ax.hashes[cfg] = hex.EncodeToString(sum[:8])
+	}
+	return ax
+}
+
+// policiesFor returns the policies that apply to a sidecar workload of
+// namespace ns with labels: the root namespace's, then ns's.
+func (ax *authzIndex) policiesFor(ns string, labels map[string]string) []*model.Config {
+	var out []*model.Config
+	add := func(cfgs []*model.Config) {
+		for _, cfg := range cfgs {
+			spec := cfg.Spec.(*security.AuthorizationPolicy)
+			if spec.GetTargetRef() != nil || len(spec.GetTargetRefs()) > 0 {
+				continue
+			}
+			if sel := spec.GetSelector().GetMatchLabels(); len(sel) > 0 && !labelsMatch(sel, labels) {
+				continue
+			}
+			out = append(out, cfg)
+		}
+	}
+	add(ax.byNS[ax.root])
+	if ns != ax.root {
+		add(ax.byNS[ns])
+	}
+	return out
+}
+
+// key names a set of policies for an outputKey: each one's name and
+// content hash.
+func (ax *authzIndex) key(policies []*model.Config) string {
+	var k strings.Builder
+	for _, cfg := range policies {
+		fmt.Fprintf(&k, "%s@%s,", cfg.Key(), ax.hashes[cfg])
+	}
+	return k.String()
+}
+
+// workloadAuthz returns the policies that apply to the scope's workload.
+func (b *builder) workloadAuthz() []*model.Config {
+	return b.x.authz().policiesFor(b.scope.Namespace, b.scope.LabelMap())
+}
+
+// authzError is an ObjectError on an AuthorizationPolicy.
+func authzError(cfg *model.Config, field, format string, args ...any) model.ObjectError {
+	return model.ObjectError{Kind: model.KindAuthorizationPolicy, Namespace: cfg.Namespace, Name: cfg.Name,
+		Source: cfg.Source, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// unsupportedAuthz reports what meshd does not translate in a policy, and
+// how it fails closed instead.
+func unsupportedAuthz(cfg *model.Config) []model.ObjectError {
+	spec := cfg.Spec.(*security.AuthorizationPolicy)
+	switch spec.GetAction() {
+	case security.AuthorizationPolicy_AUDIT, security.AuthorizationPolicy_CUSTOM:
+		return []model.ObjectError{authzError(cfg, "spec.action",
+			"action %s is not supported yet: the policy denies every request to its workloads (fail closed)", spec.GetAction())}
+	}
+	var errs []model.ObjectError
+	for i, r := range spec.GetRules() {
+		if field, why := unsupportedRuleField(r); field != "" {
+			effect := "the rule is skipped (it allows nothing)"
+			if spec.GetAction() == security.AuthorizationPolicy_DENY {
+				effect = "the rule denies every request to its workloads"
+			}
+			errs = append(errs, authzError(cfg, fmt.Sprintf("spec.rules[%d].%s", i, field),
+				"%s is not supported yet: %s (fail closed)", why, effect))
+		}
+	}
+	return errs
+}

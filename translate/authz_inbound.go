@@ -1,0 +1,85 @@
+package translate
+
+import (
+	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	rbacpb "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
+	rbachttp "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
+	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	rbactcp "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/rbac/v3"
+	tcp "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+
+	"github.com/meshd/meshd/internal/model"
+)
+
+// The RBAC filters on a sidecar's inbound chains, where istiod puts them
+// (listener_inbound.go, with builder.BuildHTTP / BuildTCP): on every chain
+// of virtualInbound but the one closing traffic to 15006 itself, HTTP
+// chains get envoy.filters.http.rbac before the router, TCP chains
+// envoy.filters.network.rbac (stat prefix "tcp.") before tcp_proxy; DENY
+// first, then ALLOW. With no policy, no filter.
+
+const (
+	rbacHTTPFilterName    = "envoy.filters.http.rbac"
+	rbacNetworkFilterName = "envoy.filters.network.rbac"
+	rbacTCPStatPrefix     = "tcp."
+)
+
+// authzFilters are the RBAC filters of a workload's policies.
+type authzFilters struct {
+	http []*hcm.HttpFilter
+	tcp  []*listener.Filter
+}
+
+// newAuthzFilters translates the policies applying to a workload.
+func newAuthzFilters(policies []*model.Config) authzFilters {
+	var f authzFilters
+	if len(policies) == 0 {
+		return f
+	}
+	h, t := buildAuthzRules(policies, false), buildAuthzRules(policies, true)
+	for _, rules := range [][2]*rbacpb.RBAC{{h.deny, t.deny}, {h.allow, t.allow}} {
+		if rules[0] != nil {
+			f.http = append(f.http, &hcm.HttpFilter{Name: rbacHTTPFilterName,
+				ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: mustAny(&rbachttp.RBAC{Rules: rules[0]})}})
+		}
+		if rules[1] != nil {
+			f.tcp = append(f.tcp, &listener.Filter{Name: rbacNetworkFilterName,
+				ConfigType: &listener.Filter_TypedConfig{TypedConfig: mustAny(&rbactcp.RBAC{Rules: rules[1], StatPrefix: rbacTCPStatPrefix})}})
+		}
+	}
+	return f
+}
+
+// apply adds the filters to every chain of l but those closing traffic
+// (tcp_proxy to BlackHoleCluster).
+func (f authzFilters) apply(l *listener.Listener) {
+	if len(f.http) == 0 && len(f.tcp) == 0 {
+		return
+	}
+	for _, fc := range l.FilterChains {
+		var out []*listener.Filter
+		for _, nf := range fc.Filters {
+			switch nf.GetName() {
+			case hcmFilterName:
+				m := &hcm.HttpConnectionManager{}
+				if err := nf.GetTypedConfig().UnmarshalTo(m); err != nil {
+					panic("translate: inbound connection manager: " + err.Error())
+				}
+				m.HttpFilters = append(append([]*hcm.HttpFilter{}, f.http...), m.HttpFilters...)
+				out = append(out, hcmFilter(m))
+			case tcpFilterName:
+				p := &tcp.TcpProxy{}
+				if err := nf.GetTypedConfig().UnmarshalTo(p); err != nil {
+					panic("translate: inbound tcp_proxy: " + err.Error())
+				}
+				if p.GetCluster() != BlackHoleCluster {
+					out = append(out, f.tcp...)
+				}
+				out = append(out, nf)
+			default:
+				out = append(out, nf)
+			}
+		}
+		fc.Filters = out
+	}
+}
