@@ -2,7 +2,6 @@ package kube
 
 import (
 	"io"
-	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -45,21 +44,10 @@ func TestAuthorizationBetweenAgentSidecars(t *testing.T) {
 	c.createSlice(endpointSlice(ns, "echo-1", "echo", "http", appPort, []epSpec{{ip: podIP, pod: "echo-0", ready: true}}))
 	c.istioMutual(ns, "echo."+ns+".svc.cluster.local")
 
-	_, addr := startSecureMeshdOnAll(t, sys)
-	_, port, err := net.SplitHostPort(addr)
-	require.NoError(t, err)
-	root := c.rootCert(ns)
-	agent := func(sa, pod, ip string, labels map[string]string, n *harness.ChildNet, xds string) *harness.PilotAgent {
-		a := harness.StartPilotAgent(t, harness.PilotAgentOptions{
-			DiscoveryAddress: xds, RootCert: root, ServerName: "istiod." + sys + ".svc", Token: c.token(ns, sa),
-			Namespace: ns, ServiceAccount: sa, PodName: pod, IP: ip, Labels: labels, EnvoyBin: envoyBin, UID: proxyUID, Net: n,
-		})
-		a.WaitReady(t, 60*time.Second)
-		return a
-	}
-	server := agent("server", "echo-0", podIP, map[string]string{"app": "echo"}, nil, "127.0.0.1:"+port)
-	transfer := agent("transfer", "transfer-0", "", map[string]string{"app": "transfer"}, transferNet, net.JoinHostPort(transferNet.HostIP, port))
-	loan := agent("loan", "loan-0", "", map[string]string{"app": "loan"}, loanNet, net.JoinHostPort(loanNet.HostIP, port))
+	am := startAgentMesh(t, c, ns, sys)
+	server := am.agent("server", "echo-0", podIP, map[string]string{"app": "echo"}, nil)
+	transfer := am.agent("transfer", "transfer-0", "", map[string]string{"app": "transfer"}, transferNet)
+	loan := am.agent("loan", "loan-0", "", map[string]string{"app": "loan"}, loanNet)
 
 	host := "echo." + ns + ".svc.cluster.local"
 	call := func(n *harness.ChildNet, path string) (int, string) {
@@ -90,7 +78,7 @@ func TestAuthorizationBetweenAgentSidecars(t *testing.T) {
 	allow.Spec.Action = security.AuthorizationPolicy_ALLOW
 	allow.Spec.Rules = []*security.Rule{{From: []*security.Rule_From{{Source: &security.Source{
 		Principals: []string{"cluster.local/ns/" + ns + "/sa/transfer"}}}}}}
-	_, err = c.istio.SecurityV1().AuthorizationPolicies(ns).Create(c.ctx, allow, metav1.CreateOptions{})
+	_, err := c.istio.SecurityV1().AuthorizationPolicies(ns).Create(c.ctx, allow, metav1.CreateOptions{})
 	require.NoError(t, err)
 	body := wait(loanNet, "/", http.StatusForbidden, "ALLOW transfer only: loan is denied")
 	assert.Equal(t, "RBAC: access denied", body)

@@ -93,20 +93,9 @@ func TestIstioMutualBetweenAgentSidecars(t *testing.T) {
 	c.createSlice(endpointSlice(ns, "echo-1", "echo", "http", appPort, []epSpec{{ip: podIP, pod: "echo-0", ready: true}}))
 	c.istioMutual(ns, "echo."+ns+".svc.cluster.local")
 
-	_, addr := startSecureMeshdOnAll(t, sys)
-	_, port, err := net.SplitHostPort(addr)
-	require.NoError(t, err)
-	root := c.rootCert(ns)
-	agent := func(sa, pod, ip string, labels map[string]string, n *harness.ChildNet, xds string) *harness.PilotAgent {
-		a := harness.StartPilotAgent(t, harness.PilotAgentOptions{
-			DiscoveryAddress: xds, RootCert: root, ServerName: "istiod." + sys + ".svc", Token: c.token(ns, sa),
-			Namespace: ns, ServiceAccount: sa, PodName: pod, IP: ip, Labels: labels, EnvoyBin: envoyBin, UID: proxyUID, Net: n,
-		})
-		a.WaitReady(t, 60*time.Second)
-		return a
-	}
-	server := agent("server", "echo-0", podIP, map[string]string{"app": "echo"}, nil, "127.0.0.1:"+port)
-	client := agent("client", "client-0", "", map[string]string{"app": "client"}, clientNet, net.JoinHostPort(clientNet.HostIP, port))
+	am := startAgentMesh(t, c, ns, sys)
+	server := am.agent("server", "echo-0", podIP, map[string]string{"app": "echo"}, nil)
+	client := am.agent("client", "client-0", "", map[string]string{"app": "client"}, clientNet)
 
 	var r reply
 	if !assert.Eventually(t, func() bool {
@@ -153,6 +142,41 @@ func TestIstioMutualBetweenAgentSidecars(t *testing.T) {
 	assert.Contains(t, r.Echo.XFCC, "URI=spiffe://cluster.local/ns/"+ns+"/sa/client", "auto mTLS, no DestinationRule")
 	client.RequireNoRejects(t)
 	server.RequireNoRejects(t)
+}
+
+// agentMesh is meshd with its secure port on every address, for the
+// pilot-agent sidecars of one namespace.
+type agentMesh struct {
+	t       *testing.T
+	c       *cluster
+	ns, sys string
+	port    string // of the secure port
+	root    []byte // the mesh root, from istio-ca-root-cert
+}
+
+// startAgentMesh starts meshd (istio namespace sys) for pilot-agent
+// sidecars of ns.
+func startAgentMesh(t *testing.T, c *cluster, ns, sys string) agentMesh {
+	_, addr := startSecureMeshdOnAll(t, sys)
+	_, port, err := net.SplitHostPort(addr)
+	require.NoError(t, err)
+	return agentMesh{t: t, c: c, ns: ns, sys: sys, port: port, root: c.rootCert(ns)}
+}
+
+// agent starts a ready pilot-agent sidecar of service account sa for pod
+// (ip; "" in a child network namespace n: its address), with a TokenRequest
+// token, in the suite's network namespace when n is nil.
+func (am agentMesh) agent(sa, pod, ip string, labels map[string]string, n *harness.ChildNet) *harness.PilotAgent {
+	xds := "127.0.0.1:" + am.port
+	if n != nil {
+		xds = net.JoinHostPort(n.HostIP, am.port)
+	}
+	a := harness.StartPilotAgent(am.t, harness.PilotAgentOptions{
+		DiscoveryAddress: xds, RootCert: am.root, ServerName: "istiod." + am.sys + ".svc", Token: am.c.token(am.ns, sa),
+		Namespace: am.ns, ServiceAccount: sa, PodName: pod, IP: ip, Labels: labels, EnvoyBin: envoyBin, UID: proxyUID, Net: n,
+	})
+	a.WaitReady(am.t, 60*time.Second)
+	return a
 }
 
 // startSecureMeshdOnAll is startSecureMeshd with both ADS ports on every

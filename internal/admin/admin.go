@@ -123,31 +123,33 @@ func (h *Handler) adsz(w http.ResponseWriter, r *http.Request) {
 // sidecarz explains a proxy's scope: the Sidecar that applies and why, the
 // outbound policy, the services, VirtualServices and DestinationRules it sees.
 func (h *Handler) sidecarz(w http.ResponseWriter, r *http.Request) {
+	if ex, ok := h.explainScope(w, r); ok {
+		writeJSON(w, http.StatusOK, ex)
+	}
+}
+
+// explainScope explains the scope of the request's proxyID, or writes why
+// it cannot (400: no proxyID, 404: no such proxy).
+func (h *Handler) explainScope(w http.ResponseWriter, r *http.Request) (translate.ScopeExplanation, bool) {
 	id := r.URL.Query().Get("proxyID")
 	if id == "" {
 		writeError(w, http.StatusBadRequest, "missing proxyID query parameter (node ID or pod.namespace)")
-		return
+		return translate.ScopeExplanation{}, false
 	}
 	ex, err := h.xds.ExplainScope(id)
 	if err != nil {
 		writeError(w, http.StatusNotFound, err.Error())
-		return
+		return translate.ScopeExplanation{}, false
 	}
-	writeJSON(w, http.StatusOK, ex)
+	return ex, true
 }
 
 // authorizationz (istiod's name) lists the AuthorizationPolicies that
 // apply to a sidecar's workload and the RBAC they became: the
 // authorization part of the proxy's /debug/sidecarz.
 func (h *Handler) authorizationz(w http.ResponseWriter, r *http.Request) {
-	id := r.URL.Query().Get("proxyID")
-	if id == "" {
-		writeError(w, http.StatusBadRequest, "missing proxyID query parameter (node ID or pod.namespace)")
-		return
-	}
-	ex, err := h.xds.ExplainScope(id)
-	if err != nil {
-		writeError(w, http.StatusNotFound, err.Error())
+	ex, ok := h.explainScope(w, r)
+	if !ok {
 		return
 	}
 	switch {
@@ -156,7 +158,7 @@ func (h *Handler) authorizationz(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(ex.Scope, "sidecar|envoy|"):
 		writeJSON(w, http.StatusOK, translate.AuthzExplanation{Policies: []translate.AuthzPolicyExplanation{}})
 	default:
-		writeError(w, http.StatusBadRequest, "proxy "+id+" is not an Envoy sidecar: AuthorizationPolicies apply to sidecars only")
+		writeError(w, http.StatusBadRequest, "proxy "+r.URL.Query().Get("proxyID")+" is not an Envoy sidecar: AuthorizationPolicies apply to sidecars only")
 	}
 }
 
