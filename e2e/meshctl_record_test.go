@@ -1,3 +1,5 @@
+//go:build meshctl_record
+
 package e2e
 
 import (
@@ -29,16 +31,14 @@ import (
 // demo mesh plus an ingress gateway terminating TLS, with real Envoys (a
 // sidecar on the plaintext port, the gateway authenticated on the secure
 // port, so that it is sent its secrets), a client that NACKs its listeners
-// and one that never ACKs its clusters. It runs only when asked:
+// and one that never ACKs its clusters. It is a tool, built only with the
+// meshctl_record tag (so `make test` neither runs nor skips it):
 //
-//	MESHCTL_RECORD=1 MESHD_BIN=$PWD/bin/meshd MESHD_ENVOY_BIN=$PWD/bin/envoy \
-//	  go test -count=1 -run TestMeshctlRecordFixtures ./e2e/
+//	MESHD_BIN=$PWD/bin/meshd MESHD_ENVOY_BIN=$PWD/bin/envoy \
+//	  go test -tags meshctl_record -count=1 -run TestMeshctlRecordFixtures ./e2e/
 //
 // then `go test ./cmd/meshctl/ -update` rewrites the goldens.
 func TestMeshctlRecordFixtures(t *testing.T) {
-	if os.Getenv("MESHCTL_RECORD") == "" {
-		t.Skip("set MESHCTL_RECORD=1 to record meshctl's fixtures")
-	}
 	envoyBin, err := harness.EnvoyBinary()
 	require.NoError(t, err)
 	caDir, root := pluginCA(t)

@@ -135,10 +135,14 @@ func NewIndexFrom(prev *Index, snap *model.Snapshot, opts Options) *Index {
 		slices.Equal(prev.snap.Services(), snap.Services())
 	if sameConfig {
 		x.reuseConfig(prev)
-		if prev.snap.SameObjects(snap, model.KindEndpointSlice) {
+		// Gateway errors depend on Secrets (credentialName) and on where
+		// gateway pods run (reportingScopes); pods churn in every rolling
+		// update, gateway pods seldom, so only a Secret change finds them
+		// again on this path (any other config change rebuilds them).
+		if prev.snap.SameObjects(snap, model.KindEndpointSlice, model.KindPod) || len(x.gateways) == 0 {
 			x.gatewayErrors = prev.gatewayErrors
-		} else if len(x.gateways) > 0 {
-			x.reportGatewayConflicts() // Secrets or gateway Pods changed
+		} else {
+			x.reportGatewayConflicts() // Secrets changed
 		}
 	} else {
 		x.indexServices()
