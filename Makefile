@@ -43,8 +43,8 @@ unit: envoy
 ## then the real Kubernetes API.
 e2e: e2e-file e2e-envoy-golden e2e-kube
 
-e2e-file: build
-	MESHD_BIN=$(abspath $(MESHD)) $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -run '$(E2E_RUN)' -v ./e2e/
+e2e-file: build envoy pilot-agent
+	MESHD_BIN=$(abspath $(MESHD)) MESHD_ENVOY_BIN=$(abspath $(ENVOY)) MESHD_PILOT_AGENT_BIN=$(abspath $(PILOT_AGENT)) $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -run '$(E2E_RUN)' -v ./e2e/
 
 # Every translate/testdata golden case loaded into real Envoy over ADS
 # (e2e/envoygolden); it runs in its own network namespace like e2e-kube (DNS
@@ -59,12 +59,14 @@ e2e-envoy-golden: envoy
 E2E_RUN ?= .
 # grpc-go's xDS client sends a service-account token to the secure port only
 # with its JWT call credentials, which it enables by this variable.
+# kubectl (make kubectl) applies `meshd manifest` in e2e/kube/install_test.go.
 E2E_ENV := MESHD_BIN=$(abspath $(MESHD)) MESHD_REQUIRE_TESTENV=1 MESHD_TESTENV_BIN=$(abspath $(BIN)) \
 	MESHD_ENVOY_BIN=$(abspath $(ENVOY)) MESHD_FAULTS_BIN=$(abspath $(BIN))/meshd-faults \
-	MESHD_PILOT_AGENT_BIN=$(abspath $(PILOT_AGENT)) GRPC_EXPERIMENTAL_XDS_BOOTSTRAP_CALL_CREDS=true
+	MESHD_PILOT_AGENT_BIN=$(abspath $(PILOT_AGENT)) GRPC_EXPERIMENTAL_XDS_BOOTSTRAP_CALL_CREDS=true \
+	MESHD_KUBECTL_BIN=$(abspath $(TESTENV_KUBECTL))
 # The Envoy suite (e2e/kube/envoy_*_test.go) runs real Envoy sidecars and
 # iptables interception in the same namespace.
-e2e-kube: build testenv envoy iptables pilot-agent
+e2e-kube: build testenv kubectl envoy iptables pilot-agent
 	$(GO) build -tags meshd_faults -o $(BIN)/meshd-faults ./cmd/meshd
 	$(GO) test -c -o $(BIN)/e2e-testenv.test ./e2e/testenv
 	$(GO) test -race -c -o $(BIN)/e2e-kube.test ./e2e/kube

@@ -4,7 +4,9 @@
 #   make testenv            build bin/kube-apiserver and bin/etcd (cached; a fresh
 #                           build takes ~10 minutes on 2 cores, later runs are no-ops)
 #   make testenv-test       run e2e/testenv's own test, outside and inside a netns
-#   make testenv-clean      remove the two binaries
+#   make kubectl            build bin/kubectl (cached; about 40 s with a warm
+#                           module cache), for e2e tests that apply manifests
+#   make testenv-clean      remove the binaries
 #
 # Each tool is its own Go module under hack/tools/ so that k8s.io/kubernetes'
 # dependency graph stays out of meshd's go.mod. A binary is rebuilt only when
@@ -18,6 +20,7 @@ TESTENV_BIN_DIR ?= bin
 TESTENV_TOOLS := hack/tools
 TESTENV_KUBE_APISERVER := $(TESTENV_BIN_DIR)/kube-apiserver
 TESTENV_ETCD := $(TESTENV_BIN_DIR)/etcd
+TESTENV_KUBECTL := $(TESTENV_BIN_DIR)/kubectl
 
 # The Kubernetes release pinned in hack/tools/kube-apiserver/go.mod, stamped into
 # the binary the way upstream's build does (otherwise /version says v0.0.0-master).
@@ -33,7 +36,7 @@ TESTENV_KUBE_LDFLAGS := -s -w \
 # the tool modules into the main module's build list (or the other way round).
 TESTENV_GOENV := CGO_ENABLED=0 GOWORK=off
 
-.PHONY: testenv testenv-test testenv-clean
+.PHONY: testenv testenv-test testenv-clean kubectl
 
 ## testenv: build (or reuse) bin/kube-apiserver and bin/etcd for the e2e tests.
 testenv: $(TESTENV_KUBE_APISERVER) $(TESTENV_ETCD)
@@ -48,6 +51,24 @@ $(TESTENV_KUBE_APISERVER): $(addprefix $(TESTENV_TOOLS)/kube-apiserver/,go.mod g
 	cd $(TESTENV_TOOLS)/kube-apiserver && $(TESTENV_GOENV) $(GO) build -trimpath -ldflags='$(TESTENV_KUBE_LDFLAGS)' -o $(abspath $@).tmp .
 	mv $@.tmp $@
 
+## kubectl: build (or reuse) bin/kubectl, the same release as the API server.
+## Its own module (hack/tools/kubectl) builds k8s.io/kubernetes/cmd/kubectl
+## itself (a go.mod tool directive); kubectl also reads client-go's version.
+kubectl: $(TESTENV_KUBECTL)
+
+TESTENV_KUBECTL_LDFLAGS := $(TESTENV_KUBE_LDFLAGS) \
+	-X k8s.io/client-go/pkg/version.gitVersion=$(TESTENV_KUBE_VERSION) \
+	-X k8s.io/client-go/pkg/version.gitMajor=1 \
+	-X k8s.io/client-go/pkg/version.gitMinor=$(TESTENV_KUBE_MINOR) \
+	-X k8s.io/client-go/pkg/version.gitTreeState=clean
+
+$(TESTENV_KUBECTL): $(addprefix $(TESTENV_TOOLS)/kubectl/,go.mod go.sum)
+	@mkdir -p $(@D)
+	cd $(TESTENV_TOOLS)/kubectl && $(TESTENV_GOENV) $(GO) build -trimpath \
+	  -ldflags='$(TESTENV_KUBECTL_LDFLAGS)' \
+	  -o $(abspath $@).tmp k8s.io/kubernetes/cmd/kubectl
+	mv $@.tmp $@
+
 ## testenv-test: run the test environment's own test outside, then inside, a network namespace.
 testenv-test: testenv
 	MESHD_REQUIRE_TESTENV=1 MESHD_TESTENV_BIN=$(abspath $(TESTENV_BIN_DIR)) $(GO) test -count=1 -v ./e2e/testenv/
@@ -55,6 +76,6 @@ testenv-test: testenv
 	  hack/netns-run.sh $(GO) test -count=1 -v ./e2e/testenv/
 
 testenv-clean:
-	rm -f $(TESTENV_KUBE_APISERVER) $(TESTENV_ETCD)
+	rm -f $(TESTENV_KUBE_APISERVER) $(TESTENV_ETCD) $(TESTENV_KUBECTL)
 
 .DEFAULT_GOAL := $(_testenv_default_goal)

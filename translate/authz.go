@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	security "istio.io/api/security/v1beta1"
+	typev1beta1 "istio.io/api/type/v1beta1"
 
 	"github.com/meshd/meshd/internal/model"
 )
@@ -26,22 +27,36 @@ import (
 // authz_inbound.go). What meshd cannot translate faithfully fails closed
 // and is reported on the object (unsupportedAuthz).
 
-// authzIndex holds every AuthorizationPolicy by namespace, oldest first,
-// with a content hash of each (for outputKeys).
-type authzIndex struct {
+// policyIndex holds every policy of one security kind (AuthorizationPolicy,
+// RequestAuthentication) by namespace, oldest first, with a content hash
+// of each (for outputKeys).
+type policyIndex struct {
 	root   string
 	byNS   map[string][]*model.Config
 	hashes map[*model.Config]string
+	// services resolve targetRefs (authz_targetref.go).
+	services []*model.Service
 }
 
-// authzIndexKey names the Index's authzIndex among its shared values.
-type authzIndexKey struct{}
+// authzIndexKey and requestAuthnIndexKey name the Index's policyIndexes
+// among its shared values.
+type (
+	authzIndexKey        struct{}
+	requestAuthnIndexKey struct{}
+)
 
 // authz returns the Index's AuthorizationPolicies.
-func (x *Index) authz() *authzIndex {
+func (x *Index) authz() *policyIndex {
 	return x.shared.get(authzIndexKey{}, func() any {
-		return newAuthzIndex(x.snap.Configs(model.KindAuthorizationPolicy), x.rootNamespace)
-	}).(*authzIndex)
+		return newPolicyIndex(x.snap.Configs(model.KindAuthorizationPolicy), x.rootNamespace, x.services)
+	}).(*policyIndex)
+}
+
+// requestAuthn returns the Index's RequestAuthentications.
+func (x *Index) requestAuthn() *policyIndex {
+	return x.shared.get(requestAuthnIndexKey{}, func() any {
+		return newPolicyIndex(x.snap.Configs(model.KindRequestAuthentication), x.rootNamespace, x.services)
+	}).(*policyIndex)
 }
 
 // indexAuthorizationPolicies indexes the AuthorizationPolicies and
@@ -50,7 +65,8 @@ func (x *Index) indexAuthorizationPolicies() {
 	ax := x.authz()
 	for _, cfgs := range sortedNamespaces(ax.byNS) {
 		for _, cfg := range cfgs {
-			x.errors = append(x.errors, unsupportedAuthz(cfg)...)
+			x.errors = append(x.errors, x.unsupportedAuthz(cfg)...)
+			x.errors = append(x.errors, ax.targetRefErrors(cfg)...)
 		}
 	}
 }
@@ -69,9 +85,9 @@ func sortedNamespaces(m map[string][]*model.Config) [][]*model.Config {
 	return out
 }
 
-// newAuthzIndex groups configs (oldest first, as the Snapshot lists them).
-func newAuthzIndex(configs []*model.Config, root string) *authzIndex {
-	ax := &authzIndex{root: root, byNS: map[string][]*model.Config{}, hashes: map[*model.Config]string{}}
+// newPolicyIndex groups configs (oldest first, as the Snapshot lists them).
+func newPolicyIndex(configs []*model.Config, root string, services []*model.Service) *policyIndex {
+	ax := &policyIndex{root: root, byNS: map[string][]*model.Config{}, hashes: map[*model.Config]string{}, services: services}
 	for _, cfg := range configs {
 		ax.byNS[cfg.Namespace] = append(ax.byNS[cfg.Namespace], cfg)
 		b, _ := deterministic.Marshal(cfg.Spec)
@@ -81,14 +97,27 @@ func newAuthzIndex(configs []*model.Config, root string) *authzIndex {
 	return ax
 }
 
-// policiesFor returns the policies that apply to a sidecar workload of
-// namespace ns with labels: the root namespace's, then ns's.
-func (ax *authzIndex) policiesFor(ns string, labels map[string]string) []*model.Config {
+// workloadPolicy is what selects a security policy's workloads: its
+// selector's labels, and whether it names targetRefs instead.
+type workloadPolicy interface {
+	GetSelector() *typev1beta1.WorkloadSelector
+	GetTargetRef() *typev1beta1.PolicyTargetReference
+	GetTargetRefs() []*typev1beta1.PolicyTargetReference
+}
+
+// policiesFor returns the policies that apply to a workload (sidecar or
+// gateway) of namespace ns with labels: the root namespace's, then ns's;
+// a policy with targetRefs applies to the workloads of the Services it
+// names instead (authz_targetref.go).
+func (ax *policyIndex) policiesFor(ns string, labels map[string]string) []*model.Config {
 	var out []*model.Config
 	add := func(cfgs []*model.Config) {
 		for _, cfg := range cfgs {
-			spec := cfg.Spec.(*security.AuthorizationPolicy)
-			if spec.GetTargetRef() != nil || len(spec.GetTargetRefs()) > 0 {
+			spec := cfg.Spec.(workloadPolicy)
+			if refs := targetRefsOf(spec); len(refs) > 0 {
+				if ax.targets(cfg, refs, ns, labels) {
+					out = append(out, cfg)
+				}
 				continue
 			}
 			if sel := spec.GetSelector().GetMatchLabels(); len(sel) > 0 && !labelsMatch(sel, labels) {
@@ -106,7 +135,7 @@ func (ax *authzIndex) policiesFor(ns string, labels map[string]string) []*model.
 
 // key names a set of policies for an outputKey: each one's name and
 // content hash.
-func (ax *authzIndex) key(policies []*model.Config) string {
+func (ax *policyIndex) key(policies []*model.Config) string {
 	var k strings.Builder
 	for _, cfg := range policies {
 		fmt.Fprintf(&k, "%s@%s,", cfg.Key(), ax.hashes[cfg])
@@ -127,22 +156,26 @@ func authzError(cfg *model.Config, field, format string, args ...any) model.Obje
 
 // unsupportedAuthz reports what meshd does not translate in a policy, and
 // how it fails closed instead.
-func unsupportedAuthz(cfg *model.Config) []model.ObjectError {
+func (x *Index) unsupportedAuthz(cfg *model.Config) []model.ObjectError {
 	spec := cfg.Spec.(*security.AuthorizationPolicy)
-	switch spec.GetAction() {
-	case security.AuthorizationPolicy_AUDIT, security.AuthorizationPolicy_CUSTOM:
-		return []model.ObjectError{authzError(cfg, "spec.action",
-			"action %s is not supported yet: the policy denies every request to its workloads (fail closed)", spec.GetAction())}
-	}
 	var errs []model.ObjectError
+	if spec.GetAction() == security.AuthorizationPolicy_CUSTOM {
+		if why := customProviderError(x.extAuthzProviders(), spec.GetProvider().GetName()); why != "" {
+			errs = append(errs, authzError(cfg, "spec.provider.name",
+				"%s: the requests its rules match are denied (fail closed)", why))
+		}
+	}
 	for i, r := range spec.GetRules() {
 		if field, why := unsupportedRuleField(r); field != "" {
-			effect := "the rule is skipped (it allows nothing)"
-			if spec.GetAction() == security.AuthorizationPolicy_DENY {
-				effect = "the rule denies every request to its workloads"
+			effect := "the rule is skipped (it allows nothing; fail closed)"
+			switch spec.GetAction() {
+			case security.AuthorizationPolicy_DENY:
+				effect = "the rule denies every request to its workloads (fail closed)"
+			case security.AuthorizationPolicy_AUDIT:
+				effect = "the rule is skipped (it logs nothing)"
 			}
 			errs = append(errs, authzError(cfg, fmt.Sprintf("spec.rules[%d].%s", i, field),
-				"%s is not supported yet: %s (fail closed)", why, effect))
+				"%s is not supported yet: %s", why, effect))
 		}
 	}
 	return errs

@@ -1,6 +1,7 @@
 package translate
 
 import (
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	rbacpb "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
 	rbachttp "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
@@ -30,21 +31,22 @@ type authzFilters struct {
 	tcp  []*listener.Filter
 }
 
-// newAuthzFilters translates the policies applying to a workload.
-func newAuthzFilters(policies []*model.Config) authzFilters {
+// newAuthzFilters translates the policies applying to a workload, after
+// its jwt_authn filter (nil: none), as istiod orders them: authentication,
+// then CUSTOM (ext_authz to providers), AUDIT, DENY, ALLOW.
+func newAuthzFilters(providers map[string]*extAuthzProvider, jwt *hcm.HttpFilter, policies []*model.Config) authzFilters {
 	var f authzFilters
-	if len(policies) == 0 {
-		return f
+	f.http, f.tcp = customFilters(providers, policies)
+	if jwt != nil {
+		f.http = append([]*hcm.HttpFilter{jwt}, f.http...)
 	}
 	h, t := buildAuthzRules(policies, false), buildAuthzRules(policies, true)
-	for _, rules := range [][2]*rbacpb.RBAC{{h.deny, t.deny}, {h.allow, t.allow}} {
+	for _, rules := range [][2]*rbacpb.RBAC{{h.log, t.log}, {h.deny, t.deny}, {h.allow, t.allow}} {
 		if rules[0] != nil {
-			f.http = append(f.http, &hcm.HttpFilter{Name: rbacHTTPFilterName,
-				ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: mustAny(&rbachttp.RBAC{Rules: rules[0]})}})
+			f.http = append(f.http, rbacHTTPFilter(&rbachttp.RBAC{Rules: rules[0]}))
 		}
 		if rules[1] != nil {
-			f.tcp = append(f.tcp, &listener.Filter{Name: rbacNetworkFilterName,
-				ConfigType: &listener.Filter_TypedConfig{TypedConfig: mustAny(&rbactcp.RBAC{Rules: rules[1], StatPrefix: rbacTCPStatPrefix})}})
+			f.tcp = append(f.tcp, rbacNetworkFilter(&rbactcp.RBAC{Rules: rules[1], StatPrefix: rbacTCPStatPrefix}))
 		}
 	}
 	return f
@@ -82,4 +84,20 @@ func (f authzFilters) apply(l *listener.Listener) {
 		}
 		fc.Filters = out
 	}
+}
+
+// gatewayAuthz puts the security policies that apply to a gateway's
+// workload on its listeners (every HTTP connection manager and TCP proxy,
+// as istiod's gateway listeners), and returns the ext_authz provider
+// clusters the gateway lacks among clusters.
+func (b *builder) gatewayAuthz(listeners []*listener.Listener, clusters []*cluster.Cluster) []*cluster.Cluster {
+	authz, authn := b.workloadAuthz(), b.workloadRequestAuthn()
+	if len(authz) == 0 && len(authn) == 0 {
+		return nil
+	}
+	f := newAuthzFilters(b.x.extAuthzProviders(), b.x.jwtFilter(authn), authz)
+	for _, l := range listeners {
+		f.apply(l)
+	}
+	return b.authzProviderClusters(inboundSide{authz: authz}, &Output{Clusters: clusters})
 }

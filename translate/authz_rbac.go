@@ -29,8 +29,10 @@ import (
 //     request.headers) makes an ALLOW rule skipped and is dropped from a
 //     DENY rule (which then matches more), as istiod's checkError;
 //   - what meshd does not translate (unsupportedRuleField) fails closed:
-//     the ALLOW rule is skipped, the DENY rule matches every request; an
-//     AUDIT or CUSTOM policy denies every request.
+//     the ALLOW rule is skipped, the DENY rule matches every request;
+//   - CUSTOM policies become ext_authz filters (authz_custom.go);
+//   - AUDIT policies become an RBAC filter with action LOG (it marks the
+//     requests it matches for the access log and denies nothing).
 
 // rbacPolicyName is istiod's name of a rule's RBAC policy.
 func rbacPolicyName(cfg *model.Config, rule int) string {
@@ -53,7 +55,7 @@ func rbacMatchAll() *rbacpb.Policy {
 // authzRules are the RBAC configurations of a workload's policies for one
 // kind of chain: DENY (nil: no DENY policy) and ALLOW (nil: none).
 type authzRules struct {
-	deny, allow *rbacpb.RBAC
+	log, deny, allow *rbacpb.RBAC
 }
 
 // buildAuthzRules translates policies for HTTP chains (forTCP false) or
@@ -69,8 +71,9 @@ func buildAuthzRules(policies []*model.Config, forTCP bool) authzRules {
 			target, action = &r.allow, rbacpb.RBAC_ALLOW
 		case security.AuthorizationPolicy_DENY:
 			target = &r.deny
-		default: // AUDIT, CUSTOM: not supported, fail closed
-			ensureRBAC(&r.deny, rbacpb.RBAC_DENY).Policies[rbacPolicyName(cfg, 0)] = rbacMatchAll()
+		case security.AuthorizationPolicy_AUDIT:
+			target, action = &r.log, rbacpb.RBAC_LOG
+		default: // CUSTOM: ext_authz filters of their own (authz_custom.go)
 			continue
 		}
 		rbac := ensureRBAC(target, action)
@@ -119,14 +122,8 @@ const (
 func unsupportedRuleField(r *security.Rule) (field, why string) {
 	for i, f := range r.GetFrom() {
 		s := f.GetSource()
-		p := fmt.Sprintf("from[%d].source.", i)
-		switch {
-		case len(s.GetRequestPrincipals()) > 0:
-			return p + "requestPrincipals", "requestPrincipals (JWT, needs RequestAuthentication)"
-		case len(s.GetNotRequestPrincipals()) > 0:
-			return p + "notRequestPrincipals", "notRequestPrincipals (JWT, needs RequestAuthentication)"
-		case len(s.GetTrustDomains())+len(s.GetNotTrustDomains()) > 0:
-			return p + "trustDomains", "trustDomains"
+		if len(s.GetTrustDomains())+len(s.GetNotTrustDomains()) > 0 {
+			return fmt.Sprintf("from[%d].source.trustDomains", i), "trustDomains"
 		}
 	}
 	for i, t := range r.GetTo() {
@@ -141,6 +138,7 @@ func unsupportedRuleField(r *security.Rule) (field, why string) {
 		switch k := c.GetKey(); {
 		case k == attrSrcNamespace, k == attrSrcPrincipal, k == attrSrcSA, k == attrSrcIP, k == attrRemoteIP, k == attrDestIP, k == attrDestPort:
 		case strings.HasPrefix(k, attrHeader+"[") && strings.HasSuffix(k, "]") && len(k) > len(attrHeader)+2:
+		case isJWTAttr(k):
 		default:
 			return fmt.Sprintf("when[%d].key", i), fmt.Sprintf("condition %q", k)
 		}
@@ -183,6 +181,7 @@ func rulePolicy(ns string, r *security.Rule, forTCP bool, action rbacpb.RBAC_Act
 		and = append(and, g.prin(attrSrcNamespace, s.GetNamespaces(), s.GetNotNamespaces())...)
 		and = append(and, g.prin(attrRemoteIP, s.GetRemoteIpBlocks(), s.GetNotRemoteIpBlocks())...)
 		and = append(and, g.prin(attrSrcIP, s.GetIpBlocks(), s.GetNotIpBlocks())...)
+		and = append(and, g.prin(attrReqPrincipal, s.GetRequestPrincipals(), s.GetNotRequestPrincipals())...)
 		p.Principals = append(p.Principals, principalAnd(append(and, basePrin...)))
 	}
 	if len(r.GetFrom()) == 0 {
@@ -206,7 +205,7 @@ func (g *ruleGen) httpOnly(key string, n int) bool {
 		return false
 	}
 	switch {
-	case key == ":authority", key == ":method", key == "path", strings.HasPrefix(key, attrHeader):
+	case key == ":authority", key == ":method", key == "path", strings.HasPrefix(key, attrHeader), isJWTAttr(key):
 		if g.allow {
 			g.skip = true
 		}
@@ -287,6 +286,8 @@ func principalsOf(key string, values []string, ns string) []*rbacpb.Principal {
 			out = append(out, &rbacpb.Principal{Identifier: &rbacpb.Principal_DirectRemoteIp{DirectRemoteIp: cidrRange(v)}})
 		case key == attrRemoteIP:
 			out = append(out, &rbacpb.Principal{Identifier: &rbacpb.Principal_RemoteIp{RemoteIp: cidrRange(v)}})
+		case isJWTAttr(key):
+			out = append(out, jwtPrincipal(key, v))
 		case strings.HasPrefix(key, attrHeader):
 			name := strings.TrimSuffix(strings.TrimPrefix(key, attrHeader+"["), "]")
 			out = append(out, &rbacpb.Principal{Identifier: &rbacpb.Principal_Header{Header: headerMatch(name, v, false)}})

@@ -184,13 +184,29 @@ func TestExplainAuthz(t *testing.T) {
 	x := translate.NewIndex(apply(t, store,
 		authzPolicy("shop", "p", nil, security.AuthorizationPolicy_ALLOW, fromPrincipal("cluster.local/ns/a/sa/b")),
 		authzPolicy("shop", "audit", nil, security.AuthorizationPolicy_AUDIT),
+		customPolicy("shop", "ext", "no-such-provider"),
 	), translate.Options{})
 	e := translate.ExplainAuthz(x, paScope(t, "sidecar|envoy|shop|app=reviews,version=v1|agent"))
 	require.NotNil(t, e)
-	require.Len(t, e.Policies, 2)
-	require.Len(t, e.HTTP, 2, "DENY (the AUDIT policy fails closed), then ALLOW")
-	assert.Contains(t, string(e.HTTP[1]), "spiffe://cluster.local/ns/a/sa/b")
+	require.Len(t, e.Policies, 3)
+	require.Len(t, e.HTTP, 3, "CUSTOM (an unknown provider: its rules deny), AUDIT (LOG), then ALLOW")
+	assert.Contains(t, string(e.HTTP[0]), `"action":"DENY"`)
+	assert.Contains(t, string(e.HTTP[0]), "istio-ext-authz-no-such-provider-ns[shop]-policy[ext]-rule[0]-deny-due-to-bad-CUSTOM-action")
+	assert.Contains(t, string(e.HTTP[1]), `"action":"LOG"`)
+	assert.Contains(t, string(e.HTTP[2]), "spiffe://cluster.local/ns/a/sa/b")
 	require.Len(t, e.Errors, 1)
-	assert.Equal(t, "spec.action", e.Errors[0].Field)
-	assert.Nil(t, translate.ExplainAuthz(x, paScope(t, "router|envoy|shop|istio=gw")))
+	assert.Equal(t, "spec.provider.name", e.Errors[0].Field)
+	assert.Contains(t, e.Errors[0].Message, `extension provider "no-such-provider" is not in MeshConfig extensionProviders`)
+	gw := translate.ExplainAuthz(x, paScope(t, "router|envoy|shop|istio=gw"))
+	require.NotNil(t, gw, "a gateway's workload is under its namespace's policies too")
+	assert.Len(t, gw.Policies, 3)
+	assert.Nil(t, translate.ExplainAuthz(x, paScope(t, "sidecar|grpc|shop|app=reviews")), "proxyless gRPC: no policy is applied")
+}
+
+// customPolicy is a CUSTOM policy of provider, with one empty rule.
+func customPolicy(ns, name, provider string) *model.Config {
+	cfg := authzPolicy(ns, name, nil, security.AuthorizationPolicy_CUSTOM, &security.Rule{})
+	cfg.Spec.(*security.AuthorizationPolicy).ActionDetail = &security.AuthorizationPolicy_Provider{
+		Provider: &security.AuthorizationPolicy_ExtensionProvider{Name: provider}}
+	return cfg
 }

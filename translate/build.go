@@ -69,6 +69,7 @@ func (b *builder) sidecarOutput() *Output {
 	in := b.inboundSide()
 	return b.x.shared.get(outputKey{view: shared, ports: in.key(), mtls: in.agent}, func() any {
 		inListeners, inClusters := b.inboundOutput(in)
+		inClusters = append(inClusters, b.authzProviderClusters(in, shared)...)
 		b.addAccessLogs(inListeners, shared.Clusters)
 		// The view carries its clusters' assignments; inbound clusters are
 		// STATIC, so a scope adds none of its own.
@@ -114,6 +115,7 @@ func (b *builder) routerOutput() *Output {
 	}
 	out.Clusters = append(b.serviceClusters(b.visibleServices(), out.Routes), blackHoleCluster())
 	out.Clusters = b.addListenerClusters(out.Clusters, out.Listeners)
+	out.Clusters = append(out.Clusters, b.gatewayAuthz(out.Listeners, out.Clusters)...)
 	out.Endpoints = b.endpointsFor(out.Clusters)
 	b.addAccessLogs(out.Listeners, out.Clusters)
 	out.Secrets = uniqueSecrets(b.gwSecrets)

@@ -58,7 +58,7 @@ func newCarry(prev, x *Index) carry {
 		c.pure = keepLive(c.pure, x.services)
 	}
 	if !sameServices || !prev.snap.SameObjects(x.snap, model.KindVirtualService, model.KindGateway, model.KindSidecar,
-		model.KindPeerAuthentication, model.KindAuthorizationPolicy) {
+		model.KindPeerAuthentication, model.KindAuthorizationPolicy, model.KindRequestAuthentication, model.KindJWKS) {
 		c.routing = &sync.Map{}
 	}
 	return c

@@ -24,8 +24,10 @@
 // InboundPassthroughCluster, for every sidecar), inbound_mtls.go (Istio
 // mTLS chains for proxies run by Istio's agent), peerauthn*.go
 // (PeerAuthentication: the mode per workload port and its chains),
-// authz*.go (AuthorizationPolicy: the policies of a workload, their RBAC
-// and its filters on the inbound chains), domains.go (virtual host
+// authz*.go (AuthorizationPolicy: the policies of a workload or gateway,
+// by selector or targetRefs, their RBAC, ext_authz for CUSTOM, and the
+// filters on the inbound chains and gateway listeners), authn_jwt.go
+// (RequestAuthentication: jwt_authn with inline keys), domains.go (virtual host
 // domains, as istiod's), reserved.go (the sidecar's own ports, which get
 // no service listener), clustercheck.go. Scoping (what a scope sees):
 // sidecarscope.go (the Sidecar resource that applies and its egress

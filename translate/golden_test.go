@@ -5,11 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
@@ -95,7 +97,7 @@ func checkFiles(t *testing.T, dir string, got map[string][]byte) {
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	for _, e := range entries {
-		if e.Name() == "in.yaml" || e.Name() == "mesh.yaml" || got[e.Name()] != nil {
+		if e.Name() == "in.yaml" || e.Name() == "mesh.yaml" || e.Name() == "jwks.yaml" || got[e.Name()] != nil {
 			continue
 		}
 		if *update {
@@ -157,7 +159,27 @@ func loadStore(t *testing.T, in string) *model.Store {
 	} else {
 		require.ErrorIs(t, err, os.ErrNotExist)
 	}
+	loadJWKS(t, store, filepath.Join(filepath.Dir(in), "jwks.yaml"))
 	return store
+}
+
+// loadJWKS applies the key sets of an optional jwks.yaml, as meshd's JWKS
+// resolver would have fetched them: a list of {uri, keys, err}.
+func loadJWKS(t *testing.T, store *model.Store, path string) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return
+	}
+	require.NoError(t, err)
+	var sets []struct{ URI, Keys, Err string }
+	require.NoError(t, yaml.Unmarshal(b, &sets))
+	for _, s := range sets {
+		j := &model.JWKS{URI: s.URI, Keys: s.Keys, Err: s.Err}
+		if s.Keys != "" {
+			j.Fetched = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		}
+		store.Apply([]model.Change{{Kind: model.KindJWKS, Name: s.URI, Object: j}})
+	}
 }
 
 // render turns resources into stable YAML: protojson, then re-encoded so

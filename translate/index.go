@@ -152,12 +152,14 @@ func NewIndexFrom(prev *Index, snap *model.Snapshot, opts Options) *Index {
 		x.indexGateways()
 		x.indexPeerAuthentications()
 		x.indexAuthorizationPolicies()
+		x.indexRequestAuthentications()
 	}
 	// Assignments depend on services, their endpoints and DestinationRules
 	// (subsets), not on the other routing config.
 	if prev != nil && prev.domain == x.domain && prev.filterGatewayClusters == x.filterGatewayClusters &&
 		prev.snap.SameObjects(snap, model.KindEndpointSlice, model.KindPod,
-			model.KindVirtualService, model.KindGateway, model.KindSidecar, model.KindSecret, model.KindPeerAuthentication, model.KindAuthorizationPolicy) {
+			model.KindVirtualService, model.KindGateway, model.KindSidecar, model.KindSecret, model.KindPeerAuthentication, model.KindAuthorizationPolicy,
+			model.KindRequestAuthentication, model.KindJWKS) {
 		x.reuseEndpoints(prev)
 	} else {
 		x.buildEndpoints()

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/meshd/meshd/internal/model"
@@ -43,6 +44,11 @@ type inboundSide struct {
 	// (authz.go), authzKey names them with their content.
 	authz    []*model.Config
 	authzKey string
+	// jwt is the jwt_authn filter of the RequestAuthentications that
+	// apply to the workload (authn_jwt.go), nil with none; jwtKey names
+	// them with their content and key sets.
+	jwt    *hcm.HttpFilter
+	jwtKey string
 }
 
 // inboundSide returns the scope's inbound side under the PeerAuthentication
@@ -54,7 +60,11 @@ func (b *builder) inboundSide() inboundSide {
 	policy := b.workloadPeerPolicy()
 	in := inboundSide{ports: b.inboundPorts(policy), agent: b.scope.Agent,
 		passthrough: []passthroughPort{{port: 0, mode: policy.mode}}, authz: b.workloadAuthz()}
-	in.authzKey = b.x.authz().key(in.authz)
+	in.authzKey = b.x.authz().key(in.authz) + b.x.customKey(in.authz)
+	if ra := b.workloadRequestAuthn(); len(ra) > 0 {
+		in.jwt = b.x.jwtFilter(ra)
+		in.jwtKey = b.x.requestAuthn().key(ra) + b.x.jwtKey(ra)
+	}
 	declared := map[uint32]bool{}
 	for _, p := range in.ports {
 		declared[p.target] = true
@@ -78,6 +88,9 @@ func (in inboundSide) key() string {
 	}
 	if in.authzKey != "" {
 		k.WriteString("|authz:" + in.authzKey)
+	}
+	if in.jwtKey != "" {
+		k.WriteString("|jwt:" + in.jwtKey)
 	}
 	return k.String()
 }

@@ -14,6 +14,8 @@ import (
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	extauthzhttp "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
+	extauthztcp "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/ext_authz/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tcp "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
@@ -356,6 +358,7 @@ func listenerRefs(l *listener.Listener) []ref {
 			}
 		case *hcm.HttpConnectionManager:
 			out = append(out, accessLogRefs(f.GetAccessLog())...)
+			out = append(out, extAuthzRefs(f.GetHttpFilters())...)
 			if rc := f.GetRouteConfig(); rc != nil {
 				for _, c := range referencedClusters([]*route.RouteConfiguration{rc}) {
 					out = append(out, ref{cluster: c})
@@ -363,6 +366,8 @@ func listenerRefs(l *listener.Listener) []ref {
 				continue
 			}
 			out = append(out, ref{route: f.GetRds().GetRouteConfigName()})
+		case *extauthztcp.ExtAuthz:
+			out = append(out, ref{cluster: f.GetGrpcService().GetEnvoyGrpc().GetClusterName()})
 		case *tcp.TcpProxy:
 			out = append(out, accessLogRefs(f.GetAccessLog())...)
 			if c := f.GetCluster(); c != "" {
@@ -371,6 +376,25 @@ func listenerRefs(l *listener.Listener) []ref {
 			for _, wc := range f.GetWeightedClusters().GetClusters() {
 				out = append(out, ref{cluster: wc.GetName()})
 			}
+		}
+	}
+	return out
+}
+
+// extAuthzRefs lists the clusters the ext_authz filters among filters
+// call (an authorization service's cluster must be served with them).
+func extAuthzRefs(filters []*hcm.HttpFilter) []ref {
+	var out []ref
+	for _, f := range filters {
+		c := &extauthzhttp.ExtAuthz{}
+		if !f.GetTypedConfig().MessageIs(c) || f.GetTypedConfig().UnmarshalTo(c) != nil {
+			continue
+		}
+		if name := c.GetHttpService().GetServerUri().GetCluster(); name != "" {
+			out = append(out, ref{cluster: name})
+		}
+		if name := c.GetGrpcService().GetEnvoyGrpc().GetClusterName(); name != "" {
+			out = append(out, ref{cluster: name})
 		}
 	}
 	return out

@@ -7,6 +7,7 @@
 //	meshd serve --config-dir DIR [flags]
 //	meshd serve --help
 //	meshd bootstrap [flags]
+//	meshd job-wrap [flags] -- CMD [ARGS...]
 package main
 
 import (
@@ -35,6 +36,10 @@ func main() {
 		}
 	case "bootstrap":
 		os.Exit(runBootstrap(os.Args[2:]))
+	case "manifest":
+		os.Exit(runManifest(os.Args[2:]))
+	case "job-wrap":
+		os.Exit(runJobWrap(os.Args[2:]))
 	case "help", "-h", "--help":
 		usage()
 	default:
@@ -49,5 +54,7 @@ func usage() {
 
 commands:
   serve       serve xDS (ADS) and the admin endpoints; see 'meshd serve --help'
-  bootstrap   print an Envoy bootstrap for a sidecar or gateway of meshd; see 'meshd bootstrap --help'`)
+  bootstrap   print an Envoy bootstrap for a sidecar or gateway of meshd; see 'meshd bootstrap --help'
+  manifest    print meshd's in-cluster install (kubectl apply -f -); see 'meshd manifest --help'
+  job-wrap    run a Job's command once its sidecar is ready, then stop the sidecar; see 'meshd job-wrap --help'`)
 }

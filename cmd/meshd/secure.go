@@ -25,6 +25,7 @@ type securePort struct {
 	g   *grpc.Server
 	lis net.Listener
 	ca  *ca.CA
+	src secureport.CertSource // its serving certificate, shared with the injection webhook
 }
 
 // newSecurePort builds the mesh CA, the authenticator and the TLS gRPC
@@ -81,7 +82,7 @@ func newSecurePort(ctx context.Context, s *config.Settings, srv *xds.Server, m *
 	certs.Register(g)
 	log.Info("mesh CA ready", "source", string(meshCA.Source()), "trustDomain", sec.TrustDomain,
 		"namespace", s.IstioNamespace, "xdsAuth", sec.XDSAuth)
-	return &securePort{g: g, lis: lis, ca: meshCA}, nil
+	return &securePort{g: g, lis: lis, ca: meshCA, src: src}, nil
 }
 
 // TokenReview's client-side rate limit. The informers' client allows 80

@@ -73,6 +73,9 @@ func serve(args []string) error {
 		}
 	})
 	store.Subscribe(deb.Enqueue)
+	if err := startJWKS(ctx, s, store, m, log); err != nil {
+		return err
+	}
 
 	var client kubernetes.Interface
 	if cfg != nil {
@@ -81,6 +84,10 @@ func serve(args []string) error {
 		}
 	}
 	secure, err := newSecurePort(ctx, s, srv, m, cfg, client, log)
+	if err != nil {
+		return err
+	}
+	inj, err := newInjector(s, secure, client, store, log)
 	if err != nil {
 		return err
 	}
@@ -134,6 +141,10 @@ func serve(args []string) error {
 				}
 			}()
 		}
+	}
+	if inj != nil {
+		go func() { errc <- inj.Run(ctx, prov.Synced()) }()
+		listening = append(listening, "inject", inj.addr())
 	}
 	go func() {
 		if err := web.Serve(adminLis); !errors.Is(err, http.ErrServerClosed) {

@@ -67,6 +67,15 @@ func AuthorizationPolicy(ap *securityv1.AuthorizationPolicy) (*model.Config, err
 	return newConfig(model.KindAuthorizationPolicy, &ap.ObjectMeta, &ap.Spec, validateAuthorizationPolicy(&ap.Spec))
 }
 
+// RequestAuthentication validates and converts a RequestAuthentication
+// (security.istio.io; its spec is istio.io/api's security/v1beta1 proto).
+func RequestAuthentication(ra *securityv1.RequestAuthentication) (*model.Config, error) {
+	if ra == nil {
+		return nil, nilObject(model.KindRequestAuthentication)
+	}
+	return newConfig(model.KindRequestAuthentication, &ra.ObjectMeta, &ra.Spec, validateRequestAuthentication(&ra.Spec))
+}
+
 // newConfig checks the metadata, then reports specErr (the result of the
 // kind's spec validation) or builds the Config.
 func newConfig(kind model.Kind, meta *metav1.ObjectMeta, spec proto.Message, specErr *fieldError) (*model.Config, error) {

@@ -49,6 +49,9 @@ func Object(obj any, domain string) (model.Kind, any, error) {
 	case *securityv1.AuthorizationPolicy:
 		v, err := AuthorizationPolicy(o)
 		return model.KindAuthorizationPolicy, v, err
+	case *securityv1.RequestAuthentication:
+		v, err := RequestAuthentication(o)
+		return model.KindRequestAuthentication, v, err
 	case *corev1.Secret:
 		v, err := Secret(o)
 		if v == nil {

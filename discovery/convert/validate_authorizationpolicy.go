@@ -95,7 +95,7 @@ func validateAuthzSource(s *security.Source, path string) *fieldError {
 	if len(s.GetPrincipals())+len(s.GetNotPrincipals())+len(s.GetNamespaces())+len(s.GetNotNamespaces())+
 		len(s.GetIpBlocks())+len(s.GetNotIpBlocks())+len(s.GetRemoteIpBlocks())+len(s.GetNotRemoteIpBlocks())+
 		len(s.GetRequestPrincipals())+len(s.GetNotRequestPrincipals())+len(s.GetServiceAccounts())+
-		len(s.GetNotServiceAccounts()) == 0 {
+		len(s.GetNotServiceAccounts())+len(s.GetTrustDomains())+len(s.GetNotTrustDomains()) == 0 {
 		return errf(path, "source must not be empty")
 	}
 	if fe := validateIPBlocks(s.GetIpBlocks(), s.GetNotIpBlocks(), path+".ipBlocks"); fe != nil {

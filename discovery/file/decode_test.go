@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	networking "istio.io/api/networking/v1"
+	security "istio.io/api/security/v1beta1"
 
 	"github.com/meshd/meshd/internal/model"
 )
@@ -78,6 +79,11 @@ func TestDecodeDocObjects(t *testing.T) {
 			model.KindSidecar, "shop", "default", nil},
 		{"service entry", "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: se, namespace: bank}\nspec:\n  hosts: [a.example]\n  ports: [{number: 443, name: tls, protocol: TLS}]\n  resolution: DNS\n",
 			model.KindServiceEntry, "bank", "se", nil},
+		{"request authentication v1beta1", "apiVersion: security.istio.io/v1beta1\nkind: RequestAuthentication\nmetadata: {name: jwt, namespace: bank}\nspec:\n  jwtRules: [{issuer: https://login.example, jwksUri: https://login.example/keys}]\n",
+			model.KindRequestAuthentication, "bank", "jwt", func(t *testing.T, o any) {
+				r := o.(*model.Config).Spec.(*security.RequestAuthentication).GetJwtRules()[0]
+				assert.Equal(t, "https://login.example/keys", r.GetJwksUri())
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

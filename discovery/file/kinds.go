@@ -116,6 +116,13 @@ var decoders = map[model.Kind]kindDecoder{
 		}
 		return convert.AuthorizationPolicy(o)
 	}},
+	model.KindRequestAuthentication: {securityVersions, func(data []byte, ns, _ string) (any, error) {
+		o := &securityv1.RequestAuthentication{}
+		if err := decodeIstio(data, ns, &o.ObjectMeta, &o.Spec); err != nil {
+			return nil, err
+		}
+		return convert.RequestAuthentication(o)
+	}},
 }
 
 // decodeSecret decodes a Secret (data base64-encoded, stringData plain and

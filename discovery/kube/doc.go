@@ -1,8 +1,8 @@
 // Package kube is meshd's Kubernetes provider: client-go shared informers for
 // Namespaces, Services, EndpointSlices and Pods, and Istio's client-go
 // informers for VirtualService, DestinationRule, Gateway, ServiceEntry and
-// Sidecar (networking.istio.io/v1), PeerAuthentication and AuthorizationPolicy
-// (security.istio.io/v1), plus the istio ConfigMap in the root
+// Sidecar (networking.istio.io/v1), PeerAuthentication, AuthorizationPolicy
+// and RequestAuthentication (security.istio.io/v1), plus the istio ConfigMap in the root
 // namespace for MeshConfig, and Secrets holding TLS credentials (gateway
 // credentialName; istiod's field selector leaves out Helm releases and
 // service account tokens, other Secrets are trimmed to their name on

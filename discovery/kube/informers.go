@@ -36,6 +36,7 @@ func (p *Provider) setupInformers() error {
 	}
 	p.informers[string(model.KindPeerAuthentication)] = p.istInf.Security().V1().PeerAuthentications().Informer()
 	p.informers[string(model.KindAuthorizationPolicy)] = p.istInf.Security().V1().AuthorizationPolicies().Informer()
+	p.informers[string(model.KindRequestAuthentication)] = p.istInf.Security().V1().RequestAuthentications().Informer()
 	if p.opts.WatchSecrets {
 		secretInf := p.secInf.Core().V1().Secrets().Informer()
 		if err := secretInf.SetTransform(trimSecret); err != nil {

@@ -120,7 +120,8 @@ type Meshd struct {
 
 // StartMeshd runs `bin serve` with args plus free ADS and admin ports, and
 // waits up to ready for /ready. The secure port is off unless args set
-// --secure-xds-address (see SecurePort). At cleanup it sends SIGTERM and checks that
+// --secure-xds-address (see SecurePort), the injection webhook unless they
+// set --injector-address (tests run many meshd at once). At cleanup it sends SIGTERM and checks that
 // meshd exits cleanly; on failure the test log gets meshd's logs.
 func StartMeshd(t testing.TB, bin string, ready time.Duration, args []string, env ...string) *Meshd {
 	t.Helper()
@@ -135,7 +136,8 @@ func StartMeshdOn(t testing.TB, xdsHost, bin string, ready time.Duration, args [
 	xdsPort, adminPort := FreePort(t), FreePort(t)
 	m := &Meshd{XDSAddr: "127.0.0.1:" + strconv.Itoa(xdsPort), AdminURL: "http://127.0.0.1:" + strconv.Itoa(adminPort)}
 	args = append([]string{"serve", "--xds-address", net.JoinHostPort(xdsHost, strconv.Itoa(xdsPort)),
-		"--admin-address", "127.0.0.1:" + strconv.Itoa(adminPort), "--secure-xds-address", "off"}, args...)
+		"--admin-address", "127.0.0.1:" + strconv.Itoa(adminPort), "--secure-xds-address", "off",
+		"--injector-address", "off"}, args...)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = m, m

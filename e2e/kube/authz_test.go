@@ -18,36 +18,28 @@ import (
 
 // TestAuthorizationBetweenAgentSidecars: two client sidecars (Istio's
 // pilot-agent with meshd-issued certificates, service accounts transfer
-// and loan) call a server sidecar over ISTIO_MUTUAL. An AuthorizationPolicy
-// allowing only cluster.local/ns/<ns>/sa/transfer, created through the API
+// and loan of namespaces transfer and loan) call a server sidecar over
+// ISTIO_MUTUAL. An AuthorizationPolicy
+// allowing only cluster.local/ns/transfer/sa/transfer, created through the API
 // server, lets transfer through and gives loan 403 "RBAC: access denied";
 // a DENY on /admin then beats the ALLOW for transfer too; deleting both
 // opens the server again. Every change reaches the running Envoys (no
 // restart) and none is rejected.
 func TestAuthorizationBetweenAgentSidecars(t *testing.T) {
 	const ns, sys, podIP, appPort = "authz", "authz-system", "10.250.63.2", 18081
-	c := newCluster(t)
-	requireRealRoot(t)
-	requirePortFree(t, 15001, "another sidecar still holds the suite's 15001")
-	transferNet, loanNet := harness.NewChildNet(t, 7), harness.NewChildNet(t, 8)
-	interceptIn(t, transferNet)
-	interceptIn(t, loanNet)
-	redirectInbound(t, podIP, appPort)
-	c.namespace(sys, nil)
-	c.namespace(ns, nil)
-	for _, sa := range []string{"transfer", "loan", "server"} {
-		c.serviceAccount(ns, sa)
+	es := setUpEcho(t, ns, sys, podIP, appPort, map[string]string{"app": "echo"}, map[string]int{"transfer": 7, "loan": 8})
+	c, app, vip, transferNet, loanNet := es.c, es.app, es.vip, es.nets["transfer"], es.nets["loan"]
+	// The callers run in namespaces of their own, as the bank's transfer
+	// and loan services do.
+	for _, caller := range []string{"transfer", "loan"} {
+		c.namespace(caller, nil)
+		c.serviceAccount(caller, caller)
 	}
-	app := harness.StartHTTPBackend(t, "echo-0", "127.0.0.1", appPort)
-	vip := c.httpServiceTargeting(ns, "echo", 8080, appPort)
-	c.podAs(ns, "echo-0", "server", map[string]string{"app": "echo"})
-	c.createSlice(endpointSlice(ns, "echo-1", "echo", "http", appPort, []epSpec{{ip: podIP, pod: "echo-0", ready: true}}))
-	c.istioMutual(ns, "echo."+ns+".svc.cluster.local")
 
 	am := startAgentMesh(t, c, ns, sys)
 	server := am.agent("server", "echo-0", podIP, map[string]string{"app": "echo"}, nil)
-	transfer := am.agent("transfer", "transfer-0", "", map[string]string{"app": "transfer"}, transferNet)
-	loan := am.agent("loan", "loan-0", "", map[string]string{"app": "loan"}, loanNet)
+	transfer := am.agentIn("transfer", "transfer", "transfer-0", "", map[string]string{"app": "transfer"}, transferNet)
+	loan := am.agentIn("loan", "loan", "loan-0", "", map[string]string{"app": "loan"}, loanNet)
 
 	host := "echo." + ns + ".svc.cluster.local"
 	call := func(n *harness.ChildNet, path string) (int, string) {
@@ -77,7 +69,7 @@ func TestAuthorizationBetweenAgentSidecars(t *testing.T) {
 	allow.Spec.Selector = &typev1beta1.WorkloadSelector{MatchLabels: map[string]string{"app": "echo"}}
 	allow.Spec.Action = security.AuthorizationPolicy_ALLOW
 	allow.Spec.Rules = []*security.Rule{{From: []*security.Rule_From{{Source: &security.Source{
-		Principals: []string{"cluster.local/ns/" + ns + "/sa/transfer"}}}}}}
+		Principals: []string{"cluster.local/ns/transfer/sa/transfer"}}}}}}
 	_, err := c.istio.SecurityV1().AuthorizationPolicies(ns).Create(c.ctx, allow, metav1.CreateOptions{})
 	require.NoError(t, err)
 	body := wait(loanNet, "/", http.StatusForbidden, "ALLOW transfer only: loan is denied")

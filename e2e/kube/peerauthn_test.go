@@ -19,8 +19,8 @@ import (
 // namespace straight to the pod (direct, host:port) is refused by Envoy
 // (no filter chain matches it) and never reaches app, while the client sidecar's ISTIO_MUTUAL
 // request to vip still reaches the application with the caller's
-// certificate in x-forwarded-client-cert. Deleting it lets plaintext
-// through again.
+// certificate in x-forwarded-client-cert. Updated to PERMISSIVE, both
+// plaintext and mTLS pass on the same port; deleted, plaintext still does.
 func requireStrictToggles(t *testing.T, c *cluster, ns string, clientNet *harness.ChildNet, server *harness.PilotAgent,
 	app *harness.HTTPBackend, vip, direct string,
 ) {
@@ -44,10 +44,23 @@ func requireStrictToggles(t *testing.T, c *cluster, ns string, clientNet *harnes
 	assert.Equal(t, "echo-0", mtls.Backend, "ISTIO_MUTUAL still reaches the application under STRICT: %+v", mtls)
 	assert.Contains(t, mtls.Echo.XFCC, "URI=spiffe://cluster.local/ns/"+ns+"/sa/client")
 
-	require.NoError(t, c.istio.SecurityV1().PeerAuthentications(ns).Delete(c.ctx, "default", metav1.DeleteOptions{}))
+	// PERMISSIVE, said explicitly: plaintext and mTLS both reach the
+	// application, on the same port.
+	cur, err := c.istio.SecurityV1().PeerAuthentications(ns).Get(c.ctx, "default", metav1.GetOptions{})
+	require.NoError(t, err)
+	cur.Spec.Mtls = &security.PeerAuthentication_MutualTLS{Mode: security.PeerAuthentication_MutualTLS_PERMISSIVE}
+	_, err = c.istio.SecurityV1().PeerAuthentications(ns).Update(c.ctx, cur, metav1.UpdateOptions{})
+	require.NoError(t, err)
 	require.Eventually(t, func() bool { r = plain(); return r.Backend == "echo-0" }, 20*time.Second, 100*time.Millisecond,
-		"deleted: plaintext reaches the application again; last reply %+v", r)
-	assert.Empty(t, r.Echo.XFCC)
+		"PERMISSIVE: plaintext reaches the application; last reply %+v", r)
+	assert.Empty(t, r.Echo.XFCC, "plaintext: no client certificate")
+	mtls = getVia(clientNet.HTTPClient(), "http://"+vip+":8080/", "echo."+ns+".svc.cluster.local")
+	assert.Equal(t, "echo-0", mtls.Backend, "PERMISSIVE: ISTIO_MUTUAL reaches the application too: %+v", mtls)
+	assert.Contains(t, mtls.Echo.XFCC, "URI=spiffe://cluster.local/ns/"+ns+"/sa/client")
+
+	require.NoError(t, c.istio.SecurityV1().PeerAuthentications(ns).Delete(c.ctx, "default", metav1.DeleteOptions{}))
+	r = plain()
+	assert.Equal(t, "echo-0", r.Backend, "deleted (PERMISSIVE by default): plaintext still reaches the application; last reply %+v", r)
 	assert.False(t, server.Exited(), "the server's Envoy kept running")
 	assert.GreaterOrEqual(t, server.Counter(t, "listener_manager.lds.update_success"), ldsBefore+2,
 		"both changes arrived as listener updates")

@@ -74,24 +74,11 @@ func TestPilotAgentSidecar(t *testing.T) {
 // traffic is redirected to its 15006 as istio-init does.
 func TestIstioMutualBetweenAgentSidecars(t *testing.T) {
 	const ns, sys, podIP, appPort = "mtls", "mtls-system", "10.250.63.1", 18080
-	c := newCluster(t)
-	requireRealRoot(t)
-	requirePortFree(t, 15001, "another sidecar still holds the suite's 15001")
-	clientNet := harness.NewChildNet(t, 5)
-	interceptIn(t, clientNet)
-	redirectInbound(t, podIP, appPort)
-	c.namespace(sys, nil)
-	c.namespace(ns, nil)
-	for _, sa := range []string{"client", "server"} {
-		c.serviceAccount(ns, sa)
-	}
-	app := harness.StartHTTPBackend(t, "echo-0", "127.0.0.1", appPort) // what the server's inbound cluster reaches
-	vip := c.httpServiceTargeting(ns, "echo", 8080, appPort)
 	// server: the identity the client verifies; tlsMode=istio, as Istio's
 	// injector labels a pod with a sidecar (auto mTLS, below).
-	c.podAs(ns, "echo-0", "server", map[string]string{"app": "echo", "security.istio.io/tlsMode": "istio"})
-	c.createSlice(endpointSlice(ns, "echo-1", "echo", "http", appPort, []epSpec{{ip: podIP, pod: "echo-0", ready: true}}))
-	c.istioMutual(ns, "echo."+ns+".svc.cluster.local")
+	es := setUpEcho(t, ns, sys, podIP, appPort, map[string]string{"app": "echo", "security.istio.io/tlsMode": "istio"},
+		map[string]int{"client": 5})
+	c, app, vip, clientNet := es.c, es.app, es.vip, es.nets["client"]
 
 	am := startAgentMesh(t, c, ns, sys)
 	server := am.agent("server", "echo-0", podIP, map[string]string{"app": "echo"}, nil)
@@ -152,28 +139,34 @@ type agentMesh struct {
 	ns, sys string
 	port    string // of the secure port
 	root    []byte // the mesh root, from istio-ca-root-cert
+	meshd   *harness.Meshd
 }
 
 // startAgentMesh starts meshd (istio namespace sys) for pilot-agent
-// sidecars of ns.
-func startAgentMesh(t *testing.T, c *cluster, ns, sys string) agentMesh {
-	_, addr := startSecureMeshdOnAll(t, sys)
+// sidecars of ns, with more meshd arguments.
+func startAgentMesh(t *testing.T, c *cluster, ns, sys string, meshdArgs ...string) agentMesh {
+	m, addr := startSecureMeshdOnAll(t, sys, meshdArgs...)
 	_, port, err := net.SplitHostPort(addr)
 	require.NoError(t, err)
-	return agentMesh{t: t, c: c, ns: ns, sys: sys, port: port, root: c.rootCert(ns)}
+	return agentMesh{t: t, c: c, ns: ns, sys: sys, port: port, root: c.rootCert(ns), meshd: m}
 }
 
 // agent starts a ready pilot-agent sidecar of service account sa for pod
 // (ip; "" in a child network namespace n: its address), with a TokenRequest
 // token, in the suite's network namespace when n is nil.
 func (am agentMesh) agent(sa, pod, ip string, labels map[string]string, n *harness.ChildNet) *harness.PilotAgent {
+	return am.agentIn(am.ns, sa, pod, ip, labels, n)
+}
+
+// agentIn is agent for a pod of namespace ns (its service account there).
+func (am agentMesh) agentIn(ns, sa, pod, ip string, labels map[string]string, n *harness.ChildNet) *harness.PilotAgent {
 	xds := "127.0.0.1:" + am.port
 	if n != nil {
 		xds = net.JoinHostPort(n.HostIP, am.port)
 	}
 	a := harness.StartPilotAgent(am.t, harness.PilotAgentOptions{
-		DiscoveryAddress: xds, RootCert: am.root, ServerName: "istiod." + am.sys + ".svc", Token: am.c.token(am.ns, sa),
-		Namespace: am.ns, ServiceAccount: sa, PodName: pod, IP: ip, Labels: labels, EnvoyBin: envoyBin, UID: proxyUID, Net: n,
+		DiscoveryAddress: xds, RootCert: am.root, ServerName: "istiod." + am.sys + ".svc", Token: am.c.token(ns, sa),
+		Namespace: ns, ServiceAccount: sa, PodName: pod, IP: ip, Labels: labels, EnvoyBin: envoyBin, UID: proxyUID, Net: n,
 	})
 	a.WaitReady(am.t, 60*time.Second)
 	return a
@@ -181,9 +174,9 @@ func (am agentMesh) agent(sa, pod, ip string, labels map[string]string, n *harne
 
 // startSecureMeshdOnAll is startSecureMeshd with both ADS ports on every
 // address, for sidecars in child network namespaces.
-func startSecureMeshdOnAll(t *testing.T, istioNS string) (*harness.Meshd, string) {
+func startSecureMeshdOnAll(t *testing.T, istioNS string, args ...string) (*harness.Meshd, string) {
 	port := strconv.Itoa(harness.FreePort(t))
-	m := startMeshdOnAll(t, istioNS, "--secure-xds-address", "0.0.0.0:"+port)
+	m := startMeshdOnAll(t, istioNS, append([]string{"--secure-xds-address", "0.0.0.0:" + port}, args...)...)
 	return m, "127.0.0.1:" + port
 }
 
@@ -225,4 +218,46 @@ func (c *cluster) istioMutual(ns, host string) {
 	c.t.Cleanup(func() {
 		_ = c.istio.NetworkingV1().DestinationRules(ns).Delete(context.Background(), "mtls", metav1.DeleteOptions{})
 	})
+}
+
+// echoSetup is what the agent sidecar tests share: namespaces ns and sys,
+// the echo Service (port 8080 → appPort) whose pod echo-0 (service account
+// server, address podIP, inbound redirected to the suite's 15006 as
+// istio-init does) is app, a DestinationRule ISTIO_MUTUAL to it, and one
+// child network namespace with interception per client (clients: service
+// account → child net index; each service account is created).
+type echoSetup struct {
+	c    *cluster
+	app  *harness.HTTPBackend
+	vip  string
+	host string
+	nets map[string]*harness.ChildNet
+}
+
+// setUpEcho builds an echoSetup; podLabels are echo-0's labels.
+func setUpEcho(t *testing.T, ns, sys, podIP string, appPort int, podLabels map[string]string, clients map[string]int) echoSetup {
+	t.Helper()
+	c := newCluster(t)
+	requireRealRoot(t)
+	requirePortFree(t, 15001, "another sidecar still holds the suite's 15001")
+	es := echoSetup{c: c, host: "echo." + ns + ".svc.cluster.local", nets: map[string]*harness.ChildNet{}}
+	sas := []string{"server"}
+	for sa, idx := range clients {
+		n := harness.NewChildNet(t, idx)
+		interceptIn(t, n)
+		es.nets[sa] = n
+		sas = append(sas, sa)
+	}
+	redirectInbound(t, podIP, appPort)
+	c.namespace(sys, nil)
+	c.namespace(ns, nil)
+	for _, sa := range sas {
+		c.serviceAccount(ns, sa)
+	}
+	es.app = harness.StartHTTPBackend(t, "echo-0", "127.0.0.1", appPort) // what the server's inbound cluster reaches
+	es.vip = c.httpServiceTargeting(ns, "echo", 8080, int32(appPort))
+	c.podAs(ns, "echo-0", "server", podLabels)
+	c.createSlice(endpointSlice(ns, "echo-1", "echo", "http", int32(appPort), []epSpec{{ip: podIP, pod: "echo-0", ready: true}}))
+	c.istioMutual(ns, es.host)
+	return es
 }

@@ -81,6 +81,9 @@ func (e *Env) startAPIServer(ctx context.Context, bin string) error {
 		// ServiceAccount plugin would reject every Pod.
 		"--disable-admission-plugins=ServiceAccount",
 		"--enable-priority-and-fairness=false",
+		// Webhooks to a Service go to its endpoints, not its ClusterIP
+		// (nothing implements ClusterIPs here): the injection e2e test.
+		"--enable-aggregator-routing=true",
 		"--profiling=false",
 		"--v=1",
 	}

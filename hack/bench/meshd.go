@@ -56,7 +56,7 @@ func startMeshd(bin, kubeconfig, dir string, env []string, extra ...string) (*me
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"serve", "--secure-xds-address", "off", "--kubeconfig", kubeconfig, "--istio-namespace", "istio-system",
+	args := []string{"serve", "--secure-xds-address", "off", "--injector-address", "off", "--kubeconfig", kubeconfig, "--istio-namespace", "istio-system",
 		"--xds-address", m.xdsAddr, "--admin-address", fmt.Sprintf("127.0.0.1:%d", ap), "--log-level", "warn"}
 	m.cmd = exec.Command(bin, append(args, extra...)...)
 	m.cmd.Env = append(os.Environ(), env...)

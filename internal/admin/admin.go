@@ -144,9 +144,10 @@ func (h *Handler) explainScope(w http.ResponseWriter, r *http.Request) (translat
 	return ex, true
 }
 
-// authorizationz (istiod's name) lists the AuthorizationPolicies that
-// apply to a sidecar's workload and the RBAC they became: the
-// authorization part of the proxy's /debug/sidecarz.
+// authorizationz (istiod's name) lists the AuthorizationPolicies and
+// RequestAuthentications that apply to an Envoy sidecar's or gateway's
+// workload and the filters they became: the authorization part of the
+// proxy's /debug/sidecarz.
 func (h *Handler) authorizationz(w http.ResponseWriter, r *http.Request) {
 	ex, ok := h.explainScope(w, r)
 	if !ok {
@@ -155,10 +156,11 @@ func (h *Handler) authorizationz(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case ex.Authorization != nil:
 		writeJSON(w, http.StatusOK, ex.Authorization)
-	case strings.HasPrefix(ex.Scope, "sidecar|envoy|"):
+	case strings.HasPrefix(ex.Scope, "sidecar|envoy|"), strings.HasPrefix(ex.Scope, "router|envoy|"):
 		writeJSON(w, http.StatusOK, translate.AuthzExplanation{Policies: []translate.AuthzPolicyExplanation{}})
 	default:
-		writeError(w, http.StatusBadRequest, "proxy "+r.URL.Query().Get("proxyID")+" is not an Envoy sidecar: AuthorizationPolicies apply to sidecars only")
+		writeError(w, http.StatusBadRequest, "proxy "+r.URL.Query().Get("proxyID")+" is a proxyless gRPC client: meshd applies "+
+			"AuthorizationPolicies to Envoy sidecars and gateways only")
 	}
 }
 

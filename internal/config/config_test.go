@@ -58,6 +58,9 @@ func TestDefaults(t *testing.T) {
 		Security: Security{SecureXDSAddress: ":15012", XDSAuth: true, CertProvider: "istiod",
 			CustomCertDir: "./var/run/secrets/istiod/tls", RootCADir: "./etc/cacerts", TrustDomain: "cluster.local",
 			DefaultWorkloadCertTTL: 24 * time.Hour, MaxWorkloadCertTTL: 90 * 24 * time.Hour, TokenAudiences: "istio-ca"},
+		Inject: Inject{Address: ":15017", NativeSidecars: "auto", ProxyImage: "docker.io/istio/proxyv2:1.29.6",
+			MeshdImage: "ghcr.io/meshd/meshd:latest", FailurePolicy: "closed", ClusterID: "Kubernetes", RewriteAppProbes: true},
+		JWT: JWT{RemoteJWKS: "false", RefreshInterval: 20 * time.Minute, CABundle: "/cacerts/extra.pem"},
 	}
 	assert.Equal(t, want, s)
 	assert.Equal(t, auto, AutoThrottle())
@@ -217,6 +220,8 @@ var envVars = []string{
 	"MESHD_MAX_CONNECTION_AGE", "MESHD_MAX_CONNECTION_AGE_GRACE", "KUBECONFIG", "POD_NAMESPACE",
 	"XDS_AUTH", "PILOT_CERT_PROVIDER", "ISTIOD_CUSTOM_HOST", "ROOT_CA_DIR", "DEFAULT_WORKLOAD_CERT_TTL",
 	"MAX_WORKLOAD_CERT_TTL", "TOKEN_AUDIENCES", "CA_TRUSTED_NODE_ACCOUNTS", "DEBUG_ENDPOINT_AUTH_ALLOWED_NAMESPACES",
+	"MESHD_INJECTOR_ADDRESS", "INJECTION_WEBHOOK_CONFIG_NAME", "REVISION", "ENABLE_NATIVE_SIDECARS", "CLUSTER_ID",
+	"PILOT_JWT_ENABLE_REMOTE_JWKS", "PILOT_JWT_PUB_KEY_REFRESH_INTERVAL", "JWKS_RESOLVER_INSECURE_SKIP_VERIFY",
 }
 
 func TestHelp(t *testing.T) {
@@ -259,4 +264,17 @@ func TestREADMEDocumentsEverySetting(t *testing.T) {
 			assert.True(t, strings.Contains(readme, "`"+o.env+"`"), "README.md lacks %s", o.env)
 		}
 	}
+}
+
+// TestJWTSettings: istiod's variables set the JWKS resolver; fetch modes
+// meshd does not have are refused, naming the variable.
+func TestJWTSettings(t *testing.T) {
+	s, err := Parse(nil, env("PILOT_JWT_PUB_KEY_REFRESH_INTERVAL", "5m", "JWKS_RESOLVER_INSECURE_SKIP_VERIFY", "true",
+		"PILOT_JWT_ENABLE_REMOTE_JWKS", "istiod"))
+	require.NoError(t, err)
+	assert.Equal(t, JWT{RemoteJWKS: "istiod", RefreshInterval: 5 * time.Minute, CABundle: "/cacerts/extra.pem", InsecureSkipVerify: true}, s.JWT)
+	_, err = Parse(nil, env("PILOT_JWT_ENABLE_REMOTE_JWKS", "envoy"))
+	require.ErrorContains(t, err, `PILOT_JWT_ENABLE_REMOTE_JWKS="envoy": only false or istiod is supported`)
+	_, err = Parse([]string{"--jwt-pub-key-refresh-interval", "0s"}, env())
+	require.ErrorContains(t, err, "want a positive duration")
 }

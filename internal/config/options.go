@@ -86,5 +86,5 @@ func options(s *Settings) []option {
 		{flag: "max-connection-age-grace", arg: "DURATION", env: "MESHD_MAX_CONNECTION_AGE_GRACE", value: durationValue{p: &k.MaxConnectionAgeGrace},
 			usage:  "after that GOAWAY, how long the connection's streams may go on before it is closed",
 			istiod: "MaxServerConnectionAgeGrace, same default (not settable)"},
-	}, securityOptions(&s.Security)...)
+	}, append(append(securityOptions(&s.Security), injectOptions(&s.Inject)...), jwtOptions(&s.JWT)...)...)
 }

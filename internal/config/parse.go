@@ -61,6 +61,12 @@ func Parse(args []string, getenv func(string) string) (*Settings, error) {
 	if err := s.Security.check(); err != nil {
 		return nil, err
 	}
+	if err := s.Inject.check(); err != nil {
+		return nil, err
+	}
+	if err := s.JWT.check(); err != nil {
+		return nil, err
+	}
 	if s.XDSAddress == Off && !s.Security.SecureEnabled() {
 		return nil, errors.New("--xds-address and --secure-xds-address are both off: nothing would serve xDS")
 	}

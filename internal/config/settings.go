@@ -58,6 +58,10 @@ type Settings struct {
 	Keepalive Keepalive
 	// Security configures the secure port: TLS, authentication and the CA.
 	Security Security
+	// Inject configures the sidecar injection webhook.
+	Inject Inject
+	// JWT configures the fetching of RequestAuthentications' jwksUri.
+	JWT JWT
 }
 
 // Keepalive are the gRPC server's keepalive settings, as istiod's
@@ -133,6 +137,8 @@ func defaults() *Settings {
 			MaxConnectionAgeGrace: 10 * time.Second,
 		},
 		Security: defaultSecurity(),
+		Inject:   defaultInject(),
+		JWT:      defaultJWT(),
 	}
 }
 

@@ -27,10 +27,14 @@ const (
 	// KindAuthorizationPolicy is security.istio.io's AuthorizationPolicy
 	// (access rules on workloads' inbound traffic, Envoy RBAC).
 	KindAuthorizationPolicy Kind = "AuthorizationPolicy"
+	// KindRequestAuthentication is security.istio.io's
+	// RequestAuthentication (JWT validation on workloads' inbound HTTP).
+	KindRequestAuthentication Kind = "RequestAuthentication"
 )
 
 // ConfigKinds lists the Istio config kinds, in a stable order.
-var ConfigKinds = []Kind{KindAuthorizationPolicy, KindDestinationRule, KindGateway, KindPeerAuthentication, KindServiceEntry, KindSidecar, KindVirtualService}
+var ConfigKinds = []Kind{KindAuthorizationPolicy, KindDestinationRule, KindGateway, KindPeerAuthentication,
+	KindRequestAuthentication, KindServiceEntry, KindSidecar, KindVirtualService}
 
 // IsConfig reports whether k is an Istio config kind (held as a *Config).
 func (k Kind) IsConfig() bool {

@@ -42,8 +42,8 @@ func deriveIndex(prev, next *Snapshot, applied []Change) *index {
 	var pods []Change
 	configs := map[Kind]bool{}
 	for _, c := range applied {
-		if c.Kind == KindSecret {
-			continue // not indexed: read by name (Snapshot.Secret)
+		if c.Kind == KindSecret || c.Kind == KindJWKS {
+			continue // not indexed: read by name (Snapshot.Secret, Snapshot.JWKS)
 		}
 		if c.Err != nil {
 			return nil
@@ -59,7 +59,8 @@ func deriveIndex(prev, next *Snapshot, applied []Change) *index {
 			}
 		case KindPod:
 			pods = append(pods, c)
-		case KindVirtualService, KindDestinationRule, KindGateway, KindSidecar, KindPeerAuthentication, KindAuthorizationPolicy:
+		case KindVirtualService, KindDestinationRule, KindGateway, KindSidecar, KindPeerAuthentication, KindAuthorizationPolicy,
+			KindRequestAuthentication:
 			configs[c.Kind] = true
 		default:
 			return nil

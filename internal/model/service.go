@@ -138,6 +138,9 @@ type Service struct {
 	CreatedAt    time.Time  `json:"createdAt,omitzero"`
 	// Origin is the kind of object the service came from (Service or ServiceEntry).
 	Origin Kind `json:"origin,omitempty"`
+	// EntryName is the name of the ServiceEntry a service of Origin
+	// ServiceEntry came from (its Name is the host).
+	EntryName string `json:"entryName,omitempty"`
 }
 
 // PortByNumber returns the service port with the given number.

@@ -47,7 +47,7 @@ func ServicesFromServiceEntry(cfg *Config) []ServiceWithEndpoints {
 			VIPs: se.GetAddresses(), Labels: cfg.Labels, ExportTo: se.GetExportTo(),
 			MeshExternal: se.GetLocation() == networking.ServiceEntry_MESH_EXTERNAL,
 			Resolution:   res, CreatedAt: cfg.CreatedAt, Origin: KindServiceEntry,
-			Selector: se.GetWorkloadSelector().GetLabels(),
+			Selector: se.GetWorkloadSelector().GetLabels(), EntryName: cfg.Name,
 		}
 		out = append(out, ServiceWithEndpoints{Service: svc, Endpoints: seEndpoints(se, host, ports, res)})
 	}

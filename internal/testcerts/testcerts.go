@@ -14,6 +14,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"net"
 	"net/url"
 	"sync/atomic"
 	"time"
@@ -37,8 +38,9 @@ type Options struct {
 	Ed25519 bool
 	// Organization is the subject's O, after its CN.
 	Organization []string
-	// DNSNames and URIs are the certificate's DNS and URI SANs.
+	// DNSNames, IPs and URIs are the certificate's DNS, IP and URI SANs.
 	DNSNames []string
+	IPs      []net.IP
 	URIs     []*url.URL
 	// KeyUsage, when set, replaces the default key usage (digital
 	// signature and key encipherment, plus certificate and CRL signing
@@ -80,7 +82,7 @@ func issue(cn string, o Options, ca *Cert, isCA bool) *Cert {
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(serial.Add(1)), Subject: pkix.Name{CommonName: cn, Organization: o.Organization},
-		NotBefore: o.NotBefore, NotAfter: o.NotAfter, DNSNames: o.DNSNames, URIs: o.URIs,
+		NotBefore: o.NotBefore, NotAfter: o.NotAfter, DNSNames: o.DNSNames, IPAddresses: o.IPs, URIs: o.URIs,
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		BasicConstraintsValid: true, IsCA: isCA,
