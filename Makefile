@@ -18,8 +18,10 @@ include pilotagent.mk
 
 all: build
 
+# meshd is linked statically (CGO_ENABLED=0): the injector copies it into
+# Job pods whose images may have no glibc (alpine, distroless-static).
 build:
-	$(GO) build -o $(MESHD) ./cmd/meshd
+	CGO_ENABLED=0 $(GO) build -o $(MESHD) ./cmd/meshd
 	$(GO) build -o $(BIN)/meshctl ./cmd/meshctl
 
 ## run: build meshd and serve the bundled demo mesh (ADS :15010, admin :15014).

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"debug/elf"
 	"io"
 	"net"
 	"net/http"
@@ -292,5 +293,18 @@ func TestJobWrapPilotAgent(t *testing.T) {
 			_, err := http.Get(a.AdminURL + "/server_info")
 			assert.Error(t, err, "Envoy must be gone with its agent")
 		})
+	}
+}
+
+// TestMeshdBinaryIsStatic: the meshd the injector copies into Job pods
+// (`job-wrap --install`) must run in images without glibc (alpine,
+// distroless-static): the binary `make build` produces has no ELF
+// interpreter (CGO_ENABLED=0).
+func TestMeshdBinaryIsStatic(t *testing.T) {
+	f, err := elf.Open(meshdBin)
+	require.NoError(t, err)
+	defer f.Close()
+	for _, p := range f.Progs {
+		assert.NotEqual(t, elf.PT_INTERP, p.Type, "%s is dynamically linked (build it with CGO_ENABLED=0)", meshdBin)
 	}
 }

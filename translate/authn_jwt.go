@@ -50,16 +50,13 @@ const (
 const failClosedJWKS = `{"keys":[{"kty":"RSA","alg":"RS256","use":"sig","kid":"meshd-fail-closed","e":"AQAB",` +
 	`"n":"wg0IAfIXv2DQBeZ8AufcKb5OClyve5abnLgqwOtsR1cXNyfIY93DCiESGfRLNoxG6huvdJ7_jlcRJt3MEyIJaEwl70172TT0dRqhn52Hh7eSpNuOB1vpVKBCCcPSTeKdYRgsGvCKmiPafevn3UhxH2JEUyo_4GVIXWhcPig1uhNP5-lThax4eE0EXCAuQiW8ntRxjk2yJgIL6Su99lft631t-4ddJ6vbsFB6NtCehs3qaU24019cqtpr0-dWlFOkzd6tBuj_Eeg3W_O-HES4kisL1sObXalx6Xz7GuCVDxsi0ISW1eSAMEkg84jQ-ZSSYVgWUO2HcdHM-OmMcyeBEw"}]}`
 
-// jwksSourceName is the name meshd fetches a rule's keys under (the
-// jwksUri, or the issuer for OpenID discovery), "" for inline jwks.
+// jwksSourceName is the name meshd fetches a rule's keys under
+// (model.JWKSName), "" for inline jwks.
 func jwksSourceName(r *security.JWTRule) string {
-	switch {
-	case r.GetJwks() != "":
+	if r.GetJwks() != "" {
 		return ""
-	case r.GetJwksUri() != "":
-		return r.GetJwksUri()
 	}
-	return r.GetIssuer()
+	return model.JWKSName(r.GetJwksUri(), r.GetIssuer())
 }
 
 // jwtKeys returns the key set for r and whether it is the fail-closed one.
@@ -138,9 +135,38 @@ func (x *Index) jwtKey(policies []*model.Config) string {
 	return k.String()
 }
 
+// jwtBuilt is a set of policies' jwt_authn filter and its outputKey part.
+type jwtBuilt struct {
+	filter *hcm.HttpFilter
+	key    string
+}
+
+// jwtFilterKey names a built jwt_authn filter among the Index's shared
+// values: the policies (names and content hashes; the key sets they use
+// are the Index's) and whether the route cache is cleared.
+type jwtFilterKey struct {
+	policies   string
+	clearRoute bool
+}
+
+// jwtAuthn returns the jwt_authn filter of policies (nil with no rule) and
+// the part of an outputKey naming it, built once per Index for every scope
+// under the same policies. Gateways clear the route cache (istiod's
+// clearRouteCache), so routes chosen on claim headers see them.
+func (x *Index) jwtAuthn(policies []*model.Config, gateway bool) (*hcm.HttpFilter, string) {
+	if len(policies) == 0 {
+		return nil, ""
+	}
+	pk := x.requestAuthn().key(policies)
+	b := x.shared.get(jwtFilterKey{policies: pk, clearRoute: gateway}, func() any {
+		return jwtBuilt{filter: x.jwtFilter(policies, gateway), key: pk + x.jwtKey(policies)}
+	}).(jwtBuilt)
+	return b.filter, b.key
+}
+
 // jwtFilter is the jwt_authn filter of policies, nil when they have no
 // rule.
-func (x *Index) jwtFilter(policies []*model.Config) *hcm.HttpFilter {
+func (x *Index) jwtFilter(policies []*model.Config, clearRouteCache bool) *hcm.HttpFilter {
 	rules := jwtRules(policies)
 	if len(rules) == 0 {
 		return nil
@@ -151,6 +177,7 @@ func (x *Index) jwtFilter(policies []*model.Config) *hcm.HttpFilter {
 		name := fmt.Sprintf("origins-%d", i)
 		keys, _ := x.jwtKeys(r)
 		cfg.Providers[name] = jwtProvider(r, keys)
+		cfg.Providers[name].ClearRouteCache = clearRouteCache
 		one := &jwtauthn.JwtRequirement{RequiresType: &jwtauthn.JwtRequirement_ProviderName{ProviderName: name}}
 		each = append(each, &jwtauthn.JwtRequirement{RequiresType: &jwtauthn.JwtRequirement_RequiresAny{
 			RequiresAny: &jwtauthn.JwtRequirementOrList{Requirements: []*jwtauthn.JwtRequirement{

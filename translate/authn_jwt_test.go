@@ -84,7 +84,7 @@ func TestRequestAuthnKeySets(t *testing.T) {
 	assert.Empty(t, x.Errors(), "a fetch under way is not an error")
 
 	setJWKS := func(j *model.JWKS) {
-		store.Apply([]model.Change{{Kind: model.KindJWKS, Name: uri, Object: j}})
+		store.Apply([]model.Change{{Kind: model.KindJWKS, Name: model.JWKSName(uri, ""), Object: j}})
 	}
 	setJWKS(&model.JWKS{URI: uri, Keys: testKeys, Fetched: time.Now()})
 	x, fetched, keys := build()

@@ -20,8 +20,9 @@ import (
 //     every workload of the mesh its selector matches (no selector: all);
 //   - a policy of another namespace applies to the workloads of that
 //     namespace its selector matches (no selector: all of them);
-//   - a policy with targetRef(s) applies to waypoints and gateways, never
-//     to a sidecar (as istiod), so it is left out here.
+//   - a policy with targetRef(s) applies to the workloads of the Service or
+//     ServiceEntry it names (authz_targetref.go: istiod attaches such
+//     policies to waypoints, which meshd does not run).
 //
 // The policies become Envoy RBAC on the inbound chains (authz_rbac.go,
 // authz_inbound.go). What meshd cannot translate faithfully fails closed
@@ -159,6 +160,15 @@ func authzError(cfg *model.Config, field, format string, args ...any) model.Obje
 func (x *Index) unsupportedAuthz(cfg *model.Config) []model.ObjectError {
 	spec := cfg.Spec.(*security.AuthorizationPolicy)
 	var errs []model.ObjectError
+	dry, valid := dryRun(cfg)
+	switch {
+	case !valid:
+		errs = append(errs, authzError(cfg, "metadata.annotations["+annoDryRun+"]",
+			"%q is not a boolean: the policy is enforced, as istiod does", cfg.Annotations[annoDryRun]))
+	case dry && (spec.GetAction() == security.AuthorizationPolicy_CUSTOM || spec.GetAction() == security.AuthorizationPolicy_AUDIT):
+		errs = append(errs, authzError(cfg, "metadata.annotations["+annoDryRun+"]",
+			"dry run of a %s policy is not supported: the policy is enforced", spec.GetAction()))
+	}
 	if spec.GetAction() == security.AuthorizationPolicy_CUSTOM {
 		if why := customProviderError(x.extAuthzProviders(), spec.GetProvider().GetName()); why != "" {
 			errs = append(errs, authzError(cfg, "spec.provider.name",

@@ -3,6 +3,7 @@ package translate
 import (
 	"crypto/sha256"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -52,7 +53,7 @@ const (
 	extAuthzShadowStatPrefix  = "istio_ext_authz_"
 	extAuthzShadowPolicyKey   = extAuthzShadowStatPrefix + "shadow_effective_policy_id"
 	badCustomSuffix           = "-deny-due-to-bad-CUSTOM-action"
-	extAuthzDefaultTimeout    = 600 // ms, istiod's timeoutOrDefault
+	extAuthzDefaultTimeout    = 600 // seconds, istiod's timeoutOrDefault (MeshConfig: "default timeout: 600s")
 )
 
 // extAuthzProvider is a MeshConfig extension provider resolved against
@@ -133,10 +134,10 @@ func statusOnError(s string) (*typev3.HttpStatus, error) {
 	return &typev3.HttpStatus{Code: typev3.StatusCode(code)}, nil
 }
 
-// timeoutOf is a provider's timeout, 600 ms by default.
+// timeoutOf is a provider's timeout, 600 s by default.
 func timeoutOf(d *durationpb.Duration) *durationpb.Duration {
 	if d == nil {
-		return &durationpb.Duration{Nanos: extAuthzDefaultTimeout * 1e6}
+		return &durationpb.Duration{Seconds: extAuthzDefaultTimeout}
 	}
 	return d
 }
@@ -149,6 +150,17 @@ func (x *Index) httpProvider(c *meshconfig.MeshConfig_ExtensionProvider_EnvoyExt
 	}
 	if pp := c.GetPathPrefix(); pp != "" && !strings.HasPrefix(pp, "/") {
 		return &extAuthzProvider{err: fmt.Sprintf("pathPrefix %q must begin with /", pp)}
+	}
+	requestHeaders := c.GetIncludeRequestHeadersInCheck()
+	if len(requestHeaders) == 0 {
+		requestHeaders = c.GetIncludeHeadersInCheck() //nolint:staticcheck // deprecated, still honoured as istiod does
+	}
+	for field, hs := range map[string][]string{"includeRequestHeadersInCheck": requestHeaders,
+		"headersToUpstreamOnAllow": c.GetHeadersToUpstreamOnAllow(), "headersToDownstreamOnDeny": c.GetHeadersToDownstreamOnDeny(),
+		"headersToDownstreamOnAllow": c.GetHeadersToDownstreamOnAllow()} {
+		if slices.Contains(hs, "*") {
+			return &extAuthzProvider{err: fmt.Sprintf(`%s: a single wildcard ("*") is not supported, use a prefix or suffix match`, field)}
+		}
 	}
 	svc := &extauthzhttp.HttpService{PathPrefix: c.GetPathPrefix(), ServerUri: &core.HttpUri{
 		Uri: "http://" + p.svc.Hostname, Timeout: timeoutOf(c.GetTimeout()),
@@ -174,7 +186,7 @@ func (x *Index) httpProvider(c *meshconfig.MeshConfig_ExtensionProvider_EnvoyExt
 	}
 	p.http = &extauthzhttp.ExtAuthz{StatusOnError: status, FailureModeAllow: c.GetFailOpen(),
 		TransportApiVersion: core.ApiVersion_V3, Services: &extauthzhttp.ExtAuthz_HttpService{HttpService: svc},
-		AllowedHeaders: headerList(c.GetIncludeRequestHeadersInCheck()), WithRequestBody: requestBody(c.GetIncludeRequestBodyInCheck())}
+		AllowedHeaders: headerList(requestHeaders), WithRequestBody: requestBody(c.GetIncludeRequestBodyInCheck())}
 	return p
 }
 
@@ -241,7 +253,7 @@ func customProviders(policies []*model.Config) ([]string, map[string][]*model.Co
 
 // customRules are the RBAC policies of a provider's CUSTOM policies (the
 // requests to check), named after the provider.
-func customRules(provider string, policies []*model.Config, forTCP bool) *rbacpb.RBAC {
+func customRules(env authzEnv, provider string, policies []*model.Config, forTCP bool) *rbacpb.RBAC {
 	r := &rbacpb.RBAC{Action: rbacpb.RBAC_DENY, Policies: map[string]*rbacpb.Policy{}}
 	for _, cfg := range policies {
 		spec := cfg.Spec.(*security.AuthorizationPolicy)
@@ -255,7 +267,7 @@ func customRules(provider string, policies []*model.Config, forTCP bool) *rbacpb
 				r.Policies[name] = rbacMatchAll() // check every request
 				continue
 			}
-			if p, ok := rulePolicy(cfg.Namespace, rule, forTCP, rbacpb.RBAC_DENY); ok {
+			if p, ok := rulePolicy(env, cfg.Namespace, rule, forTCP, rbacpb.RBAC_DENY); ok {
 				r.Policies[name] = p
 			}
 		}
@@ -266,11 +278,11 @@ func customRules(provider string, policies []*model.Config, forTCP bool) *rbacpb
 // customFilters are a workload's CUSTOM filters: for each provider an
 // RBAC filter marking what to check and ext_authz checking it, or, for a
 // bad provider or several providers, the DENY filter of their rules.
-func customFilters(providers map[string]*extAuthzProvider, policies []*model.Config) (http []*hcm.HttpFilter, tcp []*listener.Filter) {
+func customFilters(env authzEnv, policies []*model.Config) (http []*hcm.HttpFilter, tcp []*listener.Filter) {
 	names, byProvider := customProviders(policies)
 	for _, name := range names {
-		hr, tr := customRules(name, byProvider[name], false), customRules(name, byProvider[name], true)
-		p := providers[name]
+		hr, tr := customRules(env, name, byProvider[name], false), customRules(env, name, byProvider[name], true)
+		p := env.providers[name]
 		if len(names) > 1 || p == nil || p.err != "" {
 			http = append(http, rbacHTTPFilter(&rbachttp.RBAC{Rules: badCustom(hr)}))
 			tcp = append(tcp, rbacNetworkFilter(&rbactcp.RBAC{Rules: badCustom(tr), StatPrefix: rbacTCPStatPrefix}))

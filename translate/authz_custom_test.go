@@ -8,7 +8,10 @@ import (
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
+	meshconfig "istio.io/api/mesh/v1alpha1"
 
+	"github.com/meshd/meshd/discovery/meshcfg"
 	"github.com/meshd/meshd/internal/model"
 	"github.com/meshd/meshd/translate"
 )
@@ -53,4 +56,28 @@ func TestCustomTwoProvidersFailClosed(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 2, denies, "one DENY filter per provider's policies")
+}
+
+// TestCustomLegacyIncludeHeadersInCheck: a provider with only the
+// deprecated includeHeadersInCheck still sends those headers to the
+// authorization service (istiod's fallback).
+func TestCustomLegacyIncludeHeadersInCheck(t *testing.T) {
+	store := loadStore(t, "testdata/authz-custom-http/in.yaml")
+	mesh := store.Current().MeshConfig()
+	legacy := proto.Clone(mesh).(*meshconfig.MeshConfig)
+	for _, p := range legacy.GetExtensionProviders() {
+		if h := p.GetEnvoyExtAuthzHttp(); h != nil && p.GetName() == "sso" {
+			h.IncludeRequestHeadersInCheck = nil
+			h.IncludeHeadersInCheck = []string{"x-legacy-auth"} //nolint:staticcheck // the deprecated field under test
+		}
+	}
+	store.Apply([]model.Change{meshcfg.Change(legacy, "test")})
+	x := translate.NewIndex(store.Current(), translate.Options{})
+	e := translate.ExplainAuthz(x, paScope(t, "sidecar|envoy|shop|app=reviews,version=v1|agent"))
+	require.NotNil(t, e)
+	var found bool
+	for _, f := range e.HTTP {
+		found = found || strings.Contains(string(f), `"exact":"x-legacy-auth"`)
+	}
+	assert.True(t, found, "the deprecated field's headers are allowed to the check: %s", e.HTTP)
 }

@@ -56,7 +56,7 @@ func (b *builder) explainAuthz(always bool) *AuthzExplanation {
 			Name: cfg.Name, Rules: len(cfg.Spec.(*security.RequestAuthentication).GetJwtRules())})
 		e.Errors = append(e.Errors, b.x.jwksErrors(cfg)...)
 	}
-	if f := b.x.jwtFilter(authn); f != nil {
+	if f, _ := b.x.jwtAuthn(authn, b.scope.Type == model.Router); f != nil {
 		e.JWTAuthn = anyJSON(f.GetTypedConfig())
 	}
 	for _, cfg := range policies {
@@ -68,7 +68,7 @@ func (b *builder) explainAuthz(always bool) *AuthzExplanation {
 	if len(policies) == 0 {
 		return e
 	}
-	f := newAuthzFilters(b.x.extAuthzProviders(), nil, policies)
+	f := newAuthzFilters(b.x.authzEnv(), nil, policies)
 	for _, h := range f.http {
 		e.HTTP = append(e.HTTP, anyJSON(h.GetTypedConfig()))
 	}

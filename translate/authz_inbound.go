@@ -34,22 +34,39 @@ type authzFilters struct {
 // newAuthzFilters translates the policies applying to a workload, after
 // its jwt_authn filter (nil: none), as istiod orders them: authentication,
 // then CUSTOM (ext_authz to providers), AUDIT, DENY, ALLOW.
-func newAuthzFilters(providers map[string]*extAuthzProvider, jwt *hcm.HttpFilter, policies []*model.Config) authzFilters {
+func newAuthzFilters(env authzEnv, jwt *hcm.HttpFilter, policies []*model.Config) authzFilters {
 	var f authzFilters
-	f.http, f.tcp = customFilters(providers, policies)
+	f.http, f.tcp = customFilters(env, policies)
 	if jwt != nil {
 		f.http = append([]*hcm.HttpFilter{jwt}, f.http...)
 	}
-	h, t := buildAuthzRules(policies, false), buildAuthzRules(policies, true)
-	for _, rules := range [][2]*rbacpb.RBAC{{h.log, t.log}, {h.deny, t.deny}, {h.allow, t.allow}} {
-		if rules[0] != nil {
-			f.http = append(f.http, rbacHTTPFilter(&rbachttp.RBAC{Rules: rules[0]}))
+	h, t := buildAuthzRules(env, policies, false), buildAuthzRules(env, policies, true)
+	for _, set := range []struct {
+		http, tcp    [2]*rbacpb.RBAC // enforced, shadow (dry run)
+		shadowPrefix string
+	}{
+		{http: [2]*rbacpb.RBAC{h.log}, tcp: [2]*rbacpb.RBAC{t.log}},
+		{[2]*rbacpb.RBAC{h.deny, h.denyShadow}, [2]*rbacpb.RBAC{t.deny, t.denyShadow}, dryRunDenyPrefix},
+		{[2]*rbacpb.RBAC{h.allow, h.allowShadow}, [2]*rbacpb.RBAC{t.allow, t.allowShadow}, dryRunAllowPrefix},
+	} {
+		if set.http[0] != nil || set.http[1] != nil {
+			f.http = append(f.http, rbacHTTPFilter(&rbachttp.RBAC{Rules: set.http[0], ShadowRules: set.http[1],
+				ShadowRulesStatPrefix: shadowPrefix(set.http[1], set.shadowPrefix)}))
 		}
-		if rules[1] != nil {
-			f.tcp = append(f.tcp, rbacNetworkFilter(&rbactcp.RBAC{Rules: rules[1], StatPrefix: rbacTCPStatPrefix}))
+		if set.tcp[0] != nil || set.tcp[1] != nil {
+			f.tcp = append(f.tcp, rbacNetworkFilter(&rbactcp.RBAC{Rules: set.tcp[0], StatPrefix: rbacTCPStatPrefix,
+				ShadowRules: set.tcp[1], ShadowRulesStatPrefix: shadowPrefix(set.tcp[1], set.shadowPrefix)}))
 		}
 	}
 	return f
+}
+
+// shadowPrefix is prefix when there are shadow rules, else "".
+func shadowPrefix(shadow *rbacpb.RBAC, prefix string) string {
+	if shadow == nil {
+		return ""
+	}
+	return prefix
 }
 
 // apply adds the filters to every chain of l but those closing traffic
@@ -95,7 +112,8 @@ func (b *builder) gatewayAuthz(listeners []*listener.Listener, clusters []*clust
 	if len(authz) == 0 && len(authn) == 0 {
 		return nil
 	}
-	f := newAuthzFilters(b.x.extAuthzProviders(), b.x.jwtFilter(authn), authz)
+	jwt, _ := b.x.jwtAuthn(authn, true)
+	f := newAuthzFilters(b.x.authzEnv(), jwt, authz)
 	for _, l := range listeners {
 		f.apply(l)
 	}

@@ -53,24 +53,53 @@ func rbacMatchAll() *rbacpb.Policy {
 }
 
 // authzRules are the RBAC configurations of a workload's policies for one
-// kind of chain: DENY (nil: no DENY policy) and ALLOW (nil: none).
+// kind of chain: AUDIT (LOG), DENY and ALLOW (nil: no such policy), and
+// the dry-run DENY and ALLOW policies (istio.io/dry-run: "true"), which
+// become shadow rules: evaluated and counted, never enforced.
 type authzRules struct {
-	log, deny, allow *rbacpb.RBAC
+	log, deny, allow        *rbacpb.RBAC
+	denyShadow, allowShadow *rbacpb.RBAC
+}
+
+// Shadow rule stat prefixes of dry-run policies (istiod's).
+const (
+	dryRunAllowPrefix = "istio_dry_run_allow_"
+	dryRunDenyPrefix  = "istio_dry_run_deny_"
+	// annoDryRun is istiod's dry-run annotation.
+	annoDryRun = "istio.io/dry-run"
+)
+
+// dryRun reports whether cfg is a dry-run policy, and whether its
+// annotation is a valid boolean (an invalid one is enforced, as istiod).
+func dryRun(cfg *model.Config) (dry, valid bool) {
+	v, ok := cfg.Annotations[annoDryRun]
+	if !ok {
+		return false, true
+	}
+	b, err := strconv.ParseBool(v)
+	return err == nil && b, err == nil
 }
 
 // buildAuthzRules translates policies for HTTP chains (forTCP false) or
 // TCP chains.
-func buildAuthzRules(policies []*model.Config, forTCP bool) authzRules {
+func buildAuthzRules(env authzEnv, policies []*model.Config, forTCP bool) authzRules {
 	var r authzRules
 	for _, cfg := range policies {
 		spec := cfg.Spec.(*security.AuthorizationPolicy)
 		var target **rbacpb.RBAC
 		action := rbacpb.RBAC_DENY
+		dry, _ := dryRun(cfg)
 		switch spec.GetAction() {
 		case security.AuthorizationPolicy_ALLOW:
 			target, action = &r.allow, rbacpb.RBAC_ALLOW
+			if dry {
+				target = &r.allowShadow
+			}
 		case security.AuthorizationPolicy_DENY:
 			target = &r.deny
+			if dry {
+				target = &r.denyShadow
+			}
 		case security.AuthorizationPolicy_AUDIT:
 			target, action = &r.log, rbacpb.RBAC_LOG
 		default: // CUSTOM: ext_authz filters of their own (authz_custom.go)
@@ -89,7 +118,7 @@ func buildAuthzRules(policies []*model.Config, forTCP bool) authzRules {
 				}
 				continue
 			}
-			if p, ok := rulePolicy(cfg.Namespace, rule, forTCP, action); ok {
+			if p, ok := rulePolicy(env, cfg.Namespace, rule, forTCP, action); ok {
 				rbac.Policies[name] = p
 			}
 		}
@@ -148,8 +177,8 @@ func unsupportedRuleField(r *security.Rule) (field, why string) {
 
 // rulePolicy is one supported rule's RBAC policy; ok is false when the
 // rule is skipped (an ALLOW rule with an HTTP-only field on TCP).
-func rulePolicy(ns string, r *security.Rule, forTCP bool, action rbacpb.RBAC_Action) (*rbacpb.Policy, bool) {
-	g := &ruleGen{forTCP: forTCP, allow: action == rbacpb.RBAC_ALLOW, ns: ns}
+func rulePolicy(env authzEnv, ns string, r *security.Rule, forTCP bool, action rbacpb.RBAC_Action) (*rbacpb.Policy, bool) {
+	g := &ruleGen{forTCP: forTCP, allow: action == rbacpb.RBAC_ALLOW, ns: ns, trust: env.trust}
 	var basePerm []*rbacpb.Permission
 	var basePrin []*rbacpb.Principal
 	for _, c := range r.GetWhen() {
@@ -196,6 +225,8 @@ type ruleGen struct {
 	forTCP, allow, skip bool
 	// ns is the policy's namespace, a serviceAccount's default.
 	ns string
+	// trust are the local trust domain and its aliases (authz_trust.go).
+	trust []string
 }
 
 // httpOnly reports whether key is dropped on TCP (and marks an ALLOW rule
@@ -233,6 +264,9 @@ func (g *ruleGen) perm(key string, values, notValues []string) []*rbacpb.Permiss
 func (g *ruleGen) prin(key string, values, notValues []string) []*rbacpb.Principal {
 	if g.httpOnly(key, len(values)+len(notValues)) {
 		return nil
+	}
+	if key == attrSrcPrincipal {
+		values, notValues = withTrustAliases(g.trust, values), withTrustAliases(g.trust, notValues)
 	}
 	var out []*rbacpb.Principal
 	if len(values) > 0 {

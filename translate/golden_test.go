@@ -164,7 +164,7 @@ func loadStore(t *testing.T, in string) *model.Store {
 }
 
 // loadJWKS applies the key sets of an optional jwks.yaml, as meshd's JWKS
-// resolver would have fetched them: a list of {uri, keys, err}.
+// resolver would have fetched them for a jwksUri: a list of {uri, keys, err}.
 func loadJWKS(t *testing.T, store *model.Store, path string) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -178,7 +178,7 @@ func loadJWKS(t *testing.T, store *model.Store, path string) {
 		if s.Keys != "" {
 			j.Fetched = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 		}
-		store.Apply([]model.Change{{Kind: model.KindJWKS, Name: s.URI, Object: j}})
+		store.Apply([]model.Change{{Kind: model.KindJWKS, Name: model.JWKSName(s.URI, ""), Object: j}})
 	}
 }
 

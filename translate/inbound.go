@@ -111,7 +111,7 @@ func (b *builder) inboundOutput(in inboundSide) ([]*listener.Listener, []*cluste
 		clusters = append(clusters, inboundCluster(p))
 	}
 	l := virtualInbound(in)
-	newAuthzFilters(b.x.extAuthzProviders(), in.jwt, in.authz).apply(l)
+	newAuthzFilters(b.x.authzEnv(), in.jwt, in.authz).apply(l)
 	return []*listener.Listener{l}, clusters
 }
 

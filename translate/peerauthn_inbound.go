@@ -61,10 +61,7 @@ func (b *builder) inboundSide() inboundSide {
 	in := inboundSide{ports: b.inboundPorts(policy), agent: b.scope.Agent,
 		passthrough: []passthroughPort{{port: 0, mode: policy.mode}}, authz: b.workloadAuthz()}
 	in.authzKey = b.x.authz().key(in.authz) + b.x.customKey(in.authz)
-	if ra := b.workloadRequestAuthn(); len(ra) > 0 {
-		in.jwt = b.x.jwtFilter(ra)
-		in.jwtKey = b.x.requestAuthn().key(ra) + b.x.jwtKey(ra)
-	}
+	in.jwt, in.jwtKey = b.x.jwtAuthn(b.workloadRequestAuthn(), false)
 	declared := map[uint32]bool{}
 	for _, p := range in.ports {
 		declared[p.target] = true

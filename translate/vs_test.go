@@ -377,3 +377,11 @@ func TestValidateChecksPerRouteFilterConfigs(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "HttpStatus")
 }
+
+// TestClaimRoutingRejected: a header match on @request.auth.claims
+// (istiod's JWT claim routing) is refused with a message saying so.
+func TestClaimRoutingRejected(t *testing.T) {
+	_, err := checkMatch(&networking.HTTPMatchRequest{Headers: map[string]*networking.StringMatch{
+		"@request.auth.claims.groups": {MatchType: &networking.StringMatch_Exact{Exact: "tellers"}}}})
+	require.ErrorContains(t, err, "routing on JWT claims")
+}

@@ -50,6 +50,9 @@ func checkMatch(m *networking.HTTPMatchRequest) (string, error) {
 		m    map[string]*networking.StringMatch
 	}{{"headers", m.GetHeaders()}, {"withoutHeaders", m.GetWithoutHeaders()}, {"queryParams", m.GetQueryParams()}} {
 		for _, k := range slices.Sorted(maps.Keys(f.m)) {
+			if f.name != "queryParams" && strings.HasPrefix(k, "@request.auth.claims") {
+				return f.name + "." + k, fmt.Errorf("routing on JWT claims (%q) is not supported by meshd", k)
+			}
 			if f.name != "queryParams" && !headerNameRE.MatchString(k) {
 				return f.name + "." + k, fmt.Errorf("%q is not a valid HTTP header name", k)
 			}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -80,7 +81,7 @@ func newInjector(s *config.Settings, secure *securePort, client kubernetes.Inter
 	web := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, TLSConfig: webhookTLS(secure.src),
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	patcher := inject.NewCABundlePatcher(client.AdmissionregistrationV1().MutatingWebhookConfigurations(),
-		inject.CABundleOptions{Name: in.WebhookConfig(s.IstioNamespace), Root: secure.ca.Root(), Logger: log})
+		webhookCABundle(s, secure, log))
 	return &injector{lis: lis, web: web, patcher: patcher, factory: factory, synced: synced, log: log}, nil
 }
 
@@ -147,3 +148,15 @@ func (j *injector) Run(ctx context.Context, providerSynced <-chan struct{}) erro
 
 // addr is the listen address, for the start-up log line.
 func (j *injector) addr() string { return j.lis.Addr().String() }
+
+// webhookCABundle is what the webhook's caBundle must trust: the mesh root
+// when meshd's CA issues the serving certificate, the custom
+// certificate's CA bundle (ca.crt beside tls.crt, as istiod reads it)
+// when PILOT_CERT_PROVIDER=custom.
+func webhookCABundle(s *config.Settings, secure *securePort, log *slog.Logger) inject.CABundleOptions {
+	o := inject.CABundleOptions{Name: s.Inject.WebhookConfig(s.IstioNamespace), Root: secure.ca.Root(), Logger: log}
+	if s.Security.CertProvider == config.CertProviderCustom {
+		o.Root, o.RootFile = nil, filepath.Join(s.Security.CustomCertDir, "ca.crt")
+	}
+	return o
+}

@@ -73,7 +73,8 @@ func serve(args []string) error {
 		}
 	})
 	store.Subscribe(deb.Enqueue)
-	if err := startJWKS(ctx, s, store, m, log); err != nil {
+	resolver, err := startJWKS(ctx, s, store, m, log)
+	if err != nil {
 		return err
 	}
 
@@ -119,6 +120,7 @@ func serve(args []string) error {
 	go func() {
 		select {
 		case <-prov.Synced():
+			resolver.WaitInitial(ctx, jwksInitialWait) // the first push has the synced config's key sets
 			close(started)
 			srv.PushSnapshot(store.Current())
 		case <-ctx.Done():

@@ -63,13 +63,13 @@ const (
 // unsupported are Istio annotations meshd refuses, with the reason.
 var unsupported = map[string]string{
 	AnnoBootstrapOverride: "a custom Envoy bootstrap is not supported by meshd (its config must come from meshd over xDS); remove it",
-	AnnoInjectTemplates:   "custom injection templates are not supported by meshd; remove it",
 	AnnoUserVolume:        "extra sidecar volumes are not supported by meshd's injector; remove it",
 	AnnoUserVolumeMount:   "extra sidecar volume mounts are not supported by meshd's injector; remove it",
 }
 
 // validators check an annotation's value; the error says what is wanted.
 var validators = map[string]func(string) error{
+	AnnoInjectTemplates:       validTemplates,
 	AnnoProxyCPU:              validQuantity,
 	AnnoProxyMemory:           validQuantity,
 	AnnoProxyCPULimit:         validQuantity,

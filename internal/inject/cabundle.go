@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"os"
 	"strconv"
 	"time"
 
@@ -34,6 +35,10 @@ type CABundleOptions struct {
 	Name string
 	// Root is the mesh root certificate (PEM) every webhook must trust.
 	Root []byte
+	// RootFile, when set, is read on every sync instead of Root: the CA
+	// bundle of a custom serving certificate (PILOT_CERT_PROVIDER=custom:
+	// ca.crt beside tls.crt, as istiod reads it), which may be rotated.
+	RootFile string
 	// Resync is how often the configuration is checked without an event
 	// (default 5 minutes); Backoff the wait after a failure (default 1s,
 	// doubling to 1 minute).
@@ -101,7 +106,13 @@ func (p *CABundlePatcher) Sync(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("reading MutatingWebhookConfiguration %s: %w", p.o.Name, err)
 	}
-	patch, err := caBundlePatch(cfg, p.o.Root)
+	root := p.o.Root
+	if p.o.RootFile != "" {
+		if root, err = os.ReadFile(p.o.RootFile); err != nil {
+			return "", fmt.Errorf("reading the webhook's CA bundle: %w", err)
+		}
+	}
+	patch, err := caBundlePatch(cfg, root)
 	if err != nil || patch == nil {
 		return cfg.ResourceVersion, err
 	}

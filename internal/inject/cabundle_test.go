@@ -2,6 +2,8 @@ package inject
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -84,4 +86,25 @@ func TestCABundlePatcherWaitsForTheConfiguration(t *testing.T) {
 		b := bundles(t, c, name)
 		return len(b) == 1 && b[0] == "ROOT"
 	}, 5*time.Second, 10*time.Millisecond)
+}
+
+// TestCABundleFromFile: with a custom serving certificate the caBundle is
+// its CA file's content, read again on every sync (rotation).
+func TestCABundleFromFile(t *testing.T) {
+	const name = "istio-sidecar-injector"
+	file := filepath.Join(t.TempDir(), "ca.crt")
+	require.NoError(t, os.WriteFile(file, []byte("CUSTOM-CA-1"), 0o600))
+	c := fake.NewClientset(mwc(name, "1", "old"))
+	p := NewCABundlePatcher(c.AdmissionregistrationV1().MutatingWebhookConfigurations(),
+		CABundleOptions{Name: name, Root: []byte("MESH-ROOT"), RootFile: file})
+	_, err := p.Sync(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, []string{"CUSTOM-CA-1"}, bundles(t, c, name), "the file wins over the mesh root")
+	require.NoError(t, os.WriteFile(file, []byte("CUSTOM-CA-2"), 0o600))
+	_, err = p.Sync(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, []string{"CUSTOM-CA-2"}, bundles(t, c, name), "a rotated bundle is patched in")
+	require.NoError(t, os.Remove(file))
+	_, err = p.Sync(context.Background())
+	require.ErrorContains(t, err, "reading the webhook's CA bundle")
 }

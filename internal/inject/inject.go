@@ -40,9 +40,10 @@ func (r Rejection) Error() string { return string(r) }
 
 // Inject decides whether in.Pod gets an istio-proxy sidecar under s, and
 // returns the patch that adds it. It is a pure function: the same input
-// gives the same bytes. A pod already injected (sidecar.istio.io/status,
-// or an istio-proxy container) is returned unchanged, so injecting twice
-// changes nothing. A pod whose annotations are invalid or unsupported is
+// gives the same bytes. A pod already injected (sidecar.istio.io/status)
+// is returned unchanged, so injecting twice changes nothing; an
+// istio-proxy container the pod brings without it is a template to fill
+// (istio's gateway chart; customisation of the sidecar). A pod whose annotations are invalid or unsupported is
 // a Rejection.
 func Inject(in Input, s Settings) (Result, error) {
 	pod := in.Pod.DeepCopy()
@@ -95,7 +96,8 @@ func newPlan(pod *corev1.Pod, s Settings) (*plan, error) {
 	p.mode = p.anno(AnnoInterceptionMode, pc.GetInterceptionMode().String())
 	p.statusPort = p.anno(AnnoStatusPort, strconv.Itoa(int(pc.GetStatusPort())))
 	p.hold = pc.GetHoldApplicationUntilProxyStarts().GetValue() && !p.native
-	p.jobWrap = p.anno(AnnoJobWrap, "false") == "true" && !p.native
+	p.gateway = strings.TrimSpace(p.anno(AnnoInjectTemplates, templateSidecar)) == templateGateway
+	p.jobWrap = p.anno(AnnoJobWrap, "false") == "true" && !p.native && !p.gateway
 	p.agentLogging = p.anno(AnnoAgentLogLevel, "default:info")
 	if img := pod.Annotations[AnnoProxyImage]; strings.Contains(img, "/") {
 		p.proxyImage = img
@@ -113,6 +115,9 @@ func newPlan(pod *corev1.Pod, s Settings) (*plan, error) {
 
 // build returns the injected pod.
 func (p *plan) build() (*corev1.Pod, error) {
+	if p.gateway {
+		return p.buildGateway(), nil
+	}
 	pod := p.pod
 	st := injectionStatus{Revision: p.s.revisionName()}
 	proxy := p.proxyContainer()
@@ -153,6 +158,12 @@ func (p *plan) build() (*corev1.Pod, error) {
 		prometheusMerge(pod, &proxy, strconv.Itoa(int(p.s.meshStatusPort())))
 	}
 	p.applyProbeRewrite(pod, &proxy)
+	if i := findContainer(pod.Spec.Containers, ProxyContainer); i >= 0 {
+		// The pod's own istio-proxy container customises the injected one
+		// (istio merges them, the pod's fields winning).
+		proxy = overlayContainer(proxy, pod.Spec.Containers[i])
+		pod.Spec.Containers = append(pod.Spec.Containers[:i:i], pod.Spec.Containers[i+1:]...)
+	}
 	// The proxy's place: last, so kubectl defaults to the app, unless the
 	// app must wait for it (first); an init container when native.
 	if p.native {

@@ -42,6 +42,12 @@ func (p *plan) applyJobWrap(cs []corev1.Container) (corev1.Container, corev1.Vol
 			bare = append(bare, c.Name)
 		}
 	}
+	if p.pod.Spec.RestartPolicy == corev1.RestartPolicyOnFailure {
+		return corev1.Container{}, corev1.Volume{}, Rejection(fmt.Sprintf(
+			"annotation %s: restartPolicy OnFailure cannot work with job wrapping: job-wrap stops the proxy when the "+
+				"command ends, so a restarted container would wait for a proxy that never comes back; use "+
+				"restartPolicy: Never (each retry gets a new pod) or native sidecars", AnnoJobWrap))
+	}
 	if len(apps) > 1 {
 		return corev1.Container{}, corev1.Volume{}, Rejection(fmt.Sprintf(
 			"annotation %s: the pod has %d app containers (%s); each wrapped container would stop the shared proxy "+

@@ -70,11 +70,8 @@ func selected(pod *corev1.Pod, nsLabels map[string]string, rev string) (bool, st
 // alreadyInjected reports whether pod has a sidecar already: the status
 // annotation, or an istio-proxy container.
 func alreadyInjected(pod *corev1.Pod) bool {
-	if _, ok := pod.Annotations[AnnoStatus]; ok {
-		return true
-	}
-	return findContainer(pod.Spec.Containers, ProxyContainer) >= 0 ||
-		findContainer(pod.Spec.InitContainers, ProxyContainer) >= 0
+	_, ok := pod.Annotations[AnnoStatus]
+	return ok
 }
 
 // findContainer returns the index of the container named name, or -1.

@@ -30,6 +30,7 @@ type plan struct {
 	statusPort   string // pilot-agent's status port ("0": no probes)
 	hold         bool   // holdApplicationUntilProxyStarts (not native)
 	jobWrap      bool
+	gateway      bool   // istio's gateway template (gateway.go)
 	proxyConfig  string // PROXY_CONFIG
 	metadata     map[string]string
 	appNames     []string

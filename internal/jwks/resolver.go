@@ -11,8 +11,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -51,6 +51,13 @@ type Resolver struct {
 	Metrics *Metrics
 	// now is time.Now, replaced in tests.
 	now func() time.Time
+
+	once   sync.Once
+	kick   chan struct{}
+	slots  chan struct{} // fetches in flight
+	tried  chan struct{} // a fetch finished (WaitInitial)
+	mu     sync.Mutex
+	states map[string]*state
 }
 
 // Metrics are istiod's JWKS resolver counters.
@@ -102,17 +109,26 @@ func NewClient(caFile string, insecure bool, readFile func(string) ([]byte, erro
 	return &http.Client{Transport: tr}, nil
 }
 
-// source is one key set to fetch: its Store name (the jwksUri, or the
-// issuer for OpenID discovery) and the timeout of its fetches.
+// source is one key set to fetch: its Store name ("uri:<jwksUri>", or
+// "openid:<issuer>" for OpenID discovery: two namespaces of names, so a
+// rule naming an issuer never stands for another rule's jwksUri), the URL
+// and the timeout of its fetches.
 type source struct {
-	name      string
+	name, url string
 	discovery bool
 	timeout   time.Duration
 }
 
+const (
+	// MaxTimeout bounds a rule's timeout for meshd's fetch, so one slow
+	// issuer cannot hold a fetch slot for long.
+	MaxTimeout = 30 * time.Second
+	// parallel is how many fetches run at once.
+	parallel = 8
+)
+
 // Sources lists the key sets snap's RequestAuthentications need meshd to
-// fetch, by name: a rule's jwksUri, or its issuer when it has neither
-// jwks nor jwksUri. Rules with inline jwks need nothing.
+// fetch, by name. Rules with inline jwks need nothing.
 func Sources(snap *model.Snapshot) map[string]source {
 	out := map[string]source{}
 	for _, cfg := range snap.Configs(model.KindRequestAuthentication) {
@@ -120,15 +136,15 @@ func Sources(snap *model.Snapshot) map[string]source {
 			if r.GetJwks() != "" {
 				continue
 			}
-			s := source{name: r.GetJwksUri(), timeout: defaultTimeout}
-			if s.name == "" {
-				s = source{name: r.GetIssuer(), discovery: true, timeout: defaultTimeout}
+			s := source{name: model.JWKSName(r.GetJwksUri(), r.GetIssuer()), url: r.GetJwksUri(), timeout: defaultTimeout}
+			if s.url == "" {
+				s.url, s.discovery = r.GetIssuer(), true
 			}
 			if t := r.GetTimeout(); t != nil && t.AsDuration() > 0 {
-				s.timeout = t.AsDuration()
+				s.timeout = min(t.AsDuration(), MaxTimeout)
 			}
-			if prev, ok := out[s.name]; ok && prev.timeout > s.timeout {
-				s.timeout = prev.timeout
+			if prev, ok := out[s.name]; ok && prev.timeout < s.timeout {
+				s.timeout = prev.timeout // the shortest any rule asks for
 			}
 			out[s.name] = s
 		}
@@ -138,44 +154,32 @@ func Sources(snap *model.Snapshot) map[string]source {
 
 // state is what the Resolver knows of one key set.
 type state struct {
-	src  source
-	cur  *model.JWKS
-	next time.Time
+	src      source
+	cur      *model.JWKS
+	next     time.Time
+	fetching bool
+	tried    bool
 }
 
-// Run keeps the Store's key sets up to date until ctx is done.
+// Run keeps the Store's key sets up to date until ctx is done: fetches
+// run concurrently (at most 8 at once), each publishing its result as soon
+// as it has it.
 func (r *Resolver) Run(ctx context.Context) {
-	if r.now == nil {
-		r.now = time.Now
-	}
-	if r.Refresh <= 0 {
-		r.Refresh = DefaultRefresh
-	}
-	kick := make(chan struct{}, 1)
+	r.init()
 	r.Store.Subscribe(func(ev model.Event) {
 		if ev.Kinds()[model.KindRequestAuthentication] {
-			select {
-			case kick <- struct{}{}:
-			default:
-			}
+			r.poke()
 		}
 	})
-	states := map[string]*state{}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
-		r.sync(ctx, states)
-		wait := r.Refresh
-		for _, st := range states {
-			if d := st.next.Sub(r.now()); d < wait {
-				wait = max(d, 0)
-			}
-		}
+		wait := r.sync(ctx)
 		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
 			return
-		case <-kick:
+		case <-r.kick:
 		case <-timer.C:
 		}
 		if !timer.Stop() {
@@ -187,70 +191,173 @@ func (r *Resolver) Run(ctx context.Context) {
 	}
 }
 
-// sync drops key sets no longer named, and fetches those new or due.
-func (r *Resolver) sync(ctx context.Context, states map[string]*state) {
-	want := Sources(r.Store.Current())
-	var changes []model.Change
-	for name := range states {
-		if _, ok := want[name]; !ok {
-			delete(states, name)
-			changes = append(changes, model.Change{Kind: model.KindJWKS, Name: name})
+// init sets the Resolver's defaults and channels once.
+func (r *Resolver) init() {
+	r.once.Do(func() {
+		if r.now == nil {
+			r.now = time.Now
 		}
-	}
-	names := make([]string, 0, len(want))
-	for name := range want {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		st := states[name]
-		if st == nil {
-			st = &state{}
-			states[name] = st
+		if r.Refresh <= 0 {
+			r.Refresh = DefaultRefresh
 		}
-		st.src = want[name]
-		if st.cur != nil && r.now().Before(st.next) {
-			continue
-		}
-		if next := r.fetchOne(ctx, st); next != st.cur {
-			st.cur = next
-			changes = append(changes, model.Change{Kind: model.KindJWKS, Name: name, Object: next})
-		}
-	}
-	if len(changes) > 0 {
-		r.Store.Apply(changes)
+		r.kick = make(chan struct{}, 1)
+		r.slots = make(chan struct{}, parallel)
+		r.states = map[string]*state{}
+		r.tried = make(chan struct{}, 1)
+	})
+}
+
+// poke wakes Run.
+func (r *Resolver) poke() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
 	}
 }
 
-// fetchOne fetches st's key set and returns its new value (st.cur itself
-// when nothing changed), setting when to fetch it again.
-func (r *Resolver) fetchOne(ctx context.Context, st *state) *model.JWKS {
-	keys, err := r.fetch(ctx, st.src)
+// sync drops key sets no longer named, starts the fetches of those new or
+// due, and returns how long Run may sleep.
+func (r *Resolver) sync(ctx context.Context) time.Duration {
+	want := Sources(r.Store.Current())
+	r.mu.Lock()
+	var drop []model.Change
+	for name := range r.states {
+		if _, ok := want[name]; !ok {
+			delete(r.states, name)
+			drop = append(drop, model.Change{Kind: model.KindJWKS, Name: name})
+		}
+	}
+	wait := r.startDue(ctx, want)
+	r.mu.Unlock()
+	if len(drop) > 0 {
+		r.Store.Apply(drop)
+	}
+	return wait
+}
+
+// startDue starts the fetches of the wanted key sets that are new or due
+// (r.mu held) and returns how long Run may sleep.
+func (r *Resolver) startDue(ctx context.Context, want map[string]source) time.Duration {
+	wait := r.Refresh
+	now := r.now()
+	for name, src := range want {
+		st := r.states[name]
+		if st == nil {
+			st = &state{}
+			r.states[name] = st
+		}
+		st.src = src
+		if st.fetching {
+			continue
+		}
+		if st.cur != nil && now.Before(st.next) {
+			wait = min(wait, st.next.Sub(now))
+			continue
+		}
+		st.fetching = true
+		go r.fetchAndPublish(ctx, name, st)
+	}
+	return wait
+}
+
+// fetchAndPublish fetches one key set (in a fetch slot) and publishes it.
+func (r *Resolver) fetchAndPublish(ctx context.Context, name string, st *state) {
+	select {
+	case r.slots <- struct{}{}:
+	case <-ctx.Done():
+		return
+	}
+	r.mu.Lock()
+	src, cur := st.src, st.cur
+	r.mu.Unlock()
+	next, due := r.fetchOne(ctx, src, cur)
+	<-r.slots
+	r.mu.Lock()
+	st.fetching, st.next = false, due
+	changed := next != st.cur
+	st.cur = next
+	live := r.states[name] == st
+	r.mu.Unlock()
+	if changed && live {
+		r.Store.Apply([]model.Change{{Kind: model.KindJWKS, Name: name, Object: next}})
+	}
+	r.mu.Lock()
+	st.tried = true // after the Store has the result (WaitInitial)
+	r.mu.Unlock()
+	select {
+	case r.tried <- struct{}{}:
+	default:
+	}
+	r.poke()
+}
+
+// WaitInitial blocks until every key set the Store's RequestAuthentications
+// name has been fetched once (or failed), ctx is done, or max has passed:
+// meshd serves its first config after it, so a restart does not reject
+// valid tokens with the fail-closed key while its fetches are under way.
+func (r *Resolver) WaitInitial(ctx context.Context, max time.Duration) {
+	r.init()
+	deadline := time.NewTimer(max)
+	defer deadline.Stop()
+	r.poke()
+	for {
+		if r.allTried() {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-deadline.C:
+			r.Logger.Warn("JWKS: serving before every key set was fetched", "waited", max)
+			return
+		case <-r.tried:
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// allTried reports whether every key set currently named was tried once.
+func (r *Resolver) allTried() bool {
+	want := Sources(r.Store.Current())
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for name := range want {
+		if st := r.states[name]; st == nil || !st.tried {
+			return false
+		}
+	}
+	return true
+}
+
+// fetchOne fetches src's key set and returns its new value (cur itself
+// when nothing changed) and when to fetch it again.
+func (r *Resolver) fetchOne(ctx context.Context, src source, cur *model.JWKS) (*model.JWKS, time.Time) {
+	keys, err := r.fetch(ctx, src)
 	now := r.now()
 	if err != nil {
 		r.count(false)
-		st.next = now.Add(min(r.Refresh, retryOnFailure))
+		due := now.Add(min(r.Refresh, retryOnFailure))
 		msg := err.Error()
-		if st.cur != nil && st.cur.Err == msg {
-			return st.cur
+		if cur != nil && cur.Err == msg {
+			return cur, due
 		}
 		r.Logger.Warn("JWKS fetch failed; tokens of this issuer are rejected until it succeeds unless an older key set is held",
-			"jwks", st.src.name, "error", msg)
-		j := &model.JWKS{URI: st.src.name, Err: msg}
-		if st.cur != nil && st.cur.Keys != "" {
-			j.Keys, j.Fetched = st.cur.Keys, st.cur.Fetched
+			"jwks", src.name, "error", msg)
+		j := &model.JWKS{URI: src.url, Err: msg}
+		if cur != nil && cur.Keys != "" {
+			j.Keys, j.Fetched = cur.Keys, cur.Fetched
 		}
-		return j
+		return j, due
 	}
 	r.count(true)
-	st.next = now.Add(r.Refresh)
-	if st.cur != nil && st.cur.Err == "" && st.cur.Keys == keys {
-		return st.cur
+	due := now.Add(r.Refresh)
+	if cur != nil && cur.Err == "" && cur.Keys == keys {
+		return cur, due
 	}
-	if st.cur != nil && st.cur.Err != "" {
-		r.Logger.Info("JWKS fetched again", "jwks", st.src.name)
+	if cur != nil && cur.Err != "" {
+		r.Logger.Info("JWKS fetched again", "jwks", src.name)
 	}
-	return &model.JWKS{URI: st.src.name, Keys: keys, Fetched: now}
+	return &model.JWKS{URI: src.url, Keys: keys, Fetched: now}, due
 }
 
 func (r *Resolver) count(ok bool) {
@@ -265,17 +372,17 @@ func (r *Resolver) count(ok bool) {
 
 // fetch returns the key set of src, checked to parse.
 func (r *Resolver) fetch(ctx context.Context, src source) (string, error) {
-	uri := src.name
+	uri := src.url
 	if src.discovery {
-		doc, err := r.get(ctx, strings.TrimSuffix(src.name, "/")+openIDSuffix, src.timeout)
+		doc, err := r.get(ctx, strings.TrimSuffix(src.url, "/")+openIDSuffix, src.timeout)
 		if err != nil {
-			return "", fmt.Errorf("OpenID discovery of issuer %s: %w", src.name, err)
+			return "", fmt.Errorf("OpenID discovery of issuer %s: %w", src.url, err)
 		}
 		var d struct {
 			JwksURI string `json:"jwks_uri"`
 		}
 		if err := json.Unmarshal(doc, &d); err != nil || d.JwksURI == "" {
-			return "", fmt.Errorf("OpenID discovery of issuer %s: no jwks_uri in the document", src.name)
+			return "", fmt.Errorf("OpenID discovery of issuer %s: no jwks_uri in the document", src.url)
 		}
 		uri = d.JwksURI
 	}

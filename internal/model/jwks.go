@@ -11,7 +11,8 @@ import (
 // KindJWKS is the kind of the JSON Web Key Sets meshd fetched for the
 // jwksUri of RequestAuthentications (as istiod does by default,
 // PILOT_JWT_ENABLE_REMOTE_JWKS=false). They are not Istio config: not in
-// ConfigKinds; the Store holds one per URI (namespace "", name the URI).
+// ConfigKinds; the Store holds one per source (namespace "", name
+// JWKSName's).
 const KindJWKS Kind = "JWKS"
 
 // JWKS is the result of fetching one jwksUri: the key set as served, or
@@ -38,9 +39,22 @@ func (j *JWKS) String() string {
 	return fmt.Sprintf("JWKS %s (%d bytes, fetched %s)", j.URI, len(j.Keys), j.Fetched.UTC().Format(time.RFC3339))
 }
 
-// JWKS returns the key set fetched for uri, if the Snapshot holds one.
-func (s *Snapshot) JWKS(uri string) (*JWKS, bool) {
-	o, ok := s.objects[KindJWKS]["/"+uri]
+// JWKSName is the Store name of the key set a JWT rule with jwksURI and
+// issuer needs meshd to fetch: "uri:<jwksUri>", or "openid:<issuer>" when
+// it has no jwksUri (the issuer's OpenID discovery document names it).
+// Two namespaces of names, so a rule naming an issuer never stands for
+// another rule's jwksUri.
+func JWKSName(jwksURI, issuer string) string {
+	if jwksURI != "" {
+		return "uri:" + jwksURI
+	}
+	return "openid:" + issuer
+}
+
+// JWKS returns the key set stored under name (JWKSName), if the Snapshot
+// holds one.
+func (s *Snapshot) JWKS(name string) (*JWKS, bool) {
+	o, ok := s.objects[KindJWKS]["/"+name]
 	if !ok {
 		return nil, false
 	}
