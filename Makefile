@@ -76,8 +76,13 @@ e2e-kube: build testenv kubectl envoy iptables pilot-agent
 	cd e2e/kube && $(E2E_ENV) ../../hack/netns-run.sh $(abspath $(BIN))/e2e-kube.test -test.count=1 -test.v -test.run '$(E2E_RUN)' -test.timeout $(TEST_TIMEOUT)
 
 ## bench: meshd at scale against the real Kubernetes API (README, Performance):
-## 500 services, 5,000 endpoints, 1,000 proxies; results in hack/bench-results/.
-## Scale up with e.g. BENCH_FLAGS="--services 1000 --endpoints 10000 --proxies 2000".
+## 500 services, 5,000 endpoints, 1,000 proxies, delta then state of the world
+## on the same mesh, printed side by side (about 3 minutes after make testenv);
+## results in hack/bench-results/. BENCH_FLAGS, e.g.:
+##   --sotw | --delta | --protocols sotw,delta   one protocol, or another order
+##   --sidecar-scope     also the scenario with a Sidecar (./*, istio-system/*) per namespace
+##   --runs 3            ranges over 3 runs;  --reconnect=false  skip the restart phase
+##   --services 1000 --endpoints 10000 --proxies 2000   issue 18's scale (5000 proxies too)
 BENCH_FLAGS ?=
 bench: build testenv
 	$(GO) build -o $(BIN)/bench ./hack/bench

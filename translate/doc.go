@@ -27,7 +27,8 @@
 // authz*.go (AuthorizationPolicy: the policies of a workload or gateway,
 // by selector or targetRefs, their RBAC, ext_authz for CUSTOM, and the
 // filters on the inbound chains and gateway listeners), authn_jwt.go
-// (RequestAuthentication: jwt_authn with inline keys), domains.go (virtual host
+// (RequestAuthentication: jwt_authn with inline keys), depends.go (which
+// scopes a config change can affect: Changes, Affects), domains.go (virtual host
 // domains, as istiod's), reserved.go (the sidecar's own ports, which get
 // no service listener), clustercheck.go. Scoping (what a scope sees):
 // sidecarscope.go (the Sidecar resource that applies and its egress

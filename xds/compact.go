@@ -89,8 +89,9 @@ func (s *Server) compact(idle time.Duration) bool {
 	s.hashes = newWireMemo(s.index)
 	for _, ss := range s.scopes {
 		// A scope's output is built again on demand from the Index of its
-		// last good build (scopeOutput); delta streams keep theirs.
-		if ss.deltaStreams == 0 && ss.builtFrom != nil {
+		// last good build (scopeOutput); every stream, delta or not, is
+		// served from the published wire form.
+		if ss.builtFrom != nil {
 			ss.out = nil
 		}
 		if x := ss.builtFrom; x != nil && !released[x] {

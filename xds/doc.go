@@ -1,8 +1,20 @@
-// Package xds serves meshd's config over ADS: state-of-the-world streams on
-// meshd's own stream loop (sotw.go), delta streams on go-control-plane's
-// server, both over meshd's caches (a shared cache of marshalled resources
-// per scope, mesh-wide EDS) and a gRPC codec that sends shared bytes by
-// reference (codec.go).
+// Package xds serves meshd's config over ADS: state-of-the-world streams
+// (sotw.go) and delta streams (delta.go) on meshd's own stream loops, both
+// over meshd's caches (a shared cache of marshalled resources per scope,
+// mesh-wide EDS) and a gRPC codec that sends shared bytes by reference
+// (codec.go).
+//
+// A delta stream keeps, per type, what it subscribes to (wildcard: Envoy's
+// LDS and CDS; by name: RDS, EDS, SDS, gRPC; changed on demand by later
+// requests) and the content hash of each resource the client holds
+// (deltasub.go; for a wildcard, just the publication it holds). When its
+// scope publishes, endpoints change (deltaeds.go: a mesh-wide change log,
+// so a stream looks only at the names changed) or its subscription
+// changes, it sends the resources whose hash differs and removed_resources
+// for those gone. A proxy reconnecting with initial_resource_versions —
+// also to a restarted meshd or another replica — is sent nothing it holds.
+// What was sent counts as held, so a NACKed resource is resent only when
+// its content changes.
 //
 // Proxies are grouped by scope (model.Scope): caches are keyed by scope,
 // not by node, so proxies that see the same config share one translation,
@@ -15,8 +27,8 @@
 // served; a failing one is logged and counted, and the last good one stays.
 //
 // The stream tracker (tracker.go) records what each proxy was sent and
-// acknowledged, detects NACKs, and stops go-control-plane from resending a
-// rejected version in a loop.
+// acknowledged, detects NACKs, and keeps a state-of-the-world stream from
+// being resent a rejected version in a loop.
 //
 // Streams may also ask for istiod's debug endpoints (type istio.io/debug,
 // debugxds.go): answered from the admin handler to authenticated callers

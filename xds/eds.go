@@ -6,23 +6,23 @@ import (
 	"slices"
 
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 )
 
-// edsCache serves ClusterLoadAssignments mesh-wide from one LinearCache:
-// EDS does not depend on the proxy's scope, and a LinearCache answers each
-// watch only when one of the resources it watches changed, with only those
-// resources. So an endpoint change reaches only the proxies that watch the
-// affected clusters, and carries only their assignments.
+// edsCache serves ClusterLoadAssignments mesh-wide: EDS does not depend on
+// the proxy's scope. State-of-the-world streams are answered by sotwEDS,
+// delta streams by deltaEDS; both hold the same marshalled assignments and
+// answer a stream only when one of the assignments it watches changed,
+// with only those. So an endpoint change reaches only the proxies that
+// watch the affected clusters, and carries only their assignments.
 //
-// Only assignments whose content changed are written to the LinearCache:
-// a push that leaves an assignment as it was sends nobody anything.
+// Only assignments whose content changed are handed on: a push that
+// leaves an assignment as it was sends nobody anything.
 type edsCache struct {
-	lc     *cachev3.LinearCache // delta streams
-	sotw   *sotwEDS             // state-of-the-world streams
-	hashes map[string]string    // EDS service name → content hash of what lc holds
+	sotw   *sotwEDS          // state-of-the-world streams
+	delta  *deltaEDS         // delta streams
+	hashes map[string]string // EDS service name → content hash of what is served
 	// last is the assignment each hash was computed from: the next Index
 	// shares the assignments of services whose endpoints did not change
 	// (translate.NewIndexFrom), which need no marshalling to compare.
@@ -31,8 +31,7 @@ type edsCache struct {
 }
 
 func newEDSCache(log *slog.Logger) *edsCache {
-	return &edsCache{lc: cachev3.NewLinearCache(resourcev3.EndpointType, cachev3.WithVersionPrefix("eds-")),
-		sotw: newSotwEDS(), hashes: map[string]string{},
+	return &edsCache{sotw: newSotwEDS(), delta: newDeltaEDS(), hashes: map[string]string{},
 		last: map[string]*endpoint.ClusterLoadAssignment{}, log: log}
 }
 
@@ -40,7 +39,7 @@ func newEDSCache(log *slog.Logger) *edsCache {
 // returns the names updated and removed. An assignment that fails
 // validation is not served (its last good version stays) and is logged.
 func (e *edsCache) update(clas map[string]*endpoint.ClusterLoadAssignment) (updated, removed []string) {
-	toUpdate := map[string]types.Resource{}
+	toUpdate := map[string]*endpoint.ClusterLoadAssignment{}
 	changed := map[string]marshalled{}
 	for _, name := range slices.Sorted(maps.Keys(clas)) {
 		cla := clas[name]
@@ -73,34 +72,22 @@ func (e *edsCache) update(clas map[string]*endpoint.ClusterLoadAssignment) (upda
 	}
 	slices.Sort(removed)
 	if len(toUpdate) > 0 || len(removed) > 0 {
-		if err := e.lc.UpdateResources(toUpdate, removed); err != nil {
-			e.log.Error("updating endpoints", "error", err)
-		}
 		e.sotw.update(changed, removed)
+		e.delta.update(changed, toUpdate, removed)
 	}
 	return updated, removed
 }
 
 // get returns the assignments currently served for names (all if none given).
 func (e *edsCache) get(names ...string) []*endpoint.ClusterLoadAssignment {
-	all := e.lc.GetResources()
-	if len(names) == 0 {
-		names = slices.Sorted(maps.Keys(all))
-	}
-	var out []*endpoint.ClusterLoadAssignment
-	for _, n := range names {
-		if r, ok := all[n]; ok {
-			out = append(out, r.(*endpoint.ClusterLoadAssignment))
-		}
-	}
-	return out
+	return e.delta.assignments(names...)
 }
 
-// mux routes EDS watches to the mesh-wide edsCache (sotwEDS or the
-// LinearCache), other state-of-the-world watches to the sharedCache and
-// other delta watches to the per-scope snapshot cache.
-func mux(eds *edsCache, shared *sharedCache, scoped cachev3.Cache) *cachev3.MuxCache {
-	const edsKey, sotwEDSKey, sharedKey, scopeKey = "eds", "sotw-eds", "shared", "scope"
+// mux routes state-of-the-world EDS watches to the mesh-wide sotwEDS and
+// the other state-of-the-world watches to the sharedCache. Delta streams
+// use no watches (delta.go).
+func mux(eds *edsCache, shared *sharedCache) *cachev3.MuxCache {
+	const sotwEDSKey, sharedKey = "sotw-eds", "shared"
 	return &cachev3.MuxCache{
 		Classify: func(r *cachev3.Request) string {
 			if r.GetTypeUrl() == resourcev3.EndpointType {
@@ -108,12 +95,6 @@ func mux(eds *edsCache, shared *sharedCache, scoped cachev3.Cache) *cachev3.MuxC
 			}
 			return sharedKey
 		},
-		ClassifyDelta: func(r *cachev3.DeltaRequest) string {
-			if r.GetTypeUrl() == resourcev3.EndpointType {
-				return edsKey
-			}
-			return scopeKey
-		},
-		Caches: map[string]cachev3.Cache{edsKey: eds.lc, sotwEDSKey: eds.sotw, sharedKey: shared, scopeKey: scoped},
+		Caches: map[string]cachev3.Cache{sotwEDSKey: eds.sotw, sharedKey: shared},
 	}
 }

@@ -19,9 +19,6 @@ import (
 type scopeState struct {
 	scope   model.Scope
 	streams int
-	// deltaStreams counts the delta streams among them: only scopes with
-	// delta streams are put in the snapshot cache.
-	deltaStreams int
 	// out and snap are the last snapshot that passed validation; nil until
 	// one did. builtFrom is the Index out was built from: after compact
 	// releases out, it is built again from there (scopeOutput).
@@ -77,8 +74,7 @@ func toSnapshot(out *translate.Output, memo *wireMemo) (*cachev3.Snapshot, []typ
 	}
 	snap := &cachev3.Snapshot{}
 	for _, w := range wire {
-		// Versions only: the resources are indexed for the snapshot cache
-		// (deltaSnapshot) only while the scope has delta streams.
+		// Versions only: both protocols are served from wire.
 		snap.Resources[cachev3.GetResponseType(w.typeURL)] = cachev3.Resources{Version: w.version}
 	}
 	return snap, wire, nil
@@ -198,35 +194,4 @@ func mergeSorted(an []string, am []marshalled, bn []string, bm []marshalled) ([]
 		}
 	}
 	return names, ms
-}
-
-// deltaSnapshot is the snapshot of a scope's output for go-control-plane's
-// snapshot cache, which serves delta streams, with versions's versions.
-func deltaSnapshot(out *translate.Output, versions *cachev3.Snapshot) *cachev3.Snapshot {
-	snap := &cachev3.Snapshot{}
-	set := func(typeURL string, items []types.Resource) {
-		i := cachev3.GetResponseType(typeURL)
-		snap.Resources[i] = cachev3.NewResources(versions.Resources[i].Version, items)
-	}
-	var items []types.Resource
-	for _, l := range out.Listeners {
-		items = append(items, l)
-	}
-	set(resourcev3.ListenerType, items)
-	items = nil
-	for _, r := range out.Routes {
-		items = append(items, r)
-	}
-	set(resourcev3.RouteType, items)
-	items = nil
-	for _, c := range out.Clusters {
-		items = append(items, c)
-	}
-	set(resourcev3.ClusterType, items)
-	items = nil
-	for _, sec := range out.Secrets {
-		items = append(items, sec)
-	}
-	set(resourcev3.SecretType, items)
-	return snap
 }

@@ -54,8 +54,20 @@ type PushStatus struct {
 	EndpointsUpdated int      `json:"endpointsUpdated"`
 	EndpointsRemoved int      `json:"endpointsRemoved"`
 	Clusters         []string `json:"changedEndpoints,omitempty"`
-	ScopesBuilt      int      `json:"scopesBuilt"`
-	ScopesFailed     int      `json:"scopesFailed"`
+	// ScopesBuilt counts the scopes rebuilt, ScopesSkipped those that kept
+	// their snapshot because no change of the push can reach them
+	// (translate.Dependencies: a VirtualService, DestinationRule,
+	// ServiceEntry or Sidecar they cannot see; an endpoint change that
+	// leaves their non-EDS config alone). RebuildReasons counts the scopes
+	// rebuilt per reason: the first change found that reaches the scope
+	// ("VirtualService shop/reviews"), or "endpoints" (EndpointShape
+	// changed), "never built", or why every scope was ("Gateway changed",
+	// "first push"). Changed names the changed objects (at most 20).
+	ScopesBuilt    int            `json:"scopesBuilt"`
+	ScopesSkipped  int            `json:"scopesSkipped"`
+	RebuildReasons map[string]int `json:"rebuildReasons,omitempty"`
+	Changed        []string       `json:"changedConfigs,omitempty"`
+	ScopesFailed   int            `json:"scopesFailed"`
 	// ScopesChanged counts scopes whose served config changed: only their
 	// proxies are sent anything (besides EDS).
 	ScopesChanged int           `json:"scopesChanged"`
@@ -69,8 +81,8 @@ type Server struct {
 	opts    Options
 	log     *slog.Logger
 	m       *metrics.Metrics
-	cache   cachev3.SnapshotCache // delta streams
-	shared  *sharedCache          // state-of-the-world streams
+	shared  *sharedCache // scopes' published resources, for both protocols
+	deltas  *deltaHub    // wakes a scope's delta streams when it is published
 	eds     *edsCache
 	tracker *tracker
 	// ads is the ADS service every Register call adds.
@@ -114,7 +126,7 @@ func New(opts Options) *Server {
 		opts.PushThrottle = min(15+5*runtime.GOMAXPROCS(0), 100)
 		s.opts.PushThrottle = opts.PushThrottle
 	}
-	s.cache = cachev3.NewSnapshotCache(false, scopeHash{}, nil)
+	s.deltas = newDeltaHub()
 	s.shared = newSharedCache(scopeHash{})
 	s.eds = newEDSCache(s.log)
 	s.tracker = newTracker(s)
@@ -130,7 +142,7 @@ func New(opts Options) *Server {
 // ctx of the first call.
 func (s *Server) Register(ctx context.Context, g *grpc.Server) {
 	s.adsOnce.Do(func() {
-		s.ads = newADSServer(ctx, mux(s.eds, s.shared, s.cache), s.tracker)
+		s.ads = newADSServer(ctx, mux(s.eds, s.shared), s.tracker)
 		go s.compactWhenIdle(ctx)
 	})
 	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(g, s.ads)
@@ -196,6 +208,7 @@ func (s *Server) push(snap *model.Snapshot, pi pushInfo) {
 	if !pi.origin.IsZero() {
 		s.origin.Store(&pi.origin)
 	}
+	base := s.index // what the scopes' snapshots were built from (or are the same as)
 	if old := s.index; old != nil {
 		// What the previous Index memoised is not needed any more (scopes
 		// keep their last outputs; carried values moved to x): free it
@@ -225,13 +238,29 @@ func (s *Server) push(snap *model.Snapshot, pi pushInfo) {
 	shape := x.EndpointShape()
 	shapeChanged := shape != s.shape
 	s.shape = shape
+	// Besides endpoints, a scope is rebuilt only when a config change can
+	// reach it (dependency-tracked rebuilds, translate.Changes); the others
+	// keep their snapshot and are sent nothing.
+	var deps *translate.Dependencies
+	forced := ""
+	if base != nil && base.Snapshot() == snap {
+		forced = "forced push" // the same snapshot again (ForcePush): everything
+	} else if !pi.endpointsOnly {
+		deps = translate.Changes(base, x)
+		st.Changed = capList(deps.Changed(), 20)
+	}
 	var todo []*scopeState
 	for _, key := range slices.Sorted(maps.Keys(s.scopes)) {
-		// A scope never built (its proxy connected before the first push, or
-		// every build failed) is built now whatever the push: the fast path
-		// skips only scopes whose served config cannot depend on endpoints.
-		if ss := s.scopes[key]; !pi.endpointsOnly || ss.snap == nil || (shapeChanged && endpointsShape(ss.scope)) {
+		ss := s.scopes[key]
+		reason := forced
+		if reason == "" {
+			reason = rebuildReason(ss, deps, shapeChanged)
+		}
+		if reason != "" {
 			todo = append(todo, ss)
+			st.noteRebuild(reason)
+		} else {
+			st.ScopesSkipped++
 		}
 	}
 	st.ScopesBuilt = len(todo)
@@ -243,8 +272,48 @@ func (s *Server) push(snap *model.Snapshot, pi pushInfo) {
 	s.lastPush = st
 	s.ready.Store(true)
 	s.log.Info("pushed config", "snapshot", snap.Seq, "trigger", pi.trigger, "endpointsOnly", pi.endpointsOnly,
-		"endpointsUpdated", st.EndpointsUpdated, "scopes", st.ScopesBuilt, "changed", st.ScopesChanged,
+		"endpointsUpdated", st.EndpointsUpdated, "scopes", st.ScopesBuilt, "skipped", st.ScopesSkipped, "changed", st.ScopesChanged,
 		"failed", st.ScopesFailed, "duration", st.Duration)
+}
+
+// rebuildReason says why a push rebuilds a scope, "" when it keeps its
+// snapshot: deps is the push's config changes (nil on the endpoint fast
+// path), shapeChanged whether endpoints changed non-EDS config.
+func rebuildReason(ss *scopeState, deps *translate.Dependencies, shapeChanged bool) string {
+	switch {
+	case ss.snap == nil:
+		// Never built (its proxy connected before the first push, or every
+		// build failed): built now whatever the push.
+		return "never built"
+	case ss.lastErr != nil && deps != nil:
+		// It serves an older build: config may have fixed it (not tried
+		// again on the endpoint fast path, as before).
+		return "last build failed"
+	case deps != nil:
+		if ok, why := deps.Affects(ss.scope); ok {
+			return why
+		}
+	}
+	if shapeChanged && endpointsShape(ss.scope) {
+		return "endpoints"
+	}
+	return ""
+}
+
+// noteRebuild counts one scope rebuilt for reason.
+func (st *PushStatus) noteRebuild(reason string) {
+	if st.RebuildReasons == nil {
+		st.RebuildReasons = map[string]int{}
+	}
+	st.RebuildReasons[reason]++
+}
+
+// capList returns at most n of list.
+func capList(list []string, n int) []string {
+	if len(list) > n {
+		return list[:n:n]
+	}
+	return list
 }
 
 // endpointsShape reports whether a scope's listeners or clusters (not just
@@ -347,9 +416,7 @@ func (s *Server) rebuildLocked(ss *scopeState) (ok, changed bool) {
 		}
 	}
 	ss.snap = snap
-	if ss.deltaStreams > 0 {
-		s.setDeltaSnapshot(ss)
-	}
+	s.setDeltaSnapshot(ss)
 	return true, true
 }
 
@@ -380,11 +447,6 @@ func (s *Server) acquireScope(sc model.Scope, delta bool) {
 		}
 	}
 	ss.streams++
-	if delta {
-		if ss.deltaStreams++; ss.deltaStreams == 1 && ss.snap != nil {
-			s.setDeltaSnapshot(ss)
-		}
-	}
 }
 
 // releaseScope drops one stream from the scope and forgets the scope when no
@@ -397,30 +459,16 @@ func (s *Server) releaseScope(sc model.Scope, delta bool) {
 	if !ok {
 		return
 	}
-	if delta {
-		if ss.deltaStreams--; ss.deltaStreams == 0 {
-			s.cache.ClearSnapshot(key)
-		}
-	}
 	if ss.streams--; ss.streams <= 0 {
 		delete(s.scopes, key)
-		s.cache.ClearSnapshot(key)
 		s.shared.clear(key)
 	}
 }
 
-// setDeltaSnapshot hands the scope's snapshot to the snapshot cache, which
-// serves delta streams. s.mu is held.
+// setDeltaSnapshot wakes the scope's delta streams after its resources
+// were published: each sends what changed for it (delta.go). s.mu is held.
 func (s *Server) setDeltaSnapshot(ss *scopeState) {
-	snap := deltaSnapshot(s.scopeOutput(ss), ss.snap)
-	// Each resource's version is the content hash it was marshalled with
-	// for state-of-the-world streams; without it go-control-plane marshals
-	// and hashes every resource of the scope again (two fifths of meshd's
-	// CPU in a canary served over delta).
-	snap.VersionMap = s.shared.versionMap(ss.scope.Key(), snap)
-	if err := s.cache.SetSnapshot(context.Background(), ss.scope.Key(), snap); err != nil {
-		s.log.Error("setting snapshot", "scope", ss.scope.Key(), "error", err)
-	}
+	s.deltas.wake(ss.scope.Key())
 }
 
 // recordConfigErrors updates the per-kind error gauge, and logs translator

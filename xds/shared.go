@@ -67,9 +67,10 @@ func (p *published) get(name string) (marshalled, bool) {
 }
 
 // marshalled is a resource's wire form and content hash (newMarshalled):
-// the hex SHA-256 of its encoding, as go-control-plane's HashResource, so
-// that the versions given to the snapshot cache for delta streams
-// (versionMap) are those its responses carry.
+// the hex SHA-256 of its encoding, as go-control-plane's HashResource. The
+// hash is each delta Resource's version (delta.go), the same in every
+// process, so a proxy reconnecting with the versions it holds is sent
+// nothing it has.
 type marshalled struct {
 	any   *anypb.Any
 	hash  string
@@ -182,43 +183,6 @@ func (c *sharedCache) publish(scope string, w typeWire) {
 	}
 }
 
-// versionMap returns the per-resource versions (content hashes) of the
-// scope's published resources in go-control-plane's form, for snap, which
-// must hold the same resources: nil (go-control-plane then computes them)
-// if any type of snap differs from what is published.
-func (c *sharedCache) versionMap(scope string, snap *cachev3.Snapshot) map[string]map[string]string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	st, ok := c.scopes[scope]
-	if !ok {
-		return nil
-	}
-	vm := make(map[string]map[string]string, len(snap.Resources))
-	for i, res := range snap.Resources {
-		typeURL, err := cachev3.GetResponseTypeURL(types.ResponseType(i))
-		if err != nil {
-			return nil
-		}
-		m := make(map[string]string, len(res.Items))
-		vm[typeURL] = m
-		if len(res.Items) == 0 {
-			continue
-		}
-		p := st.types[typeURL]
-		if p == nil || len(p.names) != len(res.Items) {
-			return nil
-		}
-		for name := range res.Items {
-			r, ok := p.get(name)
-			if !ok {
-				return nil
-			}
-			m[name] = r.hash
-		}
-	}
-	return vm
-}
-
 // clear forgets a scope no stream uses any more.
 func (c *sharedCache) clear(scope string) {
 	c.mu.Lock()
@@ -281,6 +245,15 @@ func (c *sharedCache) answer(w *sharedWatch, p *published) bool {
 		return true
 	}
 	first := w.req.GetVersionInfo() == ""
+	if len(returned) == 0 && !first && w.req.GetVersionInfo() == p.version {
+		// A new stream (nothing sent on it yet) whose client holds the
+		// current version — it reconnected, to a restarted meshd or to
+		// another replica: versions are content hashes of the type's
+		// resources in the scope, so it holds what would be sent. Nothing
+		// is; the next change answers it (with every name it subscribes
+		// to, this stream not knowing which it holds).
+		return false
+	}
 	wanted := slices.Sorted(maps.Keys(w.sub.SubscribedResources()))
 	changed, gone := false, false
 	var present, absent []string
@@ -338,7 +311,8 @@ func (c *sharedCache) answer(w *sharedWatch, p *published) bool {
 	return true
 }
 
-// CreateDeltaWatch is not served here: delta streams use the snapshot cache.
+// CreateDeltaWatch is not served here: delta streams have their own loop
+// (delta.go).
 func (c *sharedCache) CreateDeltaWatch(*cachev3.DeltaRequest, cachev3.Subscription, chan cachev3.DeltaResponse) (func(), error) {
 	return nil, errors.New("sharedCache serves state-of-the-world streams only")
 }

@@ -188,3 +188,20 @@ func TestMarshalRoutesPerVirtualHost(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, want, m.any.GetValue(), "marshal encodes route configurations per virtual host")
 }
+
+// TestSharedCacheNamedReconnect: a new stream's named (RDS) watch whose
+// client echoes the current version — a reconnect to a restarted meshd or
+// another replica — is sent nothing; the next change answers it.
+func TestSharedCacheNamedReconnect(t *testing.T) {
+	c := newSharedCache(scopeHash{})
+	r1, r2 := &route.RouteConfiguration{Name: "80"}, &route.RouteConfiguration{Name: "8080"}
+	v1 := publishTest(t, c, resourcev3.RouteType, []string{"80", "8080"}, r1, r2)
+	sub := streamv3.NewSotwSubscription([]string{"80", "8080"}, false)
+	ch, r := watch(t, c, resourcev3.RouteType, v1, sub)
+	assert.Nil(t, r, "the client holds the current version: nothing is sent")
+	_, r = watch(t, c, resourcev3.RouteType, "stale-version", streamv3.NewSotwSubscription([]string{"80", "8080"}, false))
+	require.NotNil(t, r, "a client holding another version is answered at once")
+	r2b := &route.RouteConfiguration{Name: "8080", VirtualHosts: []*route.VirtualHost{{Name: "x", Domains: []string{"x"}}}}
+	publishTest(t, c, resourcev3.RouteType, []string{"80", "8080"}, r1, r2b)
+	require.Len(t, ch, 1, "the next change answers the reconnected watch")
+}

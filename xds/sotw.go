@@ -11,13 +11,12 @@ import (
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
 
-// adsServer is meshd's ADS service. State-of-the-world streams are served
-// here; delta streams by go-control-plane's server. The state-of-the-world
+// adsServer is meshd's ADS service. Delta streams are served by delta.go;
+// state-of-the-world streams here. The state-of-the-world
 // loop is go-control-plane's (a watch per type on the caches, a stream-wide
 // nonce, requests with a stale nonce ignored, callbacks around every
 // request and response), with one difference that matters at thousands
@@ -29,23 +28,16 @@ type adsServer struct {
 	ctx   context.Context
 	cache cachev3.Cache
 	cb    *tracker
-	delta serverv3.Server
 	ids   atomic.Int64
 }
 
 func newADSServer(ctx context.Context, cache cachev3.Cache, cb *tracker) *adsServer {
-	return &adsServer{ctx: ctx, cache: cache, cb: cb, delta: serverv3.NewServer(ctx, cache, cb)}
+	return &adsServer{ctx: ctx, cache: cache, cb: cb}
 }
 
-// DeltaAggregatedResources serves a delta stream (go-control-plane).
-// Debug requests are answered on the way in (debugstream.go).
+// DeltaAggregatedResources serves a delta stream (delta.go).
 func (a *adsServer) DeltaAggregatedResources(s discovery.AggregatedDiscoveryService_DeltaAggregatedResourcesServer) error {
-	d := &debugDeltaStream{AggregatedDiscoveryService_DeltaAggregatedResourcesServer: s, srv: a.cb.s}
-	err := a.delta.DeltaAggregatedResources(d)
-	if refused := d.failure(); refused != nil {
-		return refused
-	}
-	return err
+	return a.serveDelta(s)
 }
 
 // sotwWatch is a stream's open watch of one type.

@@ -77,8 +77,9 @@ type streamState struct {
 	types     map[string]*TypeStatus // by type URL
 }
 
-// tracker implements go-control-plane's server callbacks: it binds each
-// stream to its proxy and scope, records sends and ACKs, and handles NACKs.
+// tracker implements go-control-plane's server callbacks, which meshd's
+// own stream loops call (sotw.go, delta.go): it binds each stream to its
+// proxy and scope, records sends and ACKs, and handles NACKs.
 type tracker struct {
 	s       *Server
 	mu      sync.Mutex
@@ -92,8 +93,8 @@ func newTracker(s *Server) *tracker {
 	return &tracker{s: s, streams: map[streamKey]*streamState{}, idents: map[streamKey]ca.Identity{}}
 }
 
-// scopeHash keys go-control-plane's snapshot cache by proxy scope, so that
-// every proxy of a scope shares one snapshot.
+// scopeHash keys the shared caches by proxy scope, so that every proxy of
+// a scope shares one snapshot.
 type scopeHash struct{}
 
 // ID returns the scope key of the node ("invalid" for unparsable nodes, which
@@ -318,7 +319,10 @@ func (t *tracker) OnDeltaStreamClosed(id int64, _ *core.Node) {
 	t.closed(streamKey{delta: true, id: id})
 }
 
-// OnStreamDeltaRequest binds the stream to its scope and records ACKs and NACKs.
+// OnStreamDeltaRequest binds the stream to its scope and records ACKs and
+// NACKs. A NACK needs nothing more: a delta stream records what it sent
+// as held, so the rejected resources are resent only when they change
+// (delta.go).
 func (t *tracker) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscoveryRequest) error {
 	key := streamKey{delta: true, id: id}
 	if err := t.open(key, req.GetNode()); err != nil {
@@ -330,7 +334,13 @@ func (t *tracker) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscoveryRe
 
 // OnStreamDeltaResponse records what was sent.
 func (t *tracker) OnStreamDeltaResponse(id int64, _ *discovery.DeltaDiscoveryRequest, resp *discovery.DeltaDiscoveryResponse) {
-	t.response(streamKey{delta: true, id: id}, resp.GetTypeUrl(), resp.GetSystemVersionInfo(), resp.GetNonce(), len(resp.GetResources()), proto.Size(resp))
+	t.deltaResponse(id, resp, proto.Size(resp))
+}
+
+// deltaResponse is OnStreamDeltaResponse given the response's encoded
+// size. A response that only removes resources counts as sent too.
+func (t *tracker) deltaResponse(id int64, resp *discovery.DeltaDiscoveryResponse, size int) {
+	t.response(streamKey{delta: true, id: id}, resp.GetTypeUrl(), resp.GetSystemVersionInfo(), resp.GetNonce(), len(resp.GetResources()), size)
 }
 
 // OnFetchRequest refuses REST fetches: meshd serves ADS only.

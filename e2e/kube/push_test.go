@@ -20,6 +20,7 @@ import (
 	"github.com/meshd/meshd/e2e/harness"
 	"github.com/meshd/meshd/internal/xdsclient"
 	"github.com/meshd/meshd/translate"
+	"github.com/meshd/meshd/xds"
 )
 
 // sidecar connects an Envoy-like ADS client (wildcard CDS and LDS) as a
@@ -142,6 +143,16 @@ func TestScopedPushes(t *testing.T) {
 	a2 := settled(t, pa, 500*time.Millisecond)
 	settled(t, pb, 500*time.Millisecond)
 	assert.Equal(t, responses(a1), responses(a2), "a VirtualService outside pa's scope must not be pushed to pa")
+	// ... nor even rebuilt: /debug/push_status says the push rebuilt pb's
+	// scope for the VirtualService and skipped pa's.
+	var push xds.PushStatus
+	m.GetJSON(t, "/debug/push_status", &push)
+	t.Logf("push_status after the VirtualService: %+v", push)
+	if assert.Contains(t, push.Changed, "VirtualService scoped-b/echo", "the last push is the VirtualService's") {
+		assert.Equal(t, map[string]int{"VirtualService scoped-b/echo": 1}, push.RebuildReasons)
+		assert.Equal(t, 1, push.ScopesBuilt, "pb's scope only")
+		assert.Equal(t, 1, push.ScopesSkipped, "pa's scope keeps its snapshot")
+	}
 
 	// meshd_config_propagation_seconds: from the watcher seeing a change to the ACK.
 	p50, p99, n := propagation(t, m)

@@ -21,13 +21,36 @@ import (
 // endpoints in one EndpointSlice per service, and a VirtualService (90/10
 // split to the next service, the canary case) plus a DestinationRule
 // (connection pool and outlier detection, the bulkhead case) for every
-// tenth service.
+// tenth service. Scoped, every namespace also has a Sidecar (egress
+// ./* and istio-system/*) and the split goes to the next service of the
+// same namespace.
 type mesh struct {
 	services, endpoints, namespaces int
 	kube                            kubernetes.Interface
 	istio                           istioclient.Interface
 	// epSerial numbers endpoint addresses so a rolling update gets fresh ones.
 	epSerial int
+	// scoped: every namespace has a Sidecar (egress ./* and
+	// istio-system/*) and canary splits stay within a namespace.
+	scoped        bool
+	createSeconds float64
+	// churnRound and canaryRound count the changes made so far (over
+	// runs), so that every change changes something.
+	churnRound, canaryRound int
+}
+
+// churned is the service whose endpoints the current churn round changes.
+func (m *mesh) churned() int { return (m.churnRound*37 + 5) % m.services }
+
+// nextChurn moves to the next churn round's service.
+func (m *mesh) nextChurn() { m.churnRound++ }
+
+// nextWeight is svc-0's weight for the next canary change: never the
+// current one.
+func (m *mesh) nextWeight() int32 {
+	w := canaryWeight(m.canaryRound)
+	m.canaryRound++
+	return w
 }
 
 const (
@@ -87,6 +110,11 @@ func (m *mesh) create(ctx context.Context) error {
 		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: m.namespace(n)}}
 		if _, err := m.kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
 			return fmt.Errorf("creating namespace %s: %w", ns.Name, err)
+		}
+		if m.scoped {
+			if err := m.createSidecar(ctx, ns.Name); err != nil {
+				return err
+			}
 		}
 	}
 	return parallel(ctx, m.services, 16, func(i int) error {
@@ -184,8 +212,29 @@ func (m *mesh) createRouting(ctx context.Context, i int) error {
 	return nil
 }
 
+// createSidecar gives namespace ns the Sidecar banks run: its workloads
+// reach their own namespace's hosts and istio-system's only.
+func (m *mesh) createSidecar(ctx context.Context, ns string) error {
+	sc := &networkingv1.Sidecar{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: ns},
+		Spec: networking.Sidecar{Egress: []*networking.IstioEgressListener{{Hosts: []string{"./*", "istio-system/*"}}}}}
+	if _, err := m.istio.NetworkingV1().Sidecars(ns).Create(ctx, sc, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("creating Sidecar %s/%s: %w", ns, sc.Name, err)
+	}
+	return nil
+}
+
+// splitTo is the service service i's canary sends the rest of its traffic
+// to: the next one, or with Sidecars the next one of its own namespace
+// (which its namespace's proxies see).
+func (m *mesh) splitTo(i int) int {
+	if m.scoped && m.services > m.namespaces {
+		return (i + m.namespaces) % m.services
+	}
+	return (i + 1) % m.services
+}
+
 func (m *mesh) vsSpec(i int, weight int32) *networking.VirtualService {
-	next := (i + 1) % m.services
+	next := m.splitTo(i)
 	return &networking.VirtualService{Hosts: []string{m.host(i)}, Http: []*networking.HTTPRoute{{
 		Route: []*networking.HTTPRouteDestination{
 			{Destination: &networking.Destination{Host: m.host(i), Port: &networking.PortSelector{Number: servicePort}}, Weight: weight},

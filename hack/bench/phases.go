@@ -179,10 +179,15 @@ func watchers(f *fleet.Fleet, typ, name string) []*fleet.Proxy {
 }
 
 // round makes one change (write) and measures its propagation to the
-// proxies watching resource name of type typ: it waits for all of them
-// (or timeout), then for a quiet second, and adds the figures to res.
-func round(ctx context.Context, f *fleet.Fleet, typ, name string, write func() error, timeout time.Duration, res *Change) error {
+// proxies watching resource name of type typ (those sees accepts, if set:
+// the proxies the change concerns): it waits for all of them (or
+// timeout), then for a quiet second, and adds the figures to res.
+func round(ctx context.Context, f *fleet.Fleet, typ, name string, sees func(*fleet.Proxy) bool, write func() error,
+	timeout time.Duration, res *Change) error {
 	watching := watchers(f, typ, name)
+	if sees != nil {
+		watching = slices.DeleteFunc(watching, func(p *fleet.Proxy) bool { return !sees(p) })
+	}
 	if len(watching) == 0 {
 		return fmt.Errorf("no proxy watches %s %s", typ, name)
 	}

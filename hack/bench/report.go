@@ -22,7 +22,16 @@ type Result struct {
 		Services, Endpoints, Proxies, Namespaces int
 		Labels, Delta                            bool
 		StreamsPerConn                           int `json:"streamsPerConn"`
+		// Multiplexed says why streams shared connections ("" if the
+		// connections per proxy asked for were used).
+		Multiplexed string `json:"multiplexed,omitempty"`
+		// Protocol is "delta" or "sotw"; Scoped: every namespace has a
+		// Sidecar (egress ./* and istio-system/*).
+		Protocol string `json:"protocol"`
+		Scoped   bool   `json:"scoped"`
 	} `json:"scale"`
+	// Run numbers the run among --runs of its protocol and scenario.
+	Run int `json:"run"`
 	// Meshd is the binary's VCS revision ("+dirty" if built from a
 	// modified tree).
 	Meshd    string   `json:"meshd"`
@@ -31,10 +40,14 @@ type Result struct {
 		MeshCreateSeconds float64 `json:"meshCreateSeconds"`
 		MeshdReadySeconds float64 `json:"meshdReadySeconds"`
 	} `json:"setup"`
-	Storm  Storm  `json:"connectStorm"`
-	Churn  Change `json:"endpointChurn"`
+	Storm Storm  `json:"connectStorm"`
+	Churn Change `json:"endpointChurn"`
+	// Canary: in the scoped scenario, the VirtualService change only one
+	// namespace sees.
 	Canary Change `json:"canary"`
-	Memory struct {
+	// Reconnect: the proxies reconnecting to a restarted meshd.
+	Reconnect *Reconnect `json:"reconnect,omitempty"`
+	Memory    struct {
 		IdleMB   float64 `json:"idleMB"`
 		PeakMB   float64 `json:"peakMB"`
 		SteadyMB float64 `json:"steadyMB"`
@@ -96,7 +109,7 @@ func newResult(c config) *Result {
 	r := &Result{Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(), MeshdEnv: c.env,
 		Meshd: meshdRevision(c.meshdBin)}
 	r.Scale.Services, r.Scale.Endpoints, r.Scale.Proxies, r.Scale.Namespaces = c.services, c.endpoints, c.proxies, c.namespaces
-	r.Scale.Labels, r.Scale.Delta, r.Scale.StreamsPerConn = c.labels, c.delta, c.perConn
+	r.Scale.Labels, r.Scale.StreamsPerConn, r.Scale.Multiplexed = c.labels, c.perConn, c.multiplexed
 	return r
 }
 
@@ -196,17 +209,22 @@ func (r *Result) markdown() string {
 		scopes = "one scope per namespace (no LABELS)"
 	}
 	proto := "state of the world"
-	if r.Scale.Delta {
+	if r.Scale.Delta || r.Scale.Protocol == protoDelta {
 		proto = "delta"
 	}
-	w("### meshd: %d services, %d endpoints, %d proxies (%d namespaces)", r.Scale.Services, r.Scale.Endpoints,
-		r.Scale.Proxies, r.Scale.Namespaces)
+	scen, canary := "", "canary weight: API write → proxy ACKs new routes"
+	if r.Scale.Scoped {
+		scen = ", every namespace with a Sidecar (./*, istio-system/*)"
+		canary = "scoped VirtualService change: API write → ACK by the proxies that see its host"
+	}
+	w("### meshd: %d services, %d endpoints, %d proxies (%d namespaces), %s%s, run %d", r.Scale.Services, r.Scale.Endpoints,
+		r.Scale.Proxies, r.Scale.Namespaces, proto, scen, max(r.Run, 1))
 	w("")
 	w("%s; meshd %s; %s xDS, %d stream(s) per connection; %s CPUs (%s), %s; meshd env: %s", r.Date, r.Meshd, proto,
 		r.Scale.StreamsPerConn, r.Machine["cpus"], r.Machine["modelname"], scopes, envOrDefault(r.MeshdEnv))
 	w("")
 	deb := r.debounce()
-	w("| measure | p50 | p99 | max | issue 5 target | other |")
+	w("| measure | p50 | p99 | max | target | other |")
 	w("|---|---|---|---|---|---|")
 	s := r.Storm
 	w("| connect storm: proxy fully configured | %s | %s | %s | max ≤ 10 s | %d/%d configured, %d streams opened, %s per proxy |",
@@ -215,9 +233,14 @@ func (r *Result) markdown() string {
 	w("| endpoint churn: API write → proxy ACKs new assignment | %s | %s | %s | %s | %d/%d watching proxy-rounds, %s per proxy per change, responses %s |",
 		ms(c.Latency.P50Ms), ms(c.Latency.P99Ms), ms(c.Latency.MaxMs), "p99 ≤ "+ms(deb+100), c.Received, c.Watching, kbf(sumf(c.BytesPerProxy)), counts(c.Responses))
 	v := r.Canary
-	w("| canary weight: API write → proxy ACKs new routes | %s | %s | %s | %s | %d/%d affected proxy-rounds, proxies pushed per round %v, %s per proxy per change, responses %s |",
-		ms(v.Latency.P50Ms), ms(v.Latency.P99Ms), ms(v.Latency.MaxMs), "p99 ≤ "+ms(deb+500), v.Received, v.Watching, v.PushedProxies,
+	w("| %s | %s | %s | %s | %s | %d/%d affected proxy-rounds, proxies pushed per round %v, %s per proxy per change, responses %s |",
+		canary, ms(v.Latency.P50Ms), ms(v.Latency.P99Ms), ms(v.Latency.MaxMs), "p99 ≤ "+ms(deb+500), v.Received, v.Watching, v.PushedProxies,
 		kbf(sumf(v.BytesPerProxy)), counts(v.Responses))
+	if rc := r.Reconnect; rc != nil {
+		w("| reconnect to a restarted meshd, presenting what is held | | | | nothing resent | %d/%d proxies back after %.1f s, %d streams (%d refused); sent %s to %d proxies: responses %s, resources %s (%s at the version held); presented %s; restarted meshd ready in %.1f s, peak %.0f MB, %.2f CPU s |",
+			rc.Reconnected, rc.Proxies, rc.Seconds, rc.Streams, rc.Refused, kb(rc.bytesTotal()), rc.PushedProxies,
+			counts(rc.Responses), counts(rc.Resources), counts(rc.Unchanged), counts(rc.Presented), rc.MeshdReadySeconds, rc.PeakMB, rc.CPUSeconds)
+	}
 	w("")
 	w("meshd's last push per round (/debug/push_status): endpoint churn %s; canary %s.", pushes(c.Pushes), pushes(v.Pushes))
 	w("")

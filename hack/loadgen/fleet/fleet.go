@@ -1,8 +1,12 @@
 // Package fleet runs many simulated proxies (internal/xdsclient clients)
 // against one ADS server: istiod-style node IDs and metadata spread over
 // namespaces, a few shared gRPC connections, reconnection with Envoy-like
-// jittered backoff, and per proxy and type a log of what arrived when. It
-// is the library behind hack/loadgen and hack/bench.
+// jittered backoff, and per proxy and type a log of what arrived when.
+// Held and Resume reconnect the proxies to a restarted server presenting
+// what they hold (state of the world: versions and subscriptions; delta:
+// initial_resource_versions, kept with Options.TrackVersions) and count
+// what they are sent again. It is the library behind hack/loadgen and
+// hack/bench.
 package fleet
 
 import (
@@ -34,6 +38,11 @@ type Options struct {
 	StreamsPerConn int
 	// Delta speaks the incremental protocol instead of state of the world.
 	Delta bool
+	// TrackVersions keeps, for delta proxies, the version of every
+	// resource received, so that Held can present them on a reconnection
+	// (initial_resource_versions). It costs the load generator memory
+	// (a map entry per proxy and resource).
+	TrackVersions bool
 	// Rate, if positive, is how many proxies start per second; by default
 	// all start at once (a connect storm).
 	Rate float64
@@ -163,12 +172,16 @@ func (f *Fleet) launch() {
 func (f *Fleet) run(p *Proxy, conn *grpc.ClientConn) {
 	defer f.wg.Done()
 	p.start(time.Now())
+	var cc grpc.ClientConnInterface = conn
+	if f.opts.Delta && f.opts.TrackVersions {
+		cc = trackingConn{ClientConn: conn, p: p}
+	}
 	opts := xdsclient.Options{Delta: f.opts.Delta, OnResponse: func(c *xdsclient.Client, r xdsclient.Response) {
 		f.observe(p, c, r)
 	}}
 	for attempt := 0; ; attempt++ {
 		p.attempts.Add(1)
-		c, err := xdsclient.StartWith(conn, p.NodeID, p.metadata, opts)
+		c, err := xdsclient.StartWith(cc, p.NodeID, p.metadata, opts)
 		if err == nil {
 			p.client.Store(c)
 			select {

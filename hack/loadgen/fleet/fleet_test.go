@@ -109,11 +109,16 @@ func (l *countingListener) Accept() (net.Conn, error) {
 }
 
 func serve(t *testing.T, f *fakeADS) (string, *countingListener) {
+	return serveWith(t, func(g *grpc.Server) { discovery.RegisterAggregatedDiscoveryServiceServer(g, f) })
+}
+
+// serveWith serves on a loopback port what register registers.
+func serveWith(t *testing.T, register func(*grpc.Server)) (string, *countingListener) {
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	cl := &countingListener{Listener: lis}
 	g := grpc.NewServer()
-	discovery.RegisterAggregatedDiscoveryServiceServer(g, f)
+	register(g)
 	go func() { _ = g.Serve(cl) }()
 	t.Cleanup(g.Stop)
 	return lis.Addr().String(), cl
