@@ -415,3 +415,22 @@ func FuzzRequestDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestResourceHeadMatchesProtoMarshal: the hand-written encoding of a
+// plain Resource's name and version decodes to the same Resource as
+// proto.Marshal's, and a Resource with other fields takes proto.Marshal.
+func TestResourceHeadMatchesProtoMarshal(t *testing.T) {
+	plain := &discovery.Resource{Name: "outbound|8080||a.shop.svc.cluster.local", Version: "abc123"}
+	head, err := resourceHead(plain)
+	require.NoError(t, err)
+	got := &discovery.Resource{}
+	require.NoError(t, proto.Unmarshal(head, got))
+	require.True(t, proto.Equal(plain, got), "decoded %v", got)
+
+	aliased := &discovery.Resource{Name: "a", Version: "v", Aliases: []string{"b"}}
+	head, err = resourceHead(aliased)
+	require.NoError(t, err)
+	got = &discovery.Resource{}
+	require.NoError(t, proto.Unmarshal(head, got))
+	require.True(t, proto.Equal(aliased, got), "the slow path keeps every field: %v", got)
+}

@@ -192,21 +192,26 @@ func (t *deltaType) diff(src deltaSource, names []string, full bool) (send []*di
 	}
 	if fromScope {
 		defer func() {
+			// Held: see base. A fresh map with the explicit subscriptions
+			// only — a Go map never shrinks, and one that held every
+			// cluster would stay that size for the stream's life.
 			t.base = ps.p
+			next := make(map[string]deltaRes)
 			for n, e := range t.res {
 				if e.sub {
-					t.res[n] = deltaRes{sub: true} // held: see base
-				} else {
-					delete(t.res, n)
+					next[n] = deltaRes{sub: true}
 				}
 			}
+			t.res = next
 		}()
 	}
 	if t.wildcard {
 		src.each(func(n string, m marshalled) {
 			if e := t.res[n]; e.hash != m.hash {
 				send = append(send, &discovery.Resource{Name: n, Version: m.hash, Resource: m.any})
-				t.res[n] = deltaRes{hash: m.hash, sub: e.sub}
+				if !fromScope { // from a scope, base records it (above)
+					t.res[n] = deltaRes{hash: m.hash, sub: e.sub}
+				}
 			}
 		})
 	}

@@ -86,6 +86,8 @@ type syncRow struct {
 		Responses     int    `json:"responses"`
 		SentResources int    `json:"sentResources"`
 		AckedVersion  string `json:"ackedVersion"`
+		SentNonce     string `json:"sentNonce"`
+		AckedNonce    string `json:"ackedNonce"`
 	} `json:"types"`
 }
 
