@@ -1,11 +1,8 @@
 package translate
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -123,27 +120,9 @@ func jwtRules(policies []*model.Config) []*security.JWTRule {
 	return rules
 }
 
-// jwtKey names the key sets policies' rules use, for an outputKey (the
-// policies themselves are named by the policy index's key).
-func (x *Index) jwtKey(policies []*model.Config) string {
-	var k strings.Builder
-	for _, r := range jwtRules(policies) {
-		keys, _ := x.jwtKeys(r)
-		sum := sha256.Sum256([]byte(keys))
-		k.WriteString(hex.EncodeToString(sum[:6]) + ",")
-	}
-	return k.String()
-}
-
-// jwtBuilt is a set of policies' jwt_authn filter and its outputKey part.
-type jwtBuilt struct {
-	filter *hcm.HttpFilter
-	key    string
-}
-
 // jwtFilterKey names a built jwt_authn filter among the Index's shared
 // values: the policies (names and content hashes; the key sets they use
-// are the Index's) and whether the route cache is cleared.
+// are the Index's, as is the memo) and whether the route cache is cleared.
 type jwtFilterKey struct {
 	policies   string
 	clearRoute bool
@@ -158,10 +137,10 @@ func (x *Index) jwtAuthn(policies []*model.Config, gateway bool) (*hcm.HttpFilte
 		return nil, ""
 	}
 	pk := x.requestAuthn().key(policies)
-	b := x.shared.get(jwtFilterKey{policies: pk, clearRoute: gateway}, func() any {
-		return jwtBuilt{filter: x.jwtFilter(policies, gateway), key: pk + x.jwtKey(policies)}
-	}).(jwtBuilt)
-	return b.filter, b.key
+	f := x.shared.get(jwtFilterKey{policies: pk, clearRoute: gateway}, func() any {
+		return x.jwtFilter(policies, gateway)
+	}).(*hcm.HttpFilter)
+	return f, pk
 }
 
 // jwtFilter is the jwt_authn filter of policies, nil when they have no

@@ -1,7 +1,6 @@
 package translate
 
 import (
-	"crypto/sha256"
 	"fmt"
 	"slices"
 	"sort"
@@ -371,25 +370,6 @@ func cloneExtAuthzHTTP(c *extauthzhttp.ExtAuthz) *extauthzhttp.ExtAuthz {
 // cloneExtAuthzTCP is cloneExtAuthzHTTP for the network filter.
 func cloneExtAuthzTCP(c *extauthztcp.ExtAuthz) *extauthztcp.ExtAuthz {
 	return proto.Clone(c).(*extauthztcp.ExtAuthz)
-}
-
-// customKey names the providers a workload's CUSTOM policies call, with
-// their content, for an outputKey.
-func (x *Index) customKey(policies []*model.Config) string {
-	names, _ := customProviders(policies)
-	var k strings.Builder
-	for _, n := range names {
-		p := x.extAuthzProviders()[n]
-		k.WriteString("|custom:" + n)
-		if p == nil || p.err != "" {
-			k.WriteString("!bad")
-			continue
-		}
-		b, _ := deterministic.Marshal(p.http)
-		sum := sha256.Sum256(b)
-		fmt.Fprintf(&k, "@%x", sum[:8])
-	}
-	return k.String()
 }
 
 // authzProviderClusters are the clusters of the workload's ext_authz

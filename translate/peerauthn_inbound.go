@@ -46,7 +46,7 @@ type inboundSide struct {
 	authzKey string
 	// jwt is the jwt_authn filter of the RequestAuthentications that
 	// apply to the workload (authn_jwt.go), nil with none; jwtKey names
-	// them with their content and key sets.
+	// them with their content.
 	jwt    *hcm.HttpFilter
 	jwtKey string
 }
@@ -60,7 +60,10 @@ func (b *builder) inboundSide() inboundSide {
 	policy := b.workloadPeerPolicy()
 	in := inboundSide{ports: b.inboundPorts(policy), agent: b.scope.Agent,
 		passthrough: []passthroughPort{{port: 0, mode: policy.mode}}, authz: b.workloadAuthz()}
-	in.authzKey = b.x.authz().key(in.authz) + b.x.customKey(in.authz)
+	// The policy sets' names and content hashes: what they use beyond
+	// that (ext_authz providers, JWKS) is Index-wide, and outputKeys are
+	// memoised per Index.
+	in.authzKey = b.x.authz().key(in.authz)
 	in.jwt, in.jwtKey = b.x.jwtAuthn(b.workloadRequestAuthn(), false)
 	declared := map[uint32]bool{}
 	for _, p := range in.ports {

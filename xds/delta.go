@@ -263,11 +263,15 @@ func (st *deltaStream) endpoints(added []string, full bool) error {
 	}
 	e := st.a.cb.s.eds.delta
 	e.mu.RLock()
+	if !e.primed {
+		e.mu.RUnlock()
+		return nil // answered when the first push's assignments are in (prime wakes it)
+	}
 	changed, now, all := e.changedSince(t.gen)
 	var send []*discovery.Resource
 	var removed []string
 	switch {
-	case full || all:
+	case full || all || t.gen == 0: // t.gen 0: never compared (it waited for the first push)
 		send, removed = t.diff(edsSource{e}, nil, true)
 		t.gen = now
 	case added != nil:

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"runtime"
-	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,11 +19,11 @@ import (
 	"github.com/meshd/meshd/internal/xdsclient"
 )
 
-// deltaBenchClients serves the 1,000-service mesh and connects proxies
+// benchClients serves the 1,000-service mesh and connects proxies
 // over gRPC on loopback, each on its own connection (internal/xdsclient,
 // delta or SotW, subscribing and ACKing as Envoy), and waits until every
 // one is configured. onResponse sees every response.
-func deltaBenchClients(b *testing.B, proxies int, delta bool, onResponse func(*xdsclient.Client, xdsclient.Response)) (meshgen.Mesh, *model.Store, *Server) {
+func benchClients(b *testing.B, proxies int, delta bool, onResponse func(*xdsclient.Client, xdsclient.Response)) (meshgen.Mesh, *model.Store, *Server) {
 	m, store, s := benchServer(b, 0)
 	ctx, cancel := context.WithCancel(context.Background())
 	g := grpc.NewServer(TransportOptions()...)
@@ -67,30 +66,7 @@ func deltaBenchClients(b *testing.B, proxies int, delta bool, onResponse func(*x
 // proxies' ACK of it.
 func BenchmarkProtocolEndpointFanOut(b *testing.B) {
 	for _, delta := range []bool{false, true} {
-		b.Run(map[bool]string{false: "sotw", true: "delta"}[delta], func(b *testing.B) {
-			const proxies = 200
-			const cluster = "outbound|8080||svc-5.bench-5.svc.cluster.local"
-			var acked atomic.Int32
-			done := make(chan struct{}, 1)
-			m, store, s := deltaBenchClients(b, proxies, delta, func(_ *xdsclient.Client, r xdsclient.Response) {
-				if r.Type == "eds" && !r.Nack && slices.Contains(r.Names, cluster) && acked.Add(1) == proxies {
-					done <- struct{}{}
-				}
-			})
-			ns := m.Namespace(5)
-			round := 0
-			b.ReportAllocs()
-			for b.Loop() {
-				round++
-				acked.Store(0)
-				rollEndpoints(store, s, ns, round)
-				select {
-				case <-done:
-				case <-time.After(time.Minute):
-					b.Fatalf("round %d: %d of %d proxies ACKed", round, acked.Load(), proxies)
-				}
-			}
-		})
+		b.Run(map[bool]string{false: "sotw", true: "delta"}[delta], func(b *testing.B) { endpointFanOut(b, delta) })
 	}
 }
 
@@ -103,7 +79,7 @@ func BenchmarkProtocolCanaryFanOut(b *testing.B) {
 			const proxies = 200
 			var got atomic.Int32
 			done := make(chan struct{}, 1)
-			m, store, s := deltaBenchClients(b, proxies, delta, func(_ *xdsclient.Client, r xdsclient.Response) {
+			m, store, s := benchClients(b, proxies, delta, func(_ *xdsclient.Client, r xdsclient.Response) {
 				if r.Type == "rds" && !r.Nack && len(r.Names) > 0 && got.Add(1) == proxies {
 					done <- struct{}{}
 				}
@@ -141,7 +117,7 @@ func BenchmarkProtocolConnectHeap(b *testing.B) {
 	for _, delta := range []bool{false, true} {
 		b.Run(map[bool]string{false: "sotw", true: "delta"}[delta], func(b *testing.B) {
 			for b.Loop() {
-				deltaBenchClients(b, 200, delta, nil)
+				benchClients(b, 200, delta, nil)
 				runtime.GC()
 				var ms runtime.MemStats
 				runtime.ReadMemStats(&ms)

@@ -22,6 +22,11 @@ type deltaEDS struct {
 	items   map[string]deltaEDSItem
 	changes []deltaChange // the newest last; at most deltaChangeLog
 	wakers  map[*deltaStream]struct{}
+	// primed is set by the first push's assignments (update or prime):
+	// until then a stream is not answered — a proxy that reconnects to a
+	// restarted meshd before its first push would otherwise be told that
+	// everything it holds is gone, then sent it all again.
+	primed bool
 }
 
 // deltaChange is the names one generation changed or removed.
@@ -54,6 +59,7 @@ func newDeltaEDS() *deltaEDS {
 func (e *deltaEDS) update(ms map[string]marshalled, clas map[string]*endpoint.ClusterLoadAssignment, removed []string) {
 	e.mu.Lock()
 	e.gen++
+	e.primed = true
 	names := make([]string, 0, len(ms)+len(removed))
 	for name, m := range ms {
 		e.items[name] = deltaEDSItem{m: m, cla: clas[name]}
@@ -67,17 +73,9 @@ func (e *deltaEDS) update(ms map[string]marshalled, clas map[string]*endpoint.Cl
 	if len(e.changes) > deltaChangeLog {
 		e.changes = e.changes[len(e.changes)-deltaChangeLog:]
 	}
-	wake := make([]*deltaStream, 0, len(e.wakers))
-	for st := range e.wakers {
-		wake = append(wake, st)
-	}
+	wake := e.wakeList()
 	e.mu.Unlock()
-	for i, st := range wake {
-		st.wakeEDS()
-		if (i+1)%deltaFanOutChunk == 0 {
-			runtime.Gosched()
-		}
-	}
+	wakeAll(wake)
 }
 
 // watch registers a stream to be woken by updates; the returned function
@@ -142,4 +140,37 @@ func (e *deltaEDS) assignments(names ...string) []*endpoint.ClusterLoadAssignmen
 		}
 	}
 	return out
+}
+
+// prime marks the first push's assignments in when they changed nothing
+// (a mesh without any), and wakes the streams waiting for them.
+func (e *deltaEDS) prime() {
+	e.mu.Lock()
+	if e.primed {
+		e.mu.Unlock()
+		return
+	}
+	e.primed = true
+	wake := e.wakeList()
+	e.mu.Unlock()
+	wakeAll(wake)
+}
+
+// wakeList lists the delta streams to wake (e.mu held).
+func (e *deltaEDS) wakeList() []*deltaStream {
+	wake := make([]*deltaStream, 0, len(e.wakers))
+	for st := range e.wakers {
+		wake = append(wake, st)
+	}
+	return wake
+}
+
+// wakeAll wakes streams, deltaFanOutChunk at a time (as deliver).
+func wakeAll(wake []*deltaStream) {
+	for i, st := range wake {
+		st.wakeEDS()
+		if (i+1)%deltaFanOutChunk == 0 {
+			runtime.Gosched()
+		}
+	}
 }

@@ -75,6 +75,7 @@ func (e *edsCache) update(clas map[string]*endpoint.ClusterLoadAssignment) (upda
 		e.sotw.update(changed, removed)
 		e.delta.update(changed, toUpdate, removed)
 	}
+	e.delta.prime()
 	return updated, removed
 }
 
