@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 	"time"
+	"unique"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -54,6 +55,10 @@ type Options struct {
 	// response has been recorded, ACKed or NACKed, and the subscriptions it
 	// implies sent. It must be quick.
 	OnResponse func(*Client, Response)
+	// Versions keeps, on a delta stream, the version of every resource
+	// the client holds (as accepted), as Envoy does to present them when
+	// it reconnects (initial_resource_versions); Versions returns them.
+	Versions bool
 }
 
 // Response describes one response as the client handled it.
@@ -84,12 +89,30 @@ type Client struct {
 
 	mu    sync.Mutex
 	stats map[string]*TypeStats
-	// held maps type → name of each resource held → the names it references
-	// (EDS names of a cluster, RDS names of a listener; nil for the others).
-	held  map[string]map[string][]string
+	// held maps type → name of each resource held → what is kept of it.
+	held  map[string]map[string]heldResource
 	want  map[string][]string // type → subscribed names (eds, rds), sorted
 	err   error
 	waits []chan struct{} // closed at every response
+}
+
+// heldResource is what the client keeps of a resource it holds.
+type heldResource struct {
+	// name is the handle of its interned name (the key it is held by),
+	// which keeps the name interned (see intern); version a delta
+	// resource's interned version (with Options.Versions); zero if none.
+	name, version unique.Handle[string]
+	// refs are the names it references (EDS names of a cluster, RDS names
+	// of a listener; nil for the others).
+	refs []string
+}
+
+// versionString is the held resource's version, "" if none.
+func (r heldResource) versionString() string {
+	if r.version == (unique.Handle[string]{}) {
+		return ""
+	}
+	return r.version.Value()
 }
 
 // Start opens a state-of-the-world ADS stream on conn as node nodeID with
@@ -117,12 +140,7 @@ func StartWith(conn grpc.ClientConnInterface, nodeID string, metadata map[string
 		cancel()
 		return nil, err
 	}
-	c := &Client{nodeID: nodeID, opts: opts, tr: tr, cancel: cancel, done: make(chan struct{}),
-		stats: map[string]*TypeStats{}, held: map[string]map[string][]string{}, want: map[string][]string{}}
-	for _, t := range Types {
-		c.stats[t] = &TypeStats{}
-		c.held[t] = map[string][]string{}
-	}
+	c := newClient(nodeID, opts, tr, cancel)
 	for _, t := range []string{"cds", "lds"} {
 		if err := tr.subscribe(t, nil, nil, nil); err != nil {
 			if errors.Is(err, io.EOF) {
@@ -139,6 +157,18 @@ func StartWith(conn grpc.ClientConnInterface, nodeID string, metadata map[string
 	}
 	go c.run()
 	return c, nil
+}
+
+// newClient returns a client of node nodeID on transport tr, holding
+// nothing yet; cancel ends its stream.
+func newClient(nodeID string, opts Options, tr transport, cancel context.CancelFunc) *Client {
+	c := &Client{nodeID: nodeID, opts: opts, tr: tr, cancel: cancel, done: make(chan struct{}),
+		stats: map[string]*TypeStats{}, held: map[string]map[string]heldResource{}, want: map[string][]string{}}
+	for _, t := range Types {
+		c.stats[t] = &TypeStats{}
+		c.held[t] = map[string]heldResource{}
+	}
+	return c
 }
 
 // NodeID is the node ID the client connected with.
@@ -179,6 +209,19 @@ func (c *Client) Subscribed(t string) []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return slices.Clone(c.want[t])
+}
+
+// Versions returns the resources of type t the client holds, name →
+// version: the version each was accepted at on a delta stream with
+// Options.Versions, "" otherwise.
+func (c *Client) Versions(t string) map[string]string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]string, len(c.held[t]))
+	for n, r := range c.held[t] {
+		out[n] = r.versionString()
+	}
+	return out
 }
 
 // Holds reports whether the client holds the resource of type t named name.
@@ -282,8 +325,10 @@ func (c *Client) handle(u *update) error {
 		st.Nacks++
 	} else {
 		st.Version = u.version
-		c.hold(short, u)
-		sub = c.follow(short)
+		exact, changed := c.hold(short, u)
+		if changed {
+			sub = c.follow(short, u, exact)
+		}
 	}
 	for _, ch := range c.waits {
 		close(ch)
@@ -315,17 +360,33 @@ func (c *Client) handle(u *update) error {
 
 // hold records the resources of an accepted response: a full state for
 // state-of-the-world CDS and LDS, an update of the named ones otherwise.
-// c.mu must be held.
-func (c *Client) hold(short string, u *update) {
+// exact reports that the resources held of the type are now exactly u's
+// (all distinct), changed that the names they reference may have changed
+// (see follow). c.mu must be held.
+func (c *Client) hold(short string, u *update) (exact, changed bool) {
 	h := c.held[short]
-	if u.full {
-		h = make(map[string][]string, len(u.res))
+	fresh := u.full || len(h) == 0
+	if fresh && (u.full || len(u.res) > 1) { // sized once, not grown insert by insert
+		h = make(map[string]heldResource, len(u.res))
 		c.held[short] = h
 	}
-	for _, r := range u.res {
-		h[r.name] = r.refs
+	_, refers := dependent[short]
+	versions := c.opts.Versions && u.delta
+	for i := range u.res {
+		r := &u.res[i]
+		if refers && !fresh && !changed {
+			changed = !slices.Equal(h[r.name].refs, r.refs)
+		}
+		var v unique.Handle[string]
+		if versions && r.version != "" {
+			v = unique.Make(r.version) // a copy: r.version aliases the response's buffer
+		}
+		h[r.name] = heldResource{name: r.handle, version: v, refs: r.refs}
 	}
 	for _, n := range u.removed {
+		if refers && !changed {
+			changed = len(h[n].refs) > 0
+		}
 		delete(h, n)
 	}
 	if want, ok := c.want[short]; ok && !u.delta {
@@ -337,6 +398,7 @@ func (c *Client) hold(short string, u *update) {
 			}
 		}
 	}
+	return fresh && len(h) == len(u.res), refers && (fresh || changed)
 }
 
 // subscription is a change of the names subscribed to of one type.
@@ -346,33 +408,38 @@ type subscription struct {
 }
 
 // follow recomputes the names type short's held resources reference and
-// returns the subscription change, nil if none. c.mu must be held.
-func (c *Client) follow(short string) *subscription {
+// returns the subscription change, nil if none; exact is hold's (the
+// names are then collected in u's order, usually sorted already, rather
+// than the map's). c.mu must be held.
+func (c *Client) follow(short string, u *update, exact bool) *subscription {
 	dep, ok := dependent[short]
 	if !ok {
 		return nil
 	}
-	set := map[string]bool{}
-	for _, refs := range c.held[short] {
-		for _, n := range refs {
-			set[n] = true
+	var names []string
+	if exact {
+		names = make([]string, 0, len(u.res))
+		for _, r := range u.res {
+			names = append(names, r.refs...)
+		}
+	} else {
+		held := c.held[short]
+		names = make([]string, 0, len(held))
+		for _, r := range held {
+			names = append(names, r.refs...)
 		}
 	}
-	names := slices.Sorted(maps.Keys(set))
+	slices.Sort(names)
+	names = slices.Compact(names)
 	old := c.want[dep]
 	if slices.Equal(old, names) {
 		return nil
 	}
 	s := &subscription{typ: dep, names: names}
-	for _, n := range names {
-		if _, found := slices.BinarySearch(old, n); !found {
-			s.added = append(s.added, n)
-		}
-	}
-	for _, n := range old {
-		if !set[n] {
-			s.removed = append(s.removed, n)
-		}
+	if len(old) == 0 {
+		s.added = names // both only read
+	} else {
+		s.added, s.removed = sortedDiff(names, old)
 	}
 	c.want[dep] = names
 	if len(s.removed) > 0 { // stop holding what is no longer wanted
@@ -381,6 +448,26 @@ func (c *Client) follow(short string) *subscription {
 		}
 	}
 	return s
+}
+
+// sortedDiff returns the names in a and not in b, and those in b and not
+// in a, in order (a and b sorted, without duplicates).
+func sortedDiff(a, b []string) (onlyA, onlyB []string) {
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case j == len(b) || (i < len(a) && a[i] < b[j]):
+			onlyA = append(onlyA, a[i])
+			i++
+		case i == len(a) || b[j] < a[i]:
+			onlyB = append(onlyB, b[j])
+			j++
+		default:
+			i++
+			j++
+		}
+	}
+	return onlyA, onlyB
 }
 
 func shortType(typeURL string) string {

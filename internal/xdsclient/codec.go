@@ -9,14 +9,14 @@ import (
 	"google.golang.org/grpc/encoding"
 	protocodec "google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/meshd/meshd/internal/bufpool"
 )
 
 // codec is the gRPC codec of the client's ADS streams. It decodes
 // DiscoveryResponse and DeltaDiscoveryResponse messages itself (see
-// unmarshalResponse and unmarshalDeltaResponse): the received bytes are
+// unmarshalResponse and unmarshalDeltaResponse; the delta transport reads
+// the latter into a lighter deltaMessage): the received bytes are
 // copied once into a buffer the message owns, and every Any (value and
 // type URL) and the strings of delta resources alias that buffer instead
 // of being copied again. Such a string kept beyond the response would keep
@@ -33,10 +33,10 @@ type codec struct {
 var callCodec = grpc.ForceCodecV2(codec{fallback: encoding.GetCodecV2(protocodec.Name)})
 
 // received is what a stream receives into: the response (a
-// *DiscoveryResponse or *DeltaDiscoveryResponse) and its encoded size,
+// *DiscoveryResponse, *DeltaDiscoveryResponse or *deltaMessage) and its encoded size,
 // which the codec sets to the length of the received message.
 type received struct {
-	msg  proto.Message
+	msg  any
 	size int
 	// buf is the pooled buffer msg aliases (nil if not pooled): the
 	// receiver returns it to responseBufs once nothing refers to msg.
@@ -82,6 +82,11 @@ func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
 		return nil
 	case *discovery.DeltaDiscoveryResponse:
 		if err := unmarshalDeltaResponse(b, m); err != nil {
+			return fmt.Errorf("xdsclient: decoding DeltaDiscoveryResponse: %w", err)
+		}
+		return nil
+	case *deltaMessage:
+		if err := unmarshalDeltaMessage(b, m); err != nil {
 			return fmt.Errorf("xdsclient: decoding DeltaDiscoveryResponse: %w", err)
 		}
 		return nil

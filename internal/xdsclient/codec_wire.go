@@ -50,8 +50,8 @@ func nextField(b []byte) (wireField, int, error) {
 }
 
 // eachField calls set with each field of the encoded message b in order,
-// appends the fields set does not know to m's unknown fields, and stops at
-// the first error.
+// appends the fields set does not know to m's unknown fields (drops them
+// if m is nil), and stops at the first error.
 func eachField(b []byte, m proto.Message, set func(wireField) (known bool, err error)) error {
 	var unknown []byte
 	for len(b) > 0 {
@@ -65,7 +65,7 @@ func eachField(b []byte, m proto.Message, set func(wireField) (known bool, err e
 		if err != nil {
 			return fmt.Errorf("field %d: %w", f.num, err)
 		}
-		if !known {
+		if !known && m != nil {
 			unknown = append(unknown, raw...)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"unique"
+	"unsafe"
 
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
@@ -15,73 +16,92 @@ import (
 
 // decode checks every resource of u, fills in its name (interned, so that
 // thousands of clients share one copy, and so that it does not keep the
-// response's buffer, which a delta resource's name aliases) and, for clusters and listeners, the
-// EDS and RDS names it references. Listeners are decoded in full (the
-// route names are inside nested Anys); clusters, ClusterLoadAssignments and
-// route configurations are read at the wire level (the fields needed, and
-// a well-formed top level), which keeps thousands of simulated proxies
-// cheap. An error means the response must be NACKed.
+// response's buffer, which a delta resource's name aliases) and, for
+// clusters and listeners, the EDS and RDS names it references. Listeners
+// are decoded in full (the route names are inside nested Anys); clusters,
+// ClusterLoadAssignments and route configurations are read at the wire
+// level (the fields needed, and a well-formed top level), which keeps
+// thousands of simulated proxies cheap. An error means the response must
+// be NACKed.
 func decode(short string, u *update) error {
 	for i := range u.res {
 		// First, so that no name aliases the response's (pooled) buffer
 		// even when a later resource fails to decode.
-		u.res[i].name = intern(u.res[i].name)
+		if r := &u.res[i]; r.name != "" {
+			r.handle = unique.Make(r.name)
+			r.name = r.handle.Value()
+		}
 	}
+	var refs []string // the clusters' EDS names: one array for the response
 	for i := range u.res {
 		r := &u.res[i]
-		if r.any == nil {
+		typeURL, value, ok := r.payload()
+		if !ok {
 			if !u.delta {
 				return fmt.Errorf("%s: empty resource", kindName[short])
 			}
-			r.name = intern(r.name) // a delta resource without body: name and version only
-			continue
+			continue // a delta resource without body: name and version only
 		}
-		if r.any.GetTypeUrl() != typeURLs[short] {
-			return fmt.Errorf("%s: resource of type %q in a %s response", kindName[short], r.any.GetTypeUrl(), short)
+		if typeURL != typeURLs[short] {
+			return fmt.Errorf("%s: resource of type %q in a %s response", kindName[short], typeURL, short)
 		}
-		name, refs, err := decodeOne(short, r.any)
+		name, ref, lrefs, err := decodeOne(short, typeURL, value)
 		if err != nil {
 			return err
 		}
 		if r.name == "" {
-			r.name = name
+			r.handle = unique.Make(name)
+			r.name = r.handle.Value()
 		}
-		r.name = intern(r.name)
-		r.refs = refs
+		switch {
+		case ref == "":
+			r.refs = lrefs
+		default:
+			if ref == r.name { // an EDS cluster's own name, interned above
+				ref = r.name
+			} else {
+				ref = intern(ref)
+			}
+			if refs == nil {
+				refs = make([]string, 0, len(u.res)-i)
+			}
+			refs = append(refs, ref)
+			r.refs = refs[len(refs)-1 : len(refs) : len(refs)]
+		}
 	}
 	return nil
 }
 
 var kindName = map[string]string{"cds": "cluster", "eds": "cluster load assignment", "lds": "listener", "rds": "route configuration"}
 
-// decodeOne returns a resource's name and the names it references.
-func decodeOne(short string, a *anypb.Any) (string, []string, error) {
+// decodeOne reads a resource of type short (an Any's type URL and value):
+// its name, and the names it references, a cluster's EDS name as ref and
+// a listener's RDS names (interned) as refs. A name read at the wire level
+// (name, ref) aliases value: the caller interns what it keeps.
+func decodeOne(short, typeURL string, value []byte) (name, ref string, refs []string, err error) {
 	switch short {
 	case "cds":
-		name, eds, err := wireCluster(a.GetValue())
+		name, eds, err := wireCluster(value)
 		if err != nil {
-			return "", nil, fmt.Errorf("cluster: %w", err)
+			return "", "", nil, fmt.Errorf("cluster: %w", err)
 		}
-		if eds == "" {
-			return name, nil, nil
-		}
-		return name, []string{intern(eds)}, nil
+		return name, eds, nil, nil
 	case "lds":
 		l := &listener.Listener{}
-		if err := a.UnmarshalTo(l); err != nil {
-			return "", nil, fmt.Errorf("listener: %w", err)
+		if err := (&anypb.Any{TypeUrl: typeURL, Value: value}).UnmarshalTo(l); err != nil {
+			return "", "", nil, fmt.Errorf("listener: %w", err)
 		}
 		refs, err := routeNames(l)
 		if err != nil {
-			return "", nil, fmt.Errorf("listener %s: %w", l.GetName(), err)
+			return "", "", nil, fmt.Errorf("listener %s: %w", l.GetName(), err)
 		}
-		return l.GetName(), refs, nil
+		return l.GetName(), "", refs, nil
 	default:
-		name, err := wireName(a.GetValue())
+		name, err := wireName(value)
 		if err != nil {
-			return "", nil, fmt.Errorf("%s: %w", kindName[short], err)
+			return "", "", nil, fmt.Errorf("%s: %w", kindName[short], err)
 		}
-		return name, nil, nil
+		return name, "", nil, nil
 	}
 }
 
@@ -118,13 +138,14 @@ func routeNames(l *listener.Listener) ([]string, error) {
 }
 
 // wireName walks the top-level fields of an encoded message and returns
-// field 1 as a string: the name of a ClusterLoadAssignment (cluster_name)
-// and of a RouteConfiguration (name). Malformed wire data is an error.
+// field 1 as a string (aliasing b): the name of a ClusterLoadAssignment
+// (cluster_name) and of a RouteConfiguration (name). Malformed wire data
+// is an error.
 func wireName(b []byte) (string, error) {
 	var name string
 	err := walk(b, func(num protowire.Number, v []byte, _ uint64) error {
 		if num == 1 {
-			name = string(v)
+			name = aliasString(v)
 		}
 		return nil
 	})
@@ -147,20 +168,21 @@ const (
 )
 
 // wireCluster reads a Cluster's name and, if it is an EDS cluster, the
-// name of its ClusterLoadAssignment (service_name, else the cluster name).
+// name of its ClusterLoadAssignment (service_name, else the cluster name);
+// both alias b.
 func wireCluster(b []byte) (name, eds string, err error) {
 	var typ uint64
 	var svc string
 	err = walk(b, func(num protowire.Number, v []byte, x uint64) error {
 		switch num {
 		case clusterName:
-			name = string(v)
+			name = aliasString(v)
 		case clusterType:
 			typ = x
 		case clusterEDSConfig:
 			return walk(v, func(num protowire.Number, v []byte, _ uint64) error {
 				if num == edsServiceName {
-					svc = string(v)
+					svc = aliasString(v)
 				}
 				return nil
 			})
@@ -214,5 +236,13 @@ func walk(b []byte, fn func(num protowire.Number, v []byte, x uint64) error) err
 	return nil
 }
 
-// intern returns the canonical copy of s.
+// intern returns the canonical copy of s (a copy if s is new: s may alias
+// a buffer). unique keeps it canonical while a Handle to it lives, not the
+// string: what many clients keep, they keep with its Handle (a resource's
+// name and version), so that the next client finds it rather than
+// interning a new copy after every garbage collection.
 func intern(s string) string { return unique.Make(s).Value() }
+
+// aliasString is b as a string, without a copy: for strings interned or
+// compared, never kept as they are.
+func aliasString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }

@@ -6,8 +6,8 @@
 // Options.Delta, the incremental protocol (StartWith); Options.OnResponse
 // reports each response as it is ACKed, and Wait blocks until a condition
 // such as Complete holds. It keeps resource names only (interned, shared by
-// all clients of a process), never the resources, so thousands fit in one
-// process. Its streams decode responses with their own gRPC codec (codec.go):
+// all clients of a process; with Options.Versions, a delta client's
+// versions too), never the resources, so thousands fit in one process. Its streams decode responses with their own gRPC codec (codec.go):
 // one copy of the received bytes, which the resources' Any values alias.
 // meshd's e2e tests use it to count what each proxy was sent; the
 // load generator (hack/loadgen) runs thousands.

@@ -2,6 +2,7 @@ package xdsclient
 
 import (
 	"context"
+	"unique"
 	"unsafe"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -30,11 +31,30 @@ type update struct {
 }
 
 // resource is one resource of an update; name and refs are filled in by
-// decode (a delta resource arrives with its name).
+// decode (a delta resource arrives with its name and version).
 type resource struct {
 	name string
-	any  *anypb.Any
-	refs []string
+	// handle is the interned name's (set by decode), which whoever keeps
+	// the name keeps too (see intern).
+	handle unique.Handle[string]
+	// any is a state-of-the-world resource. A delta resource's body is
+	// typeURL and value instead (body is set if it has one): no Any is
+	// allocated for it. version is a delta resource's (aliased).
+	any     *anypb.Any
+	typeURL string
+	value   []byte
+	body    bool
+	version string
+	refs    []string
+}
+
+// payload returns the resource's type URL and encoded value, and whether
+// it has a body at all (a delta resource may carry its name only).
+func (r *resource) payload() (typeURL string, value []byte, ok bool) {
+	if r.any != nil {
+		return r.any.GetTypeUrl(), r.any.GetValue(), true
+	}
+	return r.typeURL, r.value, r.body
 }
 
 // transport is one ADS stream, state of the world or delta.
@@ -152,20 +172,16 @@ func openDelta(ctx context.Context, conn grpc.ClientConnInterface, node *core.No
 }
 
 func (d *delta) recv() (*update, error) {
-	resp := &discovery.DeltaDiscoveryResponse{}
-	r := received{msg: resp}
+	var m deltaMessage
+	r := received{msg: &m}
 	if err := d.stream.RecvMsg(&r); err != nil {
 		return nil, err
 	}
 	// The codec has interned the removed names; decode interns the
-	// resource names (they alias the response's buffer).
-	u := &update{typeURL: resp.GetTypeUrl(), version: resp.GetSystemVersionInfo(), nonce: resp.GetNonce(),
-		bytes: r.size, delta: true, removed: resp.GetRemovedResources(), buf: r.buf,
-		res: make([]resource, len(resp.GetResources()))}
-	for i, x := range resp.GetResources() {
-		u.res[i] = resource{name: x.GetName(), any: x.GetResource()}
-	}
-	return u, nil
+	// resource names and hold the versions it keeps (they alias the
+	// response's buffer).
+	return &update{typeURL: m.typeURL, version: m.version, nonce: m.nonce, bytes: r.size, delta: true,
+		removed: m.removed, buf: r.buf, res: m.res}, nil
 }
 
 func (d *delta) ack(u *update, _ string, _ []string, nackErr error) error {

@@ -39,9 +39,10 @@ type Options struct {
 	// Delta speaks the incremental protocol instead of state of the world.
 	Delta bool
 	// TrackVersions keeps, for delta proxies, the version of every
-	// resource received, so that Held can present them on a reconnection
-	// (initial_resource_versions). It costs the load generator memory
-	// (a map entry per proxy and resource).
+	// resource held, so that Held can present them on a reconnection
+	// (initial_resource_versions): each client keeps them as it accepts
+	// them (xdsclient.Options.Versions), which costs the load generator
+	// the interning of every version received.
 	TrackVersions bool
 	// Rate, if positive, is how many proxies start per second; by default
 	// all start at once (a connect storm).
@@ -172,16 +173,11 @@ func (f *Fleet) launch() {
 func (f *Fleet) run(p *Proxy, conn *grpc.ClientConn) {
 	defer f.wg.Done()
 	p.start(time.Now())
-	var cc grpc.ClientConnInterface = conn
-	if f.opts.Delta && f.opts.TrackVersions {
-		cc = trackingConn{ClientConn: conn, p: p}
-	}
-	opts := xdsclient.Options{Delta: f.opts.Delta, OnResponse: func(c *xdsclient.Client, r xdsclient.Response) {
-		f.observe(p, c, r)
-	}}
+	opts := xdsclient.Options{Delta: f.opts.Delta, Versions: f.opts.Delta && f.opts.TrackVersions,
+		OnResponse: func(c *xdsclient.Client, r xdsclient.Response) { f.observe(p, c, r) }}
 	for attempt := 0; ; attempt++ {
 		p.attempts.Add(1)
-		c, err := xdsclient.StartWith(cc, p.NodeID, p.metadata, opts)
+		c, err := xdsclient.StartWith(conn, p.NodeID, p.metadata, opts)
 		if err == nil {
 			p.client.Store(c)
 			select {

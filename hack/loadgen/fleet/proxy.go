@@ -20,11 +20,6 @@ type Proxy struct {
 	configured atomic.Int64 // unix ns when it first had its full config
 	attempts   atomic.Int32
 
-	// versions are the delta resources received, by type and name, with
-	// their versions (Options.TrackVersions).
-	vmu      sync.Mutex
-	versions map[string]map[string]string
-
 	mu      sync.Mutex
 	arrived []Arrival
 	lastErr error

@@ -34,7 +34,8 @@ type Held struct {
 	// wildcard).
 	Subscribed map[string][]string `json:"subscribed"`
 	// Resources are the resources held per type, name → version (the
-	// version is "" unless Options.TrackVersions kept it for delta).
+	// version is "" unless Options.TrackVersions kept it for delta: the
+	// version the proxy accepted the resource at).
 	Resources map[string]map[string]string `json:"resources"`
 }
 
@@ -47,11 +48,7 @@ func (f *Fleet) Held() []Held {
 		if c := p.Client(); c != nil {
 			for t, st := range c.Stats() {
 				h.Versions[t] = st.Version
-				rs := make(map[string]string, len(st.Names))
-				for _, n := range st.Names {
-					rs[n] = p.trackedVersion(t, n)
-				}
-				h.Resources[t] = rs
+				h.Resources[t] = c.Versions(t)
 			}
 			for _, t := range []string{"eds", "rds"} {
 				h.Subscribed[t] = c.Subscribed(t)
