@@ -29,9 +29,10 @@ import (
 //     it); meshd's resources are immutable once published, so the streams
 //     can share them.
 //   - Requests (DiscoveryRequest, DeltaDiscoveryRequest) get their resource
-//     names interned: a state-of-the-world EDS request names every cluster
-//     the proxy watches, thousands of proxies name the same ones, and
-//     go-control-plane keeps each stream's last names.
+//     names (and a delta request's initial versions) interned as they are
+//     decoded: a state-of-the-world EDS request names every cluster the
+//     proxy watches, so does a delta stream's first EDS request, and
+//     thousands of proxies name the same ones.
 func Codec() grpc.ServerOption { return grpc.ForceServerCodecV2(codec{}) }
 
 // codec is the encoding.CodecV2 behind Codec.
@@ -54,10 +55,8 @@ func (codec) Marshal(v any) (mem.BufferSlice, error) {
 		if anysPlain(m.GetResources()) {
 			return marshalSotW(m)
 		}
-	case *discovery.DeltaDiscoveryResponse:
-		if deltaPlain(m.GetResources()) {
-			return marshalDelta(m)
-		}
+	case *deltaOut:
+		return marshalDeltaOut(m)
 	}
 	return defaultCodec().Marshal(v)
 }
@@ -70,12 +69,7 @@ func (codec) Unmarshal(data mem.BufferSlice, v any) error {
 	case *hintedRequest:
 		return unmarshalFrames(data, m.DiscoveryRequest, m.hint)
 	case *discovery.DeltaDiscoveryRequest:
-		if err := defaultCodec().Unmarshal(data, v); err != nil {
-			return err
-		}
-		internAll(m.ResourceNamesSubscribe)
-		internAll(m.ResourceNamesUnsubscribe)
-		return nil
+		return joined(data, func(b []byte) error { return unmarshalDeltaRequest(b, m) })
 	}
 	return defaultCodec().Unmarshal(data, v)
 }
@@ -89,8 +83,15 @@ var requestBufs = bufpool.New(4<<10, 1<<20)
 
 // unmarshalFrames decodes a request from the frames it came in.
 func unmarshalFrames(data mem.BufferSlice, m *discovery.DiscoveryRequest, hint *requestHint) error {
+	return joined(data, func(b []byte) error { return unmarshalHinted(b, m, hint) })
+}
+
+// joined calls decode with data's bytes in one slice: the frame's own when
+// there is one, else a pooled buffer they are copied to, valid only
+// during the call.
+func joined(data mem.BufferSlice, decode func([]byte) error) error {
 	if len(data) == 1 {
-		return unmarshalHinted(data[0].ReadOnlyData(), m, hint)
+		return decode(data[0].ReadOnlyData())
 	}
 	n := data.Len()
 	buf := requestBufs.Get(n)
@@ -101,7 +102,7 @@ func unmarshalFrames(data mem.BufferSlice, m *discovery.DiscoveryRequest, hint *
 	defer requestBufs.Put(buf)
 	b := (*buf)[:n]
 	data.CopyTo(b)
-	return unmarshalHinted(b, m, hint)
+	return decode(b)
 }
 
 var (
@@ -121,15 +122,6 @@ func defaultCodec() encoding.CodecV2 {
 func anysPlain(as []*anypb.Any) bool {
 	for _, a := range as {
 		if a == nil || len(a.ProtoReflect().GetUnknown()) > 0 || !utf8.ValidString(a.GetTypeUrl()) {
-			return false
-		}
-	}
-	return true
-}
-
-func deltaPlain(rs []*discovery.Resource) bool {
-	for _, r := range rs {
-		if r == nil || (r.GetResource() != nil && !anysPlain([]*anypb.Any{r.GetResource()})) {
 			return false
 		}
 	}
@@ -164,69 +156,48 @@ func marshalSotW(m *discovery.DiscoveryResponse) (mem.BufferSlice, error) {
 	return w.done(), nil
 }
 
-// marshalDelta is marshalSotW for delta responses: each Resource is its
-// fields but the Any, by proto.Marshal, then the Any.
-func marshalDelta(m *discovery.DeltaDiscoveryResponse) (mem.BufferSlice, error) {
-	b, err := marshalExcept(m, deltaResources)
-	if err != nil {
+// deltaOut is a delta response over marshalled resources: its head
+// fields, the resources (each sent as its delta encoding, shared by every
+// stream, not copied) and the names removed. meshd's codec encodes it as
+// the DeltaDiscoveryResponse it stands for; it is no proto.Message, so a
+// server without Codec fails to send it rather than send it empty.
+type deltaOut struct {
+	version, typeURL, nonce string
+	res                     []marshalled
+	removed                 []string
+	head                    []byte // encodeHead's
+}
+
+// encodeHead encodes the response's fields but its resources, once, and
+// returns the encoded size of the whole response.
+func (m *deltaOut) encodeHead() (int, error) {
+	if m.head == nil {
+		head, err := proto.Marshal(&discovery.DeltaDiscoveryResponse{SystemVersionInfo: m.version, TypeUrl: m.typeURL,
+			Nonce: m.nonce, RemovedResources: m.removed})
+		if err != nil {
+			return 0, err
+		}
+		m.head = head
+	}
+	n := len(m.head)
+	for _, r := range m.res {
+		n += r.delta.Len()
+	}
+	return n, nil
+}
+
+// marshalDeltaOut writes the head, then each resource's delta encoding
+// by reference (protobuf accepts fields in any order).
+func marshalDeltaOut(m *deltaOut) (mem.BufferSlice, error) {
+	if _, err := m.encodeHead(); err != nil {
 		return nil, err
 	}
-	// Resources with fields other than a name, a version and the Any (none
-	// that meshd builds) are encoded by proto.Marshal; the others are
-	// written straight into the response's buffer.
-	var others map[int][]byte
-	extra, refs := 0, 0
-	for i, r := range m.Resources {
-		head := plainHeadSize(r)
-		if head < 0 {
-			rest, err := marshalExcept(r, resourceAny)
-			if err != nil {
-				return nil, err
-			}
-			if others == nil {
-				others = map[int][]byte{}
-			}
-			others[i], head = rest, len(rest)
-		}
-		size := head
-		if a := r.GetResource(); a != nil {
-			n := anySize(a)
-			size += protowire.SizeTag(resourceAny) + protowire.SizeVarint(uint64(n)) + n
-			if len(a.Value) > inlineMax {
-				size -= len(a.Value) // referenced in place, not copied
-				refs++
-			}
-		}
-		extra += protowire.SizeTag(deltaResources) + protowire.SizeVarint(uint64(size)) + size
+	out := make(mem.BufferSlice, 0, len(m.res)+1)
+	out = append(out, mem.SliceBuffer(m.head))
+	for _, r := range m.res {
+		out = append(out, r.delta)
 	}
-	// One allocation for the small pieces (each response carries a
-	// thousand resources at a connect storm: growing the buffer as it
-	// went, and a proto.Marshal per Resource, were half of meshd's CPU).
-	w := newSliceWriter(b, extra, refs)
-	for i, r := range m.Resources {
-		rest, other := others[i]
-		size := len(rest)
-		if !other {
-			size = plainHeadSize(r)
-		}
-		if a := r.GetResource(); a != nil {
-			n := anySize(a)
-			size += protowire.SizeTag(resourceAny) + protowire.SizeBytes(n)
-		}
-		w.buf = protowire.AppendTag(w.buf, deltaResources, protowire.BytesType)
-		w.buf = protowire.AppendVarint(w.buf, uint64(size))
-		if other {
-			w.buf = append(w.buf, rest...)
-		} else {
-			w.buf = appendPlainHead(w.buf, r)
-		}
-		if a := r.GetResource(); a != nil {
-			w.buf = protowire.AppendTag(w.buf, resourceAny, protowire.BytesType)
-			w.buf = protowire.AppendVarint(w.buf, uint64(anySize(a)))
-			w.any(a)
-		}
-	}
-	return w.done(), nil
+	return out, nil
 }
 
 // Resource's fields meshd sets (discovery.proto field numbers).
@@ -234,47 +205,6 @@ const (
 	resourceVersion = 1
 	resourceName    = 3
 )
-
-// plainHeadSize is the encoded size of a Resource's name and version, or
-// -1 when it has other fields besides its Any (then proto.Marshal encodes
-// them). Resources meshd builds carry a name and a version only.
-func plainHeadSize(r *discovery.Resource) int {
-	if len(r.Aliases) > 0 || r.Ttl != nil || r.CacheControl != nil || r.Metadata != nil || r.ResourceName != nil ||
-		len(r.ProtoReflect().GetUnknown()) > 0 {
-		return -1
-	}
-	n := 0
-	if r.Version != "" {
-		n += protowire.SizeTag(resourceVersion) + protowire.SizeBytes(len(r.Version))
-	}
-	if r.Name != "" {
-		n += protowire.SizeTag(resourceName) + protowire.SizeBytes(len(r.Name))
-	}
-	return n
-}
-
-// appendPlainHead appends a plain Resource's version and name (see
-// plainHeadSize).
-func appendPlainHead(b []byte, r *discovery.Resource) []byte {
-	if r.Version != "" {
-		b = protowire.AppendTag(b, resourceVersion, protowire.BytesType)
-		b = protowire.AppendString(b, r.Version)
-	}
-	if r.Name != "" {
-		b = protowire.AppendTag(b, resourceName, protowire.BytesType)
-		b = protowire.AppendString(b, r.Name)
-	}
-	return b
-}
-
-// resourceHead encodes a Resource's fields but its Any (the plain fields
-// by hand, others through proto.Marshal).
-func resourceHead(r *discovery.Resource) ([]byte, error) {
-	if plainHeadSize(r) < 0 {
-		return marshalExcept(r, resourceAny)
-	}
-	return appendPlainHead(nil, r), nil
-}
 
 // marshalExcept encodes every field of m but the one numbered skip (and
 // its unknown fields) through a shallow copy (protoutil.Without).

@@ -280,7 +280,7 @@ func TestCodecEncodedResponse(t *testing.T) {
 	const rds = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
 	var ms []marshalled
 	for _, n := range []int{0, 1, inlineMax, 336 << 10, 200} {
-		ms = append(ms, newMarshalled(rds, bytes.Repeat([]byte{0x08}, n)))
+		ms = append(ms, newMarshalled(rds, "r"+strconv.Itoa(n), bytes.Repeat([]byte{0x08}, n)))
 	}
 	resp := &discovery.DiscoveryResponse{VersionInfo: "v4", TypeUrl: rds, Nonce: "12", ControlPlane: &core.ControlPlane{Identifier: "meshd"}}
 	for _, m := range ms {
@@ -416,21 +416,42 @@ func FuzzRequestDecode(f *testing.F) {
 	})
 }
 
-// TestResourceHeadMatchesProtoMarshal: the hand-written encoding of a
-// plain Resource's name and version decodes to the same Resource as
-// proto.Marshal's, and a Resource with other fields takes proto.Marshal.
-func TestResourceHeadMatchesProtoMarshal(t *testing.T) {
-	plain := &discovery.Resource{Name: "outbound|8080||a.shop.svc.cluster.local", Version: "abc123"}
-	head, err := resourceHead(plain)
+// TestCodecDeltaOut: a delta response over marshalled resources encodes
+// to the DeltaDiscoveryResponse it stands for — each Resource its name,
+// its hash as version and its Any — with each resource's delta encoding
+// referenced (its value inside it, its state-of-the-world entry its
+// tail), and encodeHead gives its size.
+func TestCodecDeltaOut(t *testing.T) {
+	const eds = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
+	var ms []marshalled
+	for _, n := range []int{0, 1, inlineMax, 336 << 10, 200} {
+		ms = append(ms, newMarshalled(eds, "outbound|8080||a"+strconv.Itoa(n)+".shop.svc.cluster.local", bytes.Repeat([]byte{0x08}, n)))
+	}
+	ms = append(ms, newMarshalled(eds, "", []byte{0x08, 0x01})) // no name
+	out := &deltaOut{version: "eds-4", typeURL: eds, nonce: "12", res: ms, removed: []string{"gone", "also-gone"}}
+	want := &discovery.DeltaDiscoveryResponse{SystemVersionInfo: "eds-4", TypeUrl: eds, Nonce: "12", RemovedResources: []string{"gone", "also-gone"}}
+	for _, m := range ms {
+		name := ""
+		if m != ms[len(ms)-1] {
+			name = "outbound|8080||a" + strconv.Itoa(len(m.any.Value)) + ".shop.svc.cluster.local"
+		}
+		want.Resources = append(want.Resources, &discovery.Resource{Name: name, Version: m.hash, Resource: m.any})
+		d, e := m.delta.ReadOnlyData(), m.entry.ReadOnlyData()
+		require.Equal(t, unsafe.SliceData(e), unsafe.SliceData(d[len(d)-len(e):]), "the entry is the delta encoding's tail")
+		require.Equal(t, unsafe.SliceData(m.any.Value), unsafe.SliceData(d[len(d)-len(m.any.Value):]), "the value is its tail")
+		require.Len(t, m.hash, hashLen)
+	}
+	enc, err := codec{}.Marshal(out)
 	require.NoError(t, err)
-	got := &discovery.Resource{}
-	require.NoError(t, proto.Unmarshal(head, got))
-	require.True(t, proto.Equal(plain, got), "decoded %v", got)
+	require.Len(t, enc, len(ms)+1, "the head, then each resource by reference")
+	size, err := out.encodeHead()
+	require.NoError(t, err)
+	require.Equal(t, proto.Size(want), enc.Len())
+	require.Equal(t, proto.Size(want), size)
+	got := &discovery.DeltaDiscoveryResponse{}
+	require.NoError(t, proto.Unmarshal(enc.Materialize(), got))
+	require.True(t, proto.Equal(want, got), "decoded %v", got)
 
-	aliased := &discovery.Resource{Name: "a", Version: "v", Aliases: []string{"b"}}
-	head, err = resourceHead(aliased)
-	require.NoError(t, err)
-	got = &discovery.Resource{}
-	require.NoError(t, proto.Unmarshal(head, got))
-	require.True(t, proto.Equal(aliased, got), "the slow path keeps every field: %v", got)
+	_, err = defaultCodec().Marshal(out)
+	require.Error(t, err, "another codec refuses it rather than send it empty")
 }

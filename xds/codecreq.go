@@ -74,7 +74,7 @@ func unmarshalHinted(b []byte, m *discovery.DiscoveryRequest, hint *requestHint)
 		names = used.list
 	}
 	if names == nil && s.count > 0 {
-		if names, err = lookupNames(b, s.count); err != nil {
+		if names, err = lookupNames(b, requestNames, s.count); err != nil {
 			return err
 		}
 		names = reqLists.intern(names)
@@ -87,7 +87,7 @@ func unmarshalHinted(b []byte, m *discovery.DiscoveryRequest, hint *requestHint)
 	}
 	m.Reset()
 	if s.other {
-		if err := proto.Unmarshal(withoutNames(b), m); err != nil {
+		if err := proto.Unmarshal(withoutFields(b, requestNames), m); err != nil {
 			return err
 		}
 	} else {
@@ -189,23 +189,10 @@ func scanRequest(b []byte, hint *listEntry) (scannedRequest, error) {
 	return s, nil
 }
 
-// withoutNames returns a checked encoded request's fields but its names.
-func withoutNames(b []byte) []byte {
-	var rest []byte
-	for off := 0; off < len(b); {
-		num, typ, n := protowire.ConsumeTag(b[off:])
-		vn := protowire.ConsumeFieldValue(num, typ, b[off+n:])
-		if num != requestNames || typ != protowire.BytesType {
-			rest = append(rest, b[off:off+n+vn]...)
-		}
-		off += n + vn
-	}
-	return rest
-}
-
-// lookupNames returns the count names of a checked encoded request, each
-// the intern table's copy (added when new).
-func lookupNames(b []byte, count int) ([]string, error) {
+// lookupNames returns the count names (string fields numbered field) of
+// a checked encoded request, each the intern table's copy (added when
+// new).
+func lookupNames(b []byte, field protowire.Number, count int) ([]string, error) {
 	names := make([]string, 0, count)
 	var (
 		missing []int    // indexes into names of those the table lacks
@@ -215,7 +202,7 @@ func lookupNames(b []byte, count int) ([]string, error) {
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		vn := protowire.ConsumeFieldValue(num, typ, b[n:])
-		if num == requestNames && typ == protowire.BytesType {
+		if num == field && typ == protowire.BytesType {
 			v, _ := protowire.ConsumeBytes(b[n:])
 			s, ok := reqNames.m[string(v)]
 			if !ok {

@@ -151,7 +151,7 @@ func (a *adsServer) serveDelta(s discovery.AggregatedDiscoveryService_DeltaAggre
 		case <-st.scopeWake:
 			err = st.published()
 		case <-st.edsWake:
-			err = st.endpoints(nil, false)
+			err = st.endpoints(nil)
 		}
 		if err != nil {
 			return err
@@ -196,7 +196,7 @@ func (st *deltaStream) request(req *discovery.DeltaDiscoveryRequest) error {
 	}
 	added, full := t.apply(req, first)
 	if typeURL == resourcev3.EndpointType {
-		return st.endpoints(added, full)
+		return st.endpoints(added)
 	}
 	p := s.shared.publishedType(st.scope, typeURL)
 	if p == nil && !isScopeType(typeURL) {
@@ -210,7 +210,7 @@ func (st *deltaStream) request(req *discovery.DeltaDiscoveryRequest) error {
 		full = true // new content (versions are content hashes)
 	}
 	t.pub = p
-	send, removed := t.diff(publishedSource{p}, added, full)
+	send, removed := t.diff(p, added, full)
 	return st.respond(t, p.version, send, removed)
 }
 
@@ -245,7 +245,7 @@ func (st *deltaStream) published() error {
 		if same {
 			continue // republished unchanged (another type of the scope changed)
 		}
-		send, removed := t.diff(publishedSource{p}, nil, true)
+		send, removed := t.diff(p, nil, true)
 		if err := st.respond(t, p.version, send, removed); err != nil {
 			return err
 		}
@@ -253,10 +253,9 @@ func (st *deltaStream) published() error {
 	return nil
 }
 
-// endpoints sends the assignments the stream lacks: those changed since
-// it last looked, the names added (newly subscribed), or, if full, every
-// one it subscribes to.
-func (st *deltaStream) endpoints(added []string, full bool) error {
+// endpoints sends the assignments the stream lacks (edsSub.sync): those
+// changed since it last looked and the names added (newly subscribed).
+func (st *deltaStream) endpoints(added []string) error {
 	t := st.types[resourcev3.EndpointType]
 	if t == nil {
 		return nil
@@ -267,53 +266,27 @@ func (st *deltaStream) endpoints(added []string, full bool) error {
 		e.mu.RUnlock()
 		return nil // answered when the first push's assignments are in (prime wakes it)
 	}
-	changed, now, all := e.changedSince(t.gen)
-	var send []*discovery.Resource
-	var removed []string
-	switch {
-	case full || all || t.gen == 0: // t.gen 0: never compared (it waited for the first push)
-		send, removed = t.diff(edsSource{e}, nil, true)
-		t.gen = now
-	case added != nil:
-		// Only the new names: what changed meanwhile is still to come
-		// (t.gen is not advanced), and comparing again is harmless.
-		send, removed = t.diff(edsSource{e}, added, false)
-	default:
-		send, removed = t.diff(edsSource{e}, changed, false)
-		t.gen = now
-	}
+	send, removed := t.eds.sync(e, added)
+	version := "eds-" + strconv.FormatUint(e.gen, 10)
 	e.mu.RUnlock()
-	return st.respond(t, "eds-"+strconv.FormatUint(now, 10), send, removed)
+	return st.respond(t, version, send, removed)
 }
 
 // respond sends a type's changes, if any (or the answer its first
 // wildcard request is owed), with the stream's next nonce.
-func (st *deltaStream) respond(t *deltaType, version string, send []*discovery.Resource, removed []string) error {
+func (st *deltaStream) respond(t *deltaType, version string, send []marshalled, removed []string) error {
 	if len(send) == 0 && len(removed) == 0 && !t.answerFirst {
 		return nil
 	}
 	t.answerFirst = false
 	st.nonce++
-	out := &discovery.DeltaDiscoveryResponse{SystemVersionInfo: version, TypeUrl: t.typeURL,
-		Nonce: strconv.FormatInt(st.nonce, 10), Resources: send, RemovedResources: removed}
-	st.a.cb.deltaResponse(st.id, out, deltaSize(out))
+	out := &deltaOut{version: version, typeURL: t.typeURL, nonce: strconv.FormatInt(st.nonce, 10), res: send, removed: removed}
+	size, err := out.encodeHead()
+	if err != nil {
+		return err
+	}
+	st.a.cb.deltaResponse(st.id, t.typeURL, version, out.nonce, len(send), size)
 	return st.stream.SendMsg(out)
-}
-
-// deltaSize is a response's encoded size, without walking the resources'
-// values.
-func deltaSize(r *discovery.DeltaDiscoveryResponse) int {
-	n := len(r.SystemVersionInfo) + len(r.TypeUrl) + len(r.Nonce) + 16
-	for _, x := range r.Resources {
-		n += len(x.Name) + len(x.Version) + 16
-		if a := x.Resource; a != nil {
-			n += anySize(a) + 4
-		}
-	}
-	for _, x := range r.RemovedResources {
-		n += len(x) + 2
-	}
-	return n
 }
 
 // debug answers a delta debug request: its subscribed name. A request

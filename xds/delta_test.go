@@ -274,13 +274,12 @@ func TestDeltaStreamsShareMarshalledBytes(t *testing.T) {
 	require.NotNil(t, p)
 	a, b := newDeltaType(resourcev3.ClusterType), newDeltaType(resourcev3.ClusterType)
 	a.wildcard, b.wildcard = true, true
-	sa, _ := a.diff(publishedSource{p}, nil, true)
-	sb, _ := b.diff(publishedSource{p}, nil, true)
+	sa, _ := a.diff(p, nil, true)
+	sb, _ := b.diff(p, nil, true)
 	require.Len(t, sa, len(p.names))
 	for i := range sa {
-		assert.Same(t, p.anys[i], sa[i].Resource)
-		assert.Same(t, sa[i].Resource, sb[i].Resource)
-		assert.Equal(t, p.ms[i].hash, sa[i].Version)
+		assert.Same(t, p.anys[i], sa[i].any)
+		assert.Same(t, sa[i], sb[i])
 	}
 }
 
@@ -344,15 +343,16 @@ func pub(kv ...string) *published {
 	p := &published{version: fmt.Sprint(kv)}
 	for i := 0; i < len(kv); i += 2 {
 		p.names = append(p.names, kv[i])
-		p.ms = append(p.ms, marshalled{hash: kv[i+1], any: &anypb.Any{TypeUrl: kv[i]}})
+		p.ms = append(p.ms, &wire{hash: kv[i+1], any: &anypb.Any{TypeUrl: kv[i]}})
 	}
 	return p
 }
 
-func sentNames(rs []*discovery.Resource) []string {
+// sentNames are the names of resources pub made (each Any's type URL).
+func sentNames(rs []marshalled) []string {
 	var out []string
 	for _, r := range rs {
-		out = append(out, r.Name)
+		out = append(out, r.any.TypeUrl)
 	}
 	sort.Strings(out)
 	return out
@@ -366,7 +366,7 @@ func TestDeltaTypeDiff(t *testing.T) {
 	w.apply(&discovery.DeltaDiscoveryRequest{InitialResourceVersions: map[string]string{"a": "1", "b": "0", "z": "9"}}, true)
 	assert.False(t, w.answerFirst, "a reconnect holding resources is owed no empty answer")
 	p1 := pub("a", "1", "b", "1", "c", "1")
-	send, removed := w.diff(publishedSource{p1}, nil, true)
+	send, removed := w.diff(p1, nil, true)
 	assert.Equal(t, []string{"b", "c"}, sentNames(send))
 	assert.Equal(t, []string{"z"}, removed)
 	assert.Same(t, p1, w.base, "holds the publication exactly")
@@ -374,10 +374,10 @@ func TestDeltaTypeDiff(t *testing.T) {
 
 	// The next publication: a changed, b gone, d new, c unchanged.
 	p2 := pub("a", "2", "c", "1", "d", "1")
-	send, removed = w.diff(publishedSource{p2}, nil, true)
+	send, removed = w.diff(p2, nil, true)
 	assert.Equal(t, []string{"a", "d"}, sentNames(send))
 	assert.Equal(t, []string{"b"}, removed)
-	send, removed = w.diff(publishedSource{p2}, nil, true)
+	send, removed = w.diff(p2, nil, true)
 	assert.Empty(t, send)
 	assert.Empty(t, removed)
 
@@ -386,28 +386,28 @@ func TestDeltaTypeDiff(t *testing.T) {
 	w.apply(&discovery.DeltaDiscoveryRequest{ResourceNamesUnsubscribe: []string{"*"}}, false)
 	assert.Nil(t, w.base)
 	assert.Equal(t, map[string]deltaRes{"c": {hash: "1", sub: true}}, w.res)
-	send, removed = w.diff(publishedSource{pub("a", "3", "c", "2")}, nil, true)
+	send, removed = w.diff(pub("a", "3", "c", "2"), nil, true)
 	assert.Equal(t, []string{"c"}, sentNames(send), "only what it subscribes to")
 	assert.Empty(t, removed)
 
 	// Explicit: a new name is compared alone; a removed held one is
 	// removed; an unsubscribed one is forgotten.
-	e := newDeltaType(resourcev3.EndpointType)
+	e := newDeltaType(resourcev3.RouteType)
 	added, full := e.apply(&discovery.DeltaDiscoveryRequest{ResourceNamesSubscribe: []string{"a"}}, true)
 	assert.Equal(t, []string{"a"}, added)
 	assert.True(t, full)
-	send, _ = e.diff(publishedSource{p2}, nil, true)
+	send, _ = e.diff(p2, nil, true)
 	assert.Equal(t, []string{"a"}, sentNames(send))
 	added, full = e.apply(&discovery.DeltaDiscoveryRequest{ResourceNamesSubscribe: []string{"x", "d"}}, false)
 	assert.False(t, full)
-	send, removed = e.diff(publishedSource{p2}, added, false)
+	send, removed = e.diff(p2, added, false)
 	assert.Equal(t, []string{"d"}, sentNames(send), "x is not served: nothing said of it")
 	assert.Empty(t, removed)
-	send, removed = e.diff(publishedSource{pub("a", "2", "x", "1")}, nil, true)
+	send, removed = e.diff(pub("a", "2", "x", "1"), nil, true)
 	assert.Equal(t, []string{"x"}, sentNames(send))
 	assert.Equal(t, []string{"d"}, removed)
 	e.apply(&discovery.DeltaDiscoveryRequest{ResourceNamesUnsubscribe: []string{"a"}}, false)
-	send, removed = e.diff(publishedSource{pub("x", "1")}, nil, true)
+	send, removed = e.diff(pub("x", "1"), nil, true)
 	assert.Empty(t, send)
 	assert.Empty(t, removed, "a was unsubscribed: the client forgot it")
 }

@@ -1,6 +1,8 @@
 package xds
 
 import (
+	"cmp"
+	"maps"
 	"runtime"
 	"slices"
 	"sync"
@@ -10,18 +12,23 @@ import (
 
 // deltaEDS serves ClusterLoadAssignments to delta streams, mesh-wide: the
 // assignments served (marshalled once, shared with state-of-the-world
-// streams), a short log of which names changed in which generation, and
-// the wake channels of the delta streams. An endpoint change wakes every
-// delta stream; each looks up the names changed since the generation it
-// last saw in its own subscription (deltaType), so the cost per stream is
-// the number of names changed, not the number it watches, and only the
-// streams that watch a changed name send anything.
+// streams), a short log of which names changed in which generation and
+// what each was before, and the wake channels of the delta streams. An
+// endpoint change wakes every delta stream; each looks up the names
+// changed since the generation it last saw in its subscription (edsSub),
+// so the cost per stream is the number of names changed, not the number
+// it watches, and only the streams that watch a changed name send
+// anything.
 type deltaEDS struct {
-	mu      sync.RWMutex
-	gen     uint64
-	items   map[string]deltaEDSItem
-	changes []deltaChange // the newest last; at most deltaChangeLog
-	wakers  map[*deltaStream]struct{}
+	mu    sync.RWMutex
+	gen   uint64
+	items map[string]deltaEDSItem
+	// sorted and sortedMs are the names served, sorted, and their
+	// assignments: replaced, never altered, by update.
+	sorted   []string
+	sortedMs []marshalled
+	changes  []deltaChange // the newest last; at most deltaChangeLog
+	wakers   map[*deltaStream]struct{}
 	// primed is set by the first push's assignments (update or prime):
 	// until then a stream is not answered — a proxy that reconnects to a
 	// restarted meshd before its first push would otherwise be told that
@@ -29,10 +36,12 @@ type deltaEDS struct {
 	primed bool
 }
 
-// deltaChange is the names one generation changed or removed.
+// deltaChange is the names one generation changed or removed, and the
+// hash each had before ("": not served).
 type deltaChange struct {
 	gen   uint64
 	names []string
+	prev  []string
 }
 
 const (
@@ -60,16 +69,29 @@ func (e *deltaEDS) update(ms map[string]marshalled, clas map[string]*endpoint.Cl
 	e.mu.Lock()
 	e.gen++
 	e.primed = true
-	names := make([]string, 0, len(ms)+len(removed))
+	c := deltaChange{gen: e.gen, names: make([]string, 0, len(ms)+len(removed)), prev: make([]string, 0, len(ms)+len(removed))}
+	record := func(name string) {
+		c.names = append(c.names, name)
+		if old, ok := e.items[name]; ok {
+			c.prev = append(c.prev, old.m.hash)
+		} else {
+			c.prev = append(c.prev, "")
+		}
+	}
 	for name, m := range ms {
+		record(name)
 		e.items[name] = deltaEDSItem{m: m, cla: clas[name]}
-		names = append(names, name)
 	}
 	for _, name := range removed {
+		record(name)
 		delete(e.items, name)
-		names = append(names, name)
 	}
-	e.changes = append(e.changes, deltaChange{gen: e.gen, names: names})
+	e.sorted = slices.Sorted(maps.Keys(e.items))
+	e.sortedMs = make([]marshalled, len(e.sorted))
+	for i, n := range e.sorted {
+		e.sortedMs[i] = e.items[n].m
+	}
+	e.changes = append(e.changes, c)
 	if len(e.changes) > deltaChangeLog {
 		e.changes = e.changes[len(e.changes)-deltaChangeLog:]
 	}
@@ -91,22 +113,32 @@ func (e *deltaEDS) watch(st *deltaStream) func() {
 	}
 }
 
-// changedSince returns the names changed after generation gen, the
-// current generation, and whether gen is older than the log (every name
-// must then be compared). e.mu is held (read).
-func (e *deltaEDS) changedSince(gen uint64) (names []string, now uint64, all bool) {
+// changedSince returns the names changed after generation gen, each
+// once, with the hash it had at gen ("": not served), the current
+// generation, and whether gen is older than the log (every name must then
+// be compared). e.mu is held (read).
+func (e *deltaEDS) changedSince(gen uint64) (names, prev []string, now uint64, all bool) {
 	if gen == e.gen {
-		return nil, e.gen, false
+		return nil, nil, e.gen, false
 	}
 	if len(e.changes) == 0 || e.changes[0].gen > gen+1 {
-		return nil, e.gen, true
+		return nil, nil, e.gen, true
 	}
-	for _, c := range e.changes {
-		if c.gen > gen {
-			names = append(names, c.names...)
+	i, _ := slices.BinarySearchFunc(e.changes, gen+1, func(c deltaChange, g uint64) int { return cmp.Compare(c.gen, g) })
+	if i == len(e.changes)-1 {
+		c := e.changes[i] // the usual case: one change (slices shared, read only)
+		return c.names, c.prev, e.gen, false
+	}
+	seen := map[string]bool{}
+	for _, c := range e.changes[i:] {
+		for k, n := range c.names {
+			if !seen[n] { // the first change after gen has its hash at gen
+				seen[n] = true
+				names, prev = append(names, n), append(prev, c.prev[k])
+			}
 		}
 	}
-	return names, e.gen, false
+	return names, prev, e.gen, false
 }
 
 // get returns the named assignment and whether it is served. e.mu is held.
@@ -115,23 +147,13 @@ func (e *deltaEDS) get(name string) (marshalled, bool) {
 	return it.m, ok
 }
 
-// names returns the names served, sorted. e.mu is held.
-func (e *deltaEDS) names() []string {
-	out := make([]string, 0, len(e.items))
-	for n := range e.items {
-		out = append(out, n)
-	}
-	slices.Sort(out)
-	return out
-}
-
 // assignments returns the assignments served for names (all if none),
 // sorted by name.
 func (e *deltaEDS) assignments(names ...string) []*endpoint.ClusterLoadAssignment {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	if len(names) == 0 {
-		names = e.names()
+		names = e.sorted
 	}
 	var out []*endpoint.ClusterLoadAssignment
 	for _, n := range names {

@@ -2,10 +2,11 @@ package xds
 
 import (
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 )
 
 // deltaType is a delta stream's state for one type: what it subscribes to
-// and what the client holds, as name → content hash. The hash is the one
+// and what the client holds, as name → content hash (EDS: edsSub). The hash is the one
 // the resource was marshalled with (marshalled.hash) and is the version
 // each delta Resource carries, so a client that reconnects with its
 // initial_resource_versions — to this process, after a restart, or to
@@ -28,9 +29,10 @@ type deltaType struct {
 	// waits for a first LDS and CDS response).
 	answerFirst bool
 	// pub is the scope's publication last compared in full (LDS, CDS,
-	// RDS, SDS); gen the EDS generation (deltaEDS).
+	// RDS, SDS).
 	pub *published
-	gen uint64
+	// eds is the subscription of an EDS stream (res, base and pub unused).
+	eds *edsSub
 	// base, for a wildcard served from a scope's publication, is the
 	// publication the client holds exactly (after a full comparison a
 	// wildcard holds every name served and nothing else): the next is
@@ -45,46 +47,12 @@ type deltaRes struct {
 	sub  bool   // subscribed by name
 }
 
-// deltaSource is what a type's diff compares with: the scope's
-// publication or the mesh-wide assignments.
-type deltaSource interface {
-	get(name string) (marshalled, bool)
-	// each calls fn for every name served, in order.
-	each(fn func(name string, m marshalled))
-}
-
-// publishedSource is a scope's publication of one type (nil: none yet).
-type publishedSource struct{ p *published }
-
-func (s publishedSource) get(name string) (marshalled, bool) {
-	if s.p == nil {
-		return marshalled{}, false
-	}
-	return s.p.get(name)
-}
-
-func (s publishedSource) each(fn func(string, marshalled)) {
-	if s.p == nil {
-		return
-	}
-	for i, n := range s.p.names {
-		fn(n, s.p.ms[i])
-	}
-}
-
-// edsSource is deltaEDS's assignments; its lock is held (read).
-type edsSource struct{ e *deltaEDS }
-
-func (s edsSource) get(name string) (marshalled, bool) { return s.e.get(name) }
-
-func (s edsSource) each(fn func(string, marshalled)) {
-	for _, n := range s.e.names() {
-		fn(n, s.e.items[n].m)
-	}
-}
-
 func newDeltaType(typeURL string) *deltaType {
-	return &deltaType{typeURL: typeURL, res: map[string]deltaRes{}}
+	t := &deltaType{typeURL: typeURL, res: map[string]deltaRes{}}
+	if typeURL == resourcev3.EndpointType {
+		t.eds = &edsSub{}
+	}
+	return t
 }
 
 // apply applies a request's subscription changes (and, on the type's
@@ -92,6 +60,14 @@ func newDeltaType(typeURL string) *deltaType {
 // returns the names newly subscribed, to be compared, and whether
 // everything must be (the first request, or a wildcard subscribed).
 func (t *deltaType) apply(req *discovery.DeltaDiscoveryRequest, first bool) (added []string, full bool) {
+	if t.eds != nil {
+		added = t.eds.apply(req, first)
+		t.wildcard = t.eds.wildcard
+		if first {
+			t.answerFirst = t.wildcard && len(req.GetInitialResourceVersions()) == 0
+		}
+		return added, first
+	}
 	if first {
 		full = true
 		for n, v := range req.GetInitialResourceVersions() {
@@ -146,20 +122,27 @@ func (t *deltaType) apply(req *discovery.DeltaDiscoveryRequest, first bool) (add
 	return added, full
 }
 
-// diff compares what the client holds with src, for names (or, if full,
-// every name the stream subscribes to or holds), records what it will
-// hold after the response, and returns the resources to send and the
-// names to remove. Each Resource wraps the shared Any: its bytes are sent
-// by reference (codec.go).
-func (t *deltaType) diff(src deltaSource, names []string, full bool) (send []*discovery.Resource, removed []string) {
+// diff compares what the client holds with p (the scope's publication of
+// the type, nil: none yet), for names (or, if full, every name the
+// stream subscribes to or holds), records what it will hold after the
+// response, and returns the resources to send and the names to remove.
+// The resources are the shared marshalled ones (their bytes are sent by
+// reference, codec.go); a wildcard holding nothing gets p's own list.
+func (t *deltaType) diff(p *published, names []string, full bool) (send []marshalled, removed []string) {
+	get := func(n string) (marshalled, bool) {
+		if p == nil {
+			return nil, false
+		}
+		return p.get(n)
+	}
 	check := func(n string) {
 		e := t.res[n]
 		if !t.wildcard && !e.sub {
 			return
 		}
-		if m, ok := src.get(n); ok {
+		if m, ok := get(n); ok {
 			if e.hash != m.hash {
-				send = append(send, &discovery.Resource{Name: n, Version: m.hash, Resource: m.any})
+				send = append(send, m)
 				t.res[n] = deltaRes{hash: m.hash, sub: e.sub}
 			}
 			return
@@ -174,14 +157,13 @@ func (t *deltaType) diff(src deltaSource, names []string, full bool) (send []*di
 			delete(t.res, n)
 		}
 	}
-	ps, fromScope := src.(publishedSource)
-	fromScope = fromScope && ps.p != nil && t.wildcard
+	fromScope := p != nil && t.wildcard
 	if fromScope && t.base != nil {
 		if !full {
 			return nil, nil // base has the content served: a new name is held already
 		}
-		send, removed = walkPublished(t.base, ps.p)
-		t.base = ps.p
+		send, removed = walkPublished(t.base, p)
+		t.base = p
 		return send, removed
 	}
 	if !full {
@@ -191,36 +173,36 @@ func (t *deltaType) diff(src deltaSource, names []string, full bool) (send []*di
 		return send, removed
 	}
 	if fromScope {
-		defer func() {
-			// Held: see base. A fresh map with the explicit subscriptions
-			// only — a Go map never shrinks, and one that held every
-			// cluster would stay that size for the stream's life.
-			t.base = ps.p
-			next := make(map[string]deltaRes)
-			for n, e := range t.res {
-				if e.sub {
-					next[n] = deltaRes{sub: true}
-				}
-			}
-			t.res = next
-		}()
-	}
-	if t.wildcard {
-		src.each(func(n string, m marshalled) {
-			if e := t.res[n]; e.hash != m.hash {
-				send = append(send, &discovery.Resource{Name: n, Version: m.hash, Resource: m.any})
-				if !fromScope { // from a scope, base records it (above)
-					t.res[n] = deltaRes{hash: m.hash, sub: e.sub}
-				}
-			}
-		})
-	}
-	for n, e := range t.res {
-		if t.wildcard && e.hash != "" {
-			if _, ok := src.get(n); ok {
-				continue // compared above
+		held := false
+		for _, e := range t.res {
+			held = held || e.hash != ""
+		}
+		// Held: see base. A fresh map with the explicit subscriptions
+		// only — a Go map never shrinks, and one that held every cluster
+		// would stay that size for the stream's life.
+		next := make(map[string]deltaRes)
+		for n, e := range t.res {
+			if e.sub {
+				next[n] = deltaRes{sub: true}
 			}
 		}
+		defer func() { t.base, t.res = p, next }()
+		if !held {
+			return p.ms, nil // everything, as published (shared, not copied)
+		}
+		for i, n := range p.names {
+			if m := p.ms[i]; t.res[n].hash != m.hash {
+				send = append(send, m)
+			}
+		}
+		for n, e := range t.res {
+			if _, ok := p.get(n); !ok && e.hash != "" {
+				removed = append(removed, n)
+			}
+		}
+		return send, removed
+	}
+	for n := range t.res {
 		check(n)
 	}
 	return send, removed
@@ -228,7 +210,7 @@ func (t *deltaType) diff(src deltaSource, names []string, full bool) (send []*di
 
 // walkPublished compares two publications of a type (names sorted): the
 // resources of next that are new or changed, and the names of prev gone.
-func walkPublished(prev, next *published) (send []*discovery.Resource, removed []string) {
+func walkPublished(prev, next *published) (send []marshalled, removed []string) {
 	if prev == next {
 		return nil, nil
 	}
@@ -239,12 +221,11 @@ func walkPublished(prev, next *published) (send []*discovery.Resource, removed [
 			removed = append(removed, prev.names[i])
 			i++
 		case i == len(prev.names) || next.names[j] < prev.names[i]:
-			m := next.ms[j]
-			send = append(send, &discovery.Resource{Name: next.names[j], Version: m.hash, Resource: m.any})
+			send = append(send, next.ms[j])
 			j++
 		default:
 			if m := next.ms[j]; m.hash != prev.ms[i].hash {
-				send = append(send, &discovery.Resource{Name: next.names[j], Version: m.hash, Resource: m.any})
+				send = append(send, m)
 			}
 			i++
 			j++

@@ -55,6 +55,11 @@ func (e *edsCache) update(clas map[string]*endpoint.ClusterLoadAssignment) (upda
 			e.log.Error("not serving invalid ClusterLoadAssignment", "cluster", name, "error", err)
 			continue
 		}
+		if cla.GetClusterName() != name {
+			// A delta Resource carries the name encoded with it (encodeEntry).
+			e.log.Error("not serving ClusterLoadAssignment under another name", "cluster", name, "clusterName", cla.GetClusterName())
+			continue
+		}
 		toUpdate[name], changed[name] = cla, m
 		e.hashes[name] = m.hash
 		updated = append(updated, name)

@@ -13,28 +13,52 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
-// newMarshalled returns the marshalled form of a resource of typeURL
+// newMarshalled returns the marshalled form of resource name of typeURL
 // encoded as value (encodeEntry, with a copy of value).
-func newMarshalled(typeURL string, value []byte) marshalled {
-	m, _ := encodeEntry(typeURL, len(value), func(b []byte) ([]byte, error) { return append(b, value...), nil })
+func newMarshalled(typeURL, name string, value []byte) marshalled {
+	m, _ := encodeEntry(typeURL, name, len(value), func(b []byte) ([]byte, error) { return append(b, value...), nil })
 	return m
 }
 
-// encodeEntry returns the marshalled form of a resource of typeURL whose
-// encoding, size bytes, fill appends to its argument. Besides the Any, it
-// holds the resource encoded as one DiscoveryResponse.resources field
-// (tag, length, the Any's fields), the Any's Value being the tail of that
-// same array: a state-of-the-world response is then its head and these
-// entries, referenced, not copied or re-encoded per stream
-// (encodedResponse). A connect storm sends every resource to every proxy:
-// encoding each Any's framing per response was a fifth of meshd's CPU in
-// it.
-func encodeEntry(typeURL string, size int, fill func([]byte) ([]byte, error)) (marshalled, error) {
+// encodeEntry returns the marshalled form of resource name of typeURL
+// whose encoding, size bytes, fill appends to its argument. Besides the
+// Any, it holds the resource encoded for each protocol in one array,
+// the Any's Value being its tail:
+//
+//   - entry: one DiscoveryResponse.resources field (tag, length, the Any's
+//     fields). A state-of-the-world response is its head and these
+//     entries, referenced, not copied or re-encoded per stream
+//     (encodedResponse). A connect storm sends every resource to every
+//     proxy: encoding each Any's framing per response was a fifth of
+//     meshd's CPU in it.
+//   - delta: one DeltaDiscoveryResponse.resources field, the Resource's
+//     version (the hash) and name, then its resource field — which has
+//     the field number and form of entry, so entry is delta's tail. A
+//     delta response is its head and these (deltaOut): building and
+//     encoding a Resource per resource per stream was half of meshd's CPU
+//     in a delta connect storm.
+func encodeEntry(typeURL, name string, size int, fill func([]byte) ([]byte, error)) (marshalled, error) {
 	anyLen := protowire.SizeTag(anyTypeURL) + protowire.SizeBytes(len(typeURL))
 	if size > 0 {
 		anyLen += protowire.SizeTag(anyValue) + protowire.SizeBytes(size)
 	}
-	b := make([]byte, 0, protowire.SizeTag(sotwResources)+protowire.SizeBytes(anyLen))
+	entryLen := protowire.SizeTag(sotwResources) + protowire.SizeBytes(anyLen)
+	head := protowire.SizeTag(resourceVersion) + protowire.SizeBytes(hashLen)
+	if name != "" {
+		head += protowire.SizeTag(resourceName) + protowire.SizeBytes(len(name))
+	}
+	b := make([]byte, 0, protowire.SizeTag(deltaResources)+protowire.SizeBytes(head+entryLen))
+	b = protowire.AppendTag(b, deltaResources, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(head+entryLen))
+	b = protowire.AppendTag(b, resourceVersion, protowire.BytesType)
+	b = protowire.AppendVarint(b, hashLen)
+	at := len(b) // the hash goes here once the value is encoded
+	b = append(b, make([]byte, hashLen)...)
+	if name != "" {
+		b = protowire.AppendTag(b, resourceName, protowire.BytesType)
+		b = protowire.AppendString(b, name)
+	}
+	start := len(b)
 	b = protowire.AppendTag(b, sotwResources, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(anyLen))
 	b = protowire.AppendTag(b, anyTypeURL, protowire.BytesType)
@@ -46,19 +70,24 @@ func encodeEntry(typeURL string, size int, fill func([]byte) ([]byte, error)) (m
 	off := len(b)
 	b, err := fill(b)
 	if err != nil {
-		return marshalled{}, err
+		return nil, err
 	}
 	if len(b)-off != size {
-		return marshalled{}, fmt.Errorf("encoding %s: %d bytes, %d expected", typeURL, len(b)-off, size)
+		return nil, fmt.Errorf("encoding %s: %d bytes, %d expected", typeURL, len(b)-off, size)
 	}
 	value := b[off:len(b):len(b)]
 	sum := sha256.Sum256(value)
-	return marshalled{
+	hex.Encode(b[at:at+hashLen], sum[:])
+	return &wire{
 		any:   &anypb.Any{TypeUrl: typeURL, Value: value},
-		hash:  hex.EncodeToString(sum[:]),
-		entry: mem.SliceBuffer(b),
+		hash:  string(b[at : at+hashLen]),
+		entry: mem.SliceBuffer(b[start:]),
+		delta: mem.SliceBuffer(b),
 	}, nil
 }
+
+// hashLen is the length of a marshalled resource's hash: hex SHA-256.
+const hashLen = 2 * sha256.Size
 
 // encodedResponse is what a state-of-the-world stream sends for a
 // response over marshalled resources: the DiscoveryResponse (for its

@@ -61,20 +61,26 @@ type published struct {
 func (p *published) get(name string) (marshalled, bool) {
 	i, ok := slices.BinarySearch(p.names, name)
 	if !ok {
-		return marshalled{}, false
+		return nil, false
 	}
 	return p.ms[i], true
 }
 
-// marshalled is a resource's wire form and content hash (newMarshalled):
+// marshalled is a resource's wire forms and content hash (encodeEntry):
 // the hex SHA-256 of its encoding, as go-control-plane's HashResource. The
 // hash is each delta Resource's version (delta.go), the same in every
 // process, so a proxy reconnecting with the versions it holds is sent
-// nothing it has.
-type marshalled struct {
+// nothing it has. It is shared, by pointer, by every scope and stream
+// that serves the resource (a scope's publication is a slice of them),
+// and never altered.
+type marshalled = *wire
+
+// wire is what marshalled points to.
+type wire struct {
 	any   *anypb.Any
 	hash  string
-	entry mem.Buffer
+	entry mem.Buffer // DiscoveryResponse.resources field
+	delta mem.Buffer // DeltaDiscoveryResponse.resources field; entry is its tail
 }
 
 type sharedWatch struct {
@@ -101,14 +107,14 @@ func marshal(memo *wireMemo, typeURL string, r types.Resource) (marshalled, erro
 		var parts [][]byte
 		var size int
 		if head, parts, size, err = routeParts(memo, rc); err == nil {
-			m, err = encodeEntry(typeURL, size, func(b []byte) ([]byte, error) { return appendRoutes(b, head, parts), nil })
+			m, err = encodeEntry(typeURL, rc.GetName(), size, func(b []byte) ([]byte, error) { return appendRoutes(b, head, parts), nil })
 		}
 	} else {
 		size := deterministic.Size(r)
-		m, err = encodeEntry(typeURL, size, func(b []byte) ([]byte, error) { return sizeCached.MarshalAppend(b, r) })
+		m, err = encodeEntry(typeURL, cachev3.GetResourceName(r), size, func(b []byte) ([]byte, error) { return sizeCached.MarshalAppend(b, r) })
 	}
 	if err != nil {
-		return marshalled{}, err
+		return nil, err
 	}
 	memo.store(r, m)
 	return m, nil

@@ -334,13 +334,14 @@ func (t *tracker) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscoveryRe
 
 // OnStreamDeltaResponse records what was sent.
 func (t *tracker) OnStreamDeltaResponse(id int64, _ *discovery.DeltaDiscoveryRequest, resp *discovery.DeltaDiscoveryResponse) {
-	t.deltaResponse(id, resp, proto.Size(resp))
+	t.deltaResponse(id, resp.GetTypeUrl(), resp.GetSystemVersionInfo(), resp.GetNonce(), len(resp.GetResources()), proto.Size(resp))
 }
 
-// deltaResponse is OnStreamDeltaResponse given the response's encoded
-// size. A response that only removes resources counts as sent too.
-func (t *tracker) deltaResponse(id int64, resp *discovery.DeltaDiscoveryResponse, size int) {
-	t.response(streamKey{delta: true, id: id}, resp.GetTypeUrl(), resp.GetSystemVersionInfo(), resp.GetNonce(), len(resp.GetResources()), size)
+// deltaResponse records a delta response of typeURL: its version, nonce,
+// number of resources and encoded size. A response that only removes
+// resources counts as sent too.
+func (t *tracker) deltaResponse(id int64, typeURL, version, nonce string, resources, size int) {
+	t.response(streamKey{delta: true, id: id}, typeURL, version, nonce, resources, size)
 }
 
 // OnFetchRequest refuses REST fetches: meshd serves ADS only.

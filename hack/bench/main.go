@@ -67,6 +67,7 @@ const (
 )
 
 func main() {
+	tuneLoadgenGC()
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)

@@ -157,10 +157,11 @@ func (m *meshdProc) memStats() string {
 		return ""
 	}
 	want := map[string]string{"HeapAlloc": "live heap", "HeapInuse": "heap in use", "HeapIdle": "heap idle",
-		"HeapReleased": "returned to the OS", "StackInuse": "stacks", "Sys": "from the OS"}
+		"HeapReleased": "returned to the OS", "Stack": "goroutine stacks", "Sys": "from the OS"}
 	var parts []string
 	for _, line := range strings.Split(string(body), "\n") {
 		k, v, ok := strings.Cut(strings.TrimPrefix(line, "# "), " = ")
+		v, _, _ = strings.Cut(v, " / ") // "Stack = in use / obtained"
 		if label, wanted := want[k]; ok && wanted {
 			if n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64); err == nil {
 				parts = append(parts, fmt.Sprintf("%s %d MB", label, n>>20))
