@@ -20,10 +20,12 @@ import (
 // Codec returns the gRPC server option meshd's ADS server runs with. Its
 // codec is grpc-go's proto codec except for two messages:
 //
-//   - Responses (DiscoveryResponse, DeltaDiscoveryResponse) are encoded
-//     without copying their resources: the encoding is a list of buffers
-//     in which each resource's bytes are the Any's own Value, shared by
-//     every stream it is sent to. grpc-go's codec marshals each response
+//   - Responses over published resources (encodedResponse, deltaOut; a
+//     DiscoveryResponse of plain Anys too) are encoded without copying
+//     their resources: the encoding is a list of buffers in which each
+//     resource's bytes are its shared encoding (entry.go), sent to every
+//     stream it goes to. Other messages (a delta debug reply) take
+//     grpc-go's codec. grpc-go's codec marshals each response
 //     into a fresh buffer (a 336 KB route configuration sent to 2,000
 //     proxies is 670 MB of copies, held until each transport has written
 //     it); meshd's resources are immutable once published, so the streams

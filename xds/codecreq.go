@@ -223,7 +223,7 @@ func lookupNames(b []byte, field protowire.Number, count int) ([]string, error) 
 	return names, nil
 }
 
-var errInvalidName = errors.New("proto: resource_names: invalid UTF-8")
+var errInvalidName = errors.New("proto: resource name or version: invalid UTF-8")
 
 // reqNames interns request resource names: one copy of each however many
 // streams hold it. The table is bounded: when full (a client sending

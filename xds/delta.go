@@ -17,12 +17,14 @@ import (
 // shared machinery as state-of-the-world streams: the scope's published
 // resources (sharedCache, marshalled once per push and shared by every
 // stream) and the mesh-wide assignments (deltaEDS). A stream keeps, per
-// type, what it subscribes to and the content hash of each resource the
-// client holds (deltaType); when its scope publishes, when endpoints
-// change, or when a request changes its subscription, it sends only the
-// resources whose hash differs from the client's, and the names of those
-// the client holds that are gone (removed_resources). Nothing else is kept
-// per stream: no snapshot, no marshalled copy.
+// type, what it subscribes to and what the client holds (deltaType): for
+// a wildcard, the publication it was last sent in full; for EDS, a
+// generation of the assignments (edsSub); for names subscribed, their
+// content hashes. When its scope publishes, when endpoints change, or when
+// a request changes its subscription, it sends only the resources whose
+// hash differs from the client's, and the names of those the client holds
+// that are gone (removed_resources). Responses reference the resources'
+// shared encodings (deltaOut): no snapshot, no marshalled copy per stream.
 
 // deltaHub wakes the delta streams of a scope when it is published.
 type deltaHub struct {

@@ -115,16 +115,44 @@ func TestEDSSubscriptionFollowsGenerations(t *testing.T) {
 	sent, _ = edsSync(e, s, &discovery.DeltaDiscoveryRequest{}, false)
 	assert.Equal(t, []string{"c"}, sent, "held under the wildcard")
 
-	// A stream that lags past the change log is sent everything it
-	// subscribes to (what it holds is no longer known).
-	lag := &edsSub{}
-	edsSync(e, lag, &discovery.DeltaDiscoveryRequest{ResourceNamesSubscribe: []string{"a", "b"}}, true)
+	// Streams that lag past the change log, by name and by wildcard, are
+	// compared from the assignments served when they last synced: sent
+	// exactly what changed, told exactly what went.
+	lag, wild := &edsSub{}, &edsSub{}
+	edsSync(e, lag, &discovery.DeltaDiscoveryRequest{ResourceNamesSubscribe: []string{"a", "c", "b"}}, true)
+	edsSync(e, wild, &discovery.DeltaDiscoveryRequest{}, true)
+	edsSet(t, e, map[string]int{"a": 9}, "c")
+	var zs []string
 	for i := range deltaChangeLog + 1 {
-		edsSet(t, e, map[string]int{"z" + strconv.Itoa(i): 1})
+		z := "z" + strconv.Itoa(i)
+		edsSet(t, e, map[string]int{z: 1})
+		zs = append(zs, z)
 	}
 	sent, removed = edsSync(e, lag, &discovery.DeltaDiscoveryRequest{}, false)
 	assert.Equal(t, []string{"a"}, sent)
-	assert.Equal(t, []string{"b"}, removed, "b is not served: removed in case it is held")
+	assert.Equal(t, []string{"c"}, removed)
+	sent, removed = edsSync(e, wild, &discovery.DeltaDiscoveryRequest{}, false)
+	assert.ElementsMatch(t, append([]string{"a"}, zs...), sent)
+	assert.Equal(t, []string{"c"}, removed, "a wildcard is told what went too")
+}
+
+// TestEDSSubscribeAndUnsubscribeTogether: a name (or "*") both subscribed
+// and unsubscribed in one request ends unsubscribed, as for the other
+// types.
+func TestEDSSubscribeAndUnsubscribeTogether(t *testing.T) {
+	e := newDeltaEDS()
+	edsSet(t, e, map[string]int{"a": 1, "b": 1})
+	s := &edsSub{}
+	sent, _ := edsSync(e, s, &discovery.DeltaDiscoveryRequest{ResourceNamesSubscribe: []string{"a", "b"}, ResourceNamesUnsubscribe: []string{"b"}}, true)
+	assert.Equal(t, []string{"a"}, sent)
+	assert.Equal(t, []string{"a"}, s.list)
+	sent, _ = edsSync(e, s, &discovery.DeltaDiscoveryRequest{ResourceNamesSubscribe: []string{"*"}, ResourceNamesUnsubscribe: []string{"*"}}, false)
+	assert.Empty(t, sent)
+	assert.False(t, s.wildcard)
+	d := newDeltaType(resourcev3.ClusterType)
+	d.apply(&discovery.DeltaDiscoveryRequest{ResourceNamesSubscribe: []string{"x"}}, true)
+	d.apply(&discovery.DeltaDiscoveryRequest{ResourceNamesSubscribe: []string{"*"}, ResourceNamesUnsubscribe: []string{"*"}}, false)
+	assert.Equal(t, s.wildcard, d.wildcard, "the same order for every type")
 }
 
 // TestEDSSubscriptionRepeatedNames: a name repeated in a request is

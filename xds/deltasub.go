@@ -56,9 +56,11 @@ func newDeltaType(typeURL string) *deltaType {
 }
 
 // apply applies a request's subscription changes (and, on the type's
-// first request, its initial_resource_versions and wildcard default). It
-// returns the names newly subscribed, to be compared, and whether
-// everything must be (the first request, or a wildcard subscribed).
+// first request, its initial_resource_versions and wildcard default),
+// subscriptions before unsubscriptions. It returns the names newly
+// subscribed, to be compared, and whether everything must be (the first
+// request, or a wildcard subscribed); for EDS, edsSub.apply's names (its
+// sync knows what else to compare).
 func (t *deltaType) apply(req *discovery.DeltaDiscoveryRequest, first bool) (added []string, full bool) {
 	if t.eds != nil {
 		added = t.eds.apply(req, first)

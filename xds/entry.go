@@ -89,6 +89,11 @@ func encodeEntry(typeURL, name string, size int, fill func([]byte) ([]byte, erro
 // hashLen is the length of a marshalled resource's hash: hex SHA-256.
 const hashLen = 2 * sha256.Size
 
+// A delta Resource's resource field and a DiscoveryResponse's resources
+// field have the same number (and form), so that entry is the tail of
+// delta: this does not compile if they differ.
+const _ = uint(sotwResources-resourceAny) | uint(resourceAny-sotwResources)
+
 // encodedResponse is what a state-of-the-world stream sends for a
 // response over marshalled resources: the DiscoveryResponse (for its
 // other fields) and its resources' entries, in order. meshd's codec
