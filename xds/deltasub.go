@@ -33,6 +33,9 @@ type deltaType struct {
 	pub *published
 	// eds is the subscription of an EDS stream (res, base and pub unused).
 	eds *edsSub
+	// initial are the versions the first request presented, until the
+	// first comparison (mergeInitial).
+	initial map[string]string
 	// base, for a wildcard served from a scope's publication, is the
 	// publication the client holds exactly (after a full comparison a
 	// wildcard holds every name served and nothing else): the next is
@@ -72,11 +75,10 @@ func (t *deltaType) apply(req *discovery.DeltaDiscoveryRequest, first bool) (add
 	}
 	if first {
 		full = true
-		for n, v := range req.GetInitialResourceVersions() {
-			if n != explicitWildcard && v != "" {
-				t.res[n] = deltaRes{hash: v}
-			}
-		}
+		// Kept as the request has them until compared (diff): a proxy
+		// reconnecting to a restarted meshd may wait for its scope to be
+		// built, and 2,000 of them present 2 million clusters.
+		t.initial = req.GetInitialResourceVersions()
 		if len(req.GetResourceNamesSubscribe()) == 0 {
 			t.wildcard = true
 			t.answerFirst = len(req.GetInitialResourceVersions()) == 0
@@ -94,6 +96,9 @@ func (t *deltaType) apply(req *discovery.DeltaDiscoveryRequest, first bool) (add
 			t.res[n] = e
 			added = append(added, n)
 		}
+	}
+	if len(req.GetResourceNamesUnsubscribe()) > 0 {
+		t.mergeInitial() // what an unsubscription forgets may be presented
 	}
 	for _, n := range req.GetResourceNamesUnsubscribe() {
 		if n == explicitWildcard {
@@ -131,6 +136,7 @@ func (t *deltaType) apply(req *discovery.DeltaDiscoveryRequest, first bool) (add
 // The resources are the shared marshalled ones (their bytes are sent by
 // reference, codec.go); a wildcard holding nothing gets p's own list.
 func (t *deltaType) diff(p *published, names []string, full bool) (send []marshalled, removed []string) {
+	t.mergeInitial()
 	get := func(n string) (marshalled, bool) {
 		if p == nil {
 			return nil, false
@@ -208,6 +214,17 @@ func (t *deltaType) diff(p *published, names []string, full bool) (send []marsha
 		check(n)
 	}
 	return send, removed
+}
+
+// mergeInitial records the versions the client presented (initial) as
+// held, for the names it holds nothing of yet.
+func (t *deltaType) mergeInitial() {
+	for n, v := range t.initial {
+		if e := t.res[n]; n != explicitWildcard && v != "" && e.hash == "" {
+			t.res[n] = deltaRes{hash: v, sub: e.sub}
+		}
+	}
+	t.initial = nil
 }
 
 // walkPublished compares two publications of a type (names sorted): the
