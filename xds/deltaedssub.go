@@ -195,7 +195,7 @@ func (s *edsSub) compareFirst(e *deltaEDS) (send []marshalled, removed []string)
 			}
 		}
 		for _, n := range slices.Sorted(maps.Keys(s.initial)) {
-			if _, ok := e.get(n); !ok && s.initial[n] != "" {
+			if _, ok := e.get(n); !ok && n != explicitWildcard && s.initial[n] != "" {
 				removed = append(removed, n)
 			}
 		}

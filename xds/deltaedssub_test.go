@@ -155,6 +155,19 @@ func TestEDSSubscribeAndUnsubscribeTogether(t *testing.T) {
 	assert.Equal(t, s.wildcard, d.wildcard, "the same order for every type")
 }
 
+// TestEDSWildcardReconnect: a wildcard reconnecting is sent what it
+// lacks and told of what it presented that is gone ("*" is no name).
+func TestEDSWildcardReconnect(t *testing.T) {
+	e := newDeltaEDS()
+	edsSet(t, e, map[string]int{"a": 1, "b": 1})
+	s := &edsSub{}
+	sent, removed := edsSync(e, s, &discovery.DeltaDiscoveryRequest{
+		InitialResourceVersions: map[string]string{"a": hashOf(e, "a"), "b": "old", "gone": "old", "*": "x"},
+	}, true)
+	assert.Equal(t, []string{"b"}, sent)
+	assert.Equal(t, []string{"gone"}, removed)
+}
+
 // TestEDSSubscriptionRepeatedNames: a name repeated in a request is
 // subscribed, and sent, once.
 func TestEDSSubscriptionRepeatedNames(t *testing.T) {

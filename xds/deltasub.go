@@ -6,12 +6,12 @@ import (
 )
 
 // deltaType is a delta stream's state for one type: what it subscribes to
-// and what the client holds, as name → content hash (EDS: edsSub). The hash is the one
-// the resource was marshalled with (marshalled.hash) and is the version
-// each delta Resource carries, so a client that reconnects with its
-// initial_resource_versions — to this process, after a restart, or to
-// another replica — holds the versions meshd would send, and is sent
-// nothing it has.
+// and what the client holds, as name → content hash (EDS: edsSub). The
+// hash is the one the resource was marshalled with (marshalled.hash) and
+// is the version each delta Resource carries, so a client that
+// reconnects with its initial_resource_versions — to this process, after
+// a restart, or to another replica — holds the versions meshd would send,
+// and is sent nothing it has.
 //
 // What the client holds is recorded when a response is sent, not when it
 // is acknowledged: a NACKed resource is not resent until its content

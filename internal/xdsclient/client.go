@@ -379,7 +379,7 @@ func (c *Client) hold(short string, u *update) (exact, changed bool) {
 		}
 		var v unique.Handle[string]
 		if versions && r.version != "" {
-			v = unique.Make(r.version) // a copy: r.version aliases the response's buffer
+			v = internHandle(r.version) // a copy: r.version aliases the response's buffer
 		}
 		h[r.name] = heldResource{name: r.handle, version: v, refs: r.refs}
 	}

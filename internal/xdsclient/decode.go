@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"unique"
 	"unsafe"
 
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -28,7 +27,7 @@ func decode(short string, u *update) error {
 		// First, so that no name aliases the response's (pooled) buffer
 		// even when a later resource fails to decode.
 		if r := &u.res[i]; r.name != "" {
-			r.handle = unique.Make(r.name)
+			r.handle = internHandle(r.name)
 			r.name = r.handle.Value()
 		}
 	}
@@ -50,7 +49,7 @@ func decode(short string, u *update) error {
 			return err
 		}
 		if r.name == "" {
-			r.handle = unique.Make(name)
+			r.handle = internHandle(name)
 			r.name = r.handle.Value()
 		}
 		switch {
@@ -241,7 +240,7 @@ func walk(b []byte, fn func(num protowire.Number, v []byte, x uint64) error) err
 // string: what many clients keep, they keep with its Handle (a resource's
 // name and version), so that the next client finds it rather than
 // interning a new copy after every garbage collection.
-func intern(s string) string { return unique.Make(s).Value() }
+func intern(s string) string { return internHandle(s).Value() }
 
 // aliasString is b as a string, without a copy: for strings interned or
 // compared, never kept as they are.
