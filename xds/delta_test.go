@@ -411,3 +411,24 @@ func TestDeltaTypeDiff(t *testing.T) {
 	assert.Empty(t, send)
 	assert.Empty(t, removed, "a was unsubscribed: the client forgot it")
 }
+
+// TestDeltaWildcardComparesPresentedInPlace: a wildcard reconnecting
+// while also subscribing a name explicitly is compared with what it
+// presented where the request holds it (no copy per stream): sent what
+// differs, told what is gone ("*" is no name), and afterwards it keeps
+// only its explicit subscription and the publication as held.
+func TestDeltaWildcardComparesPresentedInPlace(t *testing.T) {
+	w := newDeltaType(resourcev3.ClusterType)
+	presented := map[string]string{"a": "1", "b": "0", "gone": "9", "*": "x", "empty": ""}
+	w.apply(&discovery.DeltaDiscoveryRequest{InitialResourceVersions: presented}, true)
+	w.apply(&discovery.DeltaDiscoveryRequest{ResourceNamesSubscribe: []string{"c"}}, false)
+	require.Empty(t, w.res["a"].hash, "nothing copied before the comparison")
+	p := pub("a", "1", "b", "1", "c", "1")
+	send, removed := w.diff(p, nil, true)
+	assert.Equal(t, []string{"b", "c"}, sentNames(send))
+	assert.Equal(t, []string{"gone"}, removed)
+	assert.Nil(t, w.initial)
+	assert.Same(t, p, w.base)
+	assert.Equal(t, map[string]deltaRes{"c": {sub: true}}, w.res)
+	assert.Len(t, presented, 5, "the request's map is read, not altered")
+}

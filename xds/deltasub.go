@@ -136,6 +136,10 @@ func (t *deltaType) apply(req *discovery.DeltaDiscoveryRequest, first bool) (add
 // The resources are the shared marshalled ones (their bytes are sent by
 // reference, codec.go); a wildcard holding nothing gets p's own list.
 func (t *deltaType) diff(p *published, names []string, full bool) (send []marshalled, removed []string) {
+	fromScope := p != nil && t.wildcard
+	if fromScope && full && t.base == nil {
+		return t.compareWildcard(p)
+	}
 	t.mergeInitial()
 	get := func(n string) (marshalled, bool) {
 		if p == nil {
@@ -165,7 +169,6 @@ func (t *deltaType) diff(p *published, names []string, full bool) (send []marsha
 			delete(t.res, n)
 		}
 	}
-	fromScope := p != nil && t.wildcard
 	if fromScope && t.base != nil {
 		if !full {
 			return nil, nil // base has the content served: a new name is held already
@@ -180,38 +183,65 @@ func (t *deltaType) diff(p *published, names []string, full bool) (send []marsha
 		}
 		return send, removed
 	}
-	if fromScope {
-		held := false
-		for _, e := range t.res {
-			held = held || e.hash != ""
-		}
-		// Held: see base. A fresh map with the explicit subscriptions
-		// only — a Go map never shrinks, and one that held every cluster
-		// would stay that size for the stream's life.
-		next := make(map[string]deltaRes)
-		for n, e := range t.res {
-			if e.sub {
-				next[n] = deltaRes{sub: true}
-			}
-		}
-		defer func() { t.base, t.res = p, next }()
-		if !held {
-			return p.ms, nil // everything, as published (shared, not copied)
-		}
-		for i, n := range p.names {
-			if m := p.ms[i]; t.res[n].hash != m.hash {
-				send = append(send, m)
-			}
-		}
-		for n, e := range t.res {
-			if _, ok := p.get(n); !ok && e.hash != "" {
-				removed = append(removed, n)
-			}
-		}
-		return send, removed
-	}
 	for n := range t.res {
 		check(n)
+	}
+	return send, removed
+}
+
+// compareWildcard is a wildcard's first full comparison with its scope's
+// publication p: what the client holds (explicit names' hashes, or what
+// it presented, read in place: a reconnect presents every cluster, and
+// 2,000 streams copying theirs was most of a restarted meshd's memory) is
+// compared name by name; after it the client holds p exactly (base), and
+// res keeps the explicit subscriptions only — a fresh map: a Go map never
+// shrinks, and one that held every cluster would stay that size for the
+// stream's life.
+func (t *deltaType) compareWildcard(p *published) (send []marshalled, removed []string) {
+	presented := t.initial
+	held := func(n string) string {
+		if e := t.res[n]; e.hash != "" {
+			return e.hash
+		}
+		if n == explicitWildcard {
+			return ""
+		}
+		return presented[n]
+	}
+	holds := false
+	for _, e := range t.res {
+		holds = holds || e.hash != ""
+	}
+	for n, v := range presented {
+		if holds {
+			break
+		}
+		holds = v != "" && n != explicitWildcard
+	}
+	next := make(map[string]deltaRes)
+	for n, e := range t.res {
+		if e.sub {
+			next[n] = deltaRes{sub: true}
+		}
+	}
+	defer func() { t.base, t.res, t.initial = p, next, nil }()
+	if !holds {
+		return p.ms, nil // everything, as published (shared, not copied)
+	}
+	for i, n := range p.names {
+		if m := p.ms[i]; held(n) != m.hash {
+			send = append(send, m)
+		}
+	}
+	for n, e := range t.res {
+		if _, ok := p.get(n); !ok && e.hash != "" {
+			removed = append(removed, n)
+		}
+	}
+	for n, v := range presented {
+		if _, ok := p.get(n); !ok && v != "" && n != explicitWildcard && t.res[n].hash == "" {
+			removed = append(removed, n)
+		}
 	}
 	return send, removed
 }
