@@ -121,23 +121,7 @@ func (a *adsServer) serveDelta(s discovery.AggregatedDiscoveryService_DeltaAggre
 	if err := a.cb.OnDeltaStreamOpen(s.Context(), st.id, resourcev3.AnyType); err != nil {
 		return err
 	}
-	reqs := make(chan *discovery.DeltaDiscoveryRequest)
-	go func() {
-		defer close(reqs)
-		for {
-			req, err := s.Recv()
-			if err != nil {
-				return
-			}
-			select {
-			case reqs <- req:
-			case <-s.Context().Done():
-				return
-			case <-a.ctx.Done():
-				return
-			}
-		}
-	}()
+	reqs := receive(a, s.Context(), func() (*discovery.DeltaDiscoveryRequest, error) { return s.Recv() })
 	for {
 		var err error
 		select {

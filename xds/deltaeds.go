@@ -70,12 +70,13 @@ func (e *deltaEDS) update(ms map[string]marshalled, clas map[string]*endpoint.Cl
 	e.gen++
 	e.primed = true
 	c := deltaChange{gen: e.gen, names: make([]string, 0, len(ms)+len(removed)), prev: make([]string, 0, len(ms)+len(removed))}
+	renamed := len(removed) > 0 // the set of names changes: sorted is rebuilt
 	record := func(name string) {
 		c.names = append(c.names, name)
 		if old, ok := e.items[name]; ok {
 			c.prev = append(c.prev, old.m.hash)
 		} else {
-			c.prev = append(c.prev, "")
+			c.prev, renamed = append(c.prev, ""), true
 		}
 	}
 	for name, m := range ms {
@@ -86,10 +87,20 @@ func (e *deltaEDS) update(ms map[string]marshalled, clas map[string]*endpoint.Cl
 		record(name)
 		delete(e.items, name)
 	}
-	e.sorted = slices.Sorted(maps.Keys(e.items))
-	e.sortedMs = make([]marshalled, len(e.sorted))
-	for i, n := range e.sorted {
-		e.sortedMs[i] = e.items[n].m
+	// Replaced, never altered (streams hold the old ones): an endpoint
+	// change of the same names keeps sorted and copies sortedMs.
+	if renamed {
+		e.sorted = slices.Sorted(maps.Keys(e.items))
+		e.sortedMs = make([]marshalled, len(e.sorted))
+		for i, n := range e.sorted {
+			e.sortedMs[i] = e.items[n].m
+		}
+	} else {
+		e.sortedMs = slices.Clone(e.sortedMs)
+		for name, m := range ms {
+			i, _ := slices.BinarySearch(e.sorted, name)
+			e.sortedMs[i] = m
+		}
 	}
 	e.changes = append(e.changes, c)
 	if len(e.changes) > deltaChangeLog {

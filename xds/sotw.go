@@ -100,6 +100,31 @@ const (
 	fixedCases
 )
 
+// receive runs recv on a goroutine of its own and hands each request to
+// the stream's loop on the channel returned, which it closes when recv
+// fails (the client closed the stream, or it broke); it stops waiting
+// for the loop when the stream (ctx) or the server ends.
+func receive[R any](a *adsServer, ctx context.Context, recv func() (R, error)) <-chan R {
+	reqs := make(chan R)
+	go func() {
+		defer close(reqs)
+		for {
+			req, err := recv()
+			if err != nil {
+				return
+			}
+			select {
+			case reqs <- req:
+			case <-ctx.Done():
+				return
+			case <-a.ctx.Done():
+				return
+			}
+		}
+	}()
+	return reqs
+}
+
 // StreamAggregatedResources serves a state-of-the-world stream.
 func (a *adsServer) StreamAggregatedResources(s discovery.AggregatedDiscoveryService_StreamAggregatedResourcesServer) error {
 	st := &sotwStream{a: a, id: a.ids.Add(1), stream: s, node: &core.Node{}, watches: map[string]*sotwWatch{}}
@@ -107,25 +132,12 @@ func (a *adsServer) StreamAggregatedResources(s discovery.AggregatedDiscoverySer
 	if err := a.cb.OnStreamOpen(s.Context(), st.id, resourcev3.AnyType); err != nil {
 		return err
 	}
-	reqs := make(chan *discovery.DiscoveryRequest)
-	go func() {
-		defer close(reqs)
-		in := &hintedRequest{hint: &requestHint{}} // reused: gRPC keeps nothing of it
-		for {
-			req := &discovery.DiscoveryRequest{}
-			in.DiscoveryRequest = req
-			if err := s.RecvMsg(in); err != nil {
-				return
-			}
-			select {
-			case reqs <- req:
-			case <-s.Context().Done():
-				return
-			case <-a.ctx.Done():
-				return
-			}
-		}
-	}()
+	in := &hintedRequest{hint: &requestHint{}} // reused: gRPC keeps nothing of it
+	reqs := receive(a, s.Context(), func() (*discovery.DiscoveryRequest, error) {
+		req := &discovery.DiscoveryRequest{}
+		in.DiscoveryRequest = req
+		return req, s.RecvMsg(in)
+	})
 	st.cases = []reflect.SelectCase{
 		caseServerDone: {Dir: reflect.SelectRecv, Chan: reflect.ValueOf(a.ctx.Done())},
 		caseStreamDone: {Dir: reflect.SelectRecv, Chan: reflect.ValueOf(s.Context().Done())},

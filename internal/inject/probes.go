@@ -114,15 +114,20 @@ func toStatusPort(url string, port int32) *corev1.HTTPGetAction {
 	return &corev1.HTTPGetAction{Path: url, Port: intstr.FromInt32(port)}
 }
 
+// toStatusPortGet points an HTTP GET at url on the status port (HTTPS
+// becomes HTTP, as in toStatusPort).
+func toStatusPortGet(g *corev1.HTTPGetAction, url string, port int32) {
+	g.Path, g.Port = url, intstr.FromInt32(port)
+	if g.Scheme == corev1.URISchemeHTTPS {
+		g.Scheme = corev1.URISchemeHTTP
+	}
+}
+
 func rewriteProbe(p *corev1.Probe, url string, port int32) {
 	switch {
 	case p == nil:
 	case p.HTTPGet != nil:
-		h := p.HTTPGet
-		h.Path, h.Port = url, intstr.FromInt32(port)
-		if h.Scheme == corev1.URISchemeHTTPS {
-			h.Scheme = corev1.URISchemeHTTP
-		}
+		toStatusPortGet(p.HTTPGet, url, port)
 	case p.TCPSocket != nil:
 		p.TCPSocket, p.HTTPGet = nil, toStatusPort(url, port)
 	case p.GRPC != nil:
@@ -134,11 +139,7 @@ func rewriteHandler(h *corev1.LifecycleHandler, url string, port int32) {
 	switch {
 	case h == nil:
 	case h.HTTPGet != nil:
-		g := h.HTTPGet
-		g.Path, g.Port = url, intstr.FromInt32(port)
-		if g.Scheme == corev1.URISchemeHTTPS {
-			g.Scheme = corev1.URISchemeHTTP
-		}
+		toStatusPortGet(h.HTTPGet, url, port)
 	case h.TCPSocket != nil:
 		h.TCPSocket, h.HTTPGet = nil, toStatusPort(url, port)
 	}
